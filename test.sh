@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every FluxStudio test. Installs what the tests need that NuGet does not bring (as root, with apt),
+# builds the solution, runs each test project, and ends with one line: "N passed, N failed[, N skipped]".
+set -uo pipefail
+cd "$(dirname "$0")"
+
+configuration="${CONFIGURATION:-Release}"
+results="artifacts/test-results"
+
+install_system_packages() {
+    local wanted=() package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || wanted+=("$package")
+    done
+    [ ${#wanted[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        echo "Missing system packages: ${wanted[*]} (install them with apt-get as root)." >&2
+        return 1
+    fi
+    echo "Installing system packages: ${wanted[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+}
+
+if command -v dpkg-query >/dev/null; then
+    install_system_packages fonts-dejavu-core fontconfig || exit 1
+fi
+
+rm -rf "$results"
+if ! dotnet build FluxStudio.slnx -c "$configuration" -nologo -clp:ErrorsOnly; then
+    echo "Build failed."
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+status=0
+for project in tests/*/*.csproj; do
+    name="$(basename "$project" .csproj)"
+    dotnet test "$project" -c "$configuration" --no-build -nologo \
+        --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=1
+done
+
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+    [ -e "$trx" ] || continue
+    counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
+    value() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+    executed="$(value executed)"; ok="$(value passed)"; bad="$(value failed)"; total="$(value total)"
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${bad:-0}))
+    skipped=$((skipped + ${total:-0} - ${executed:-0}))
+done
+
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+[ "$failed" -gt 0 ] && status=1
+echo "$summary"
+exit $status
