@@ -1,8 +1,8 @@
 using System.CommandLine;
 using FluxStudio.App;
+using FluxStudio.Cli.Commands;
 
 var root = new RootCommand($"{AppInfo.Name} {AppInfo.Version}: a local, private FLUX.1 image studio.");
-var version = new Command("version", "Print the version.");
-version.SetAction(_ => Console.WriteLine($"{AppInfo.Name} {AppInfo.Version}"));
-root.Subcommands.Add(version);
+// One file per command under Commands/.
+root.Subcommands.Add(VersionCommand.Create());
 return await root.Parse(args).InvokeAsync();
