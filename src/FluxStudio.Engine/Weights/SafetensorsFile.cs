@@ -1,0 +1,225 @@
+using System.IO.MemoryMappedFiles;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Weights;
+
+/// <summary>
+/// A safetensors file, memory-mapped. The header is read and checked when the file is opened; tensor data is
+/// read only when a tensor is loaded, straight from the mapping into the new tensor's memory.
+/// </summary>
+/// <remarks>
+/// Format: an 8-byte little-endian header length N, N bytes of JSON mapping each tensor name to its dtype,
+/// shape and [begin, end) byte offsets relative to the data that follows the header, and an optional
+/// "__metadata__" object of strings.
+/// </remarks>
+public sealed unsafe class SafetensorsFile : ITensorSource
+{
+    private const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    private readonly Dictionary<string, TensorInfo> _tensors;
+    private readonly MemoryMappedFile? _mapping;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly byte* _data;
+    private bool _disposed;
+
+    private SafetensorsFile(string path, Dictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata,
+        long dataStart, long fileLength)
+    {
+        Path = path;
+        _tensors = tensors;
+        Metadata = metadata;
+        if (fileLength > 0)
+        {
+            _mapping = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            _view = _mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* start = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            _data = start + _view.PointerOffset + dataStart;
+        }
+    }
+
+    public string Path { get; }
+
+    public string Description => Path;
+
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    public IReadOnlyCollection<string> Names => _tensors.Keys;
+
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    public TensorInfo Info(string name) =>
+        _tensors.TryGetValue(name, out var info)
+            ? info
+            : throw new KeyNotFoundException($"{Path}: there is no tensor named '{name}'.");
+
+    public static SafetensorsFile Open(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: the weight file does not exist.", path);
+        var (tensors, metadata, dataStart, fileLength) = ReadHeader(path);
+        return new SafetensorsFile(path, tensors, metadata, dataStart, fileLength);
+    }
+
+    public Tensor Load(string name, ScalarType? dtype = null, Device? device = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var info = Info(name);
+        var tensor = empty(info.Shape, info.DType);
+        if (info.ByteLength > 0)
+            CopyInto(tensor, _data + info.ByteOffset, info.ByteLength);
+        if ((dtype == null || dtype == info.DType) && (device == null || device.type == DeviceType.CPU))
+            return tensor;
+        using (tensor)
+            return tensor.to(dtype ?? info.DType, device ?? CPU);
+    }
+
+    /// <summary>The raw stored bytes of a tensor (for tests and for copying files without decoding).</summary>
+    public ReadOnlySpan<byte> RawBytes(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var info = Info(name);
+        return new ReadOnlySpan<byte>(_data + info.ByteOffset, checked((int)info.ByteLength));
+    }
+
+    private static void CopyInto(Tensor tensor, byte* source, long length)
+    {
+        var target = tensor.bytes;
+        if (target.Length != length)
+            throw new InvalidOperationException($"tensor holds {target.Length} bytes, expected {length}");
+        fixed (byte* destination = target)
+            Buffer.MemoryCopy(source, destination, length, length);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_view != null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _mapping?.Dispose();
+    }
+
+    private static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>, long, long) ReadHeader(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long fileLength = stream.Length;
+        if (fileLength < 8)
+            throw new SafetensorsException(path,
+                $"the file is truncated ({fileLength} bytes); a safetensors file starts with an 8-byte header length.");
+        Span<byte> lengthBytes = stackalloc byte[8];
+        stream.ReadExactly(lengthBytes);
+        ulong headerLength = BitConverter.ToUInt64(lengthBytes);
+        if (headerLength > (ulong)(fileLength - 8))
+            throw new SafetensorsException(path,
+                $"the header length ({headerLength} bytes) runs past the end of the file ({fileLength} bytes); the file is truncated or not safetensors.");
+        if ((long)headerLength > MaxHeaderBytes)
+            throw new SafetensorsException(path, $"the header is {headerLength} bytes long, more than any real weight file needs.");
+
+        var header = new byte[headerLength];
+        stream.ReadExactly(header);
+        long dataStart = 8 + (long)headerLength;
+        long dataLength = fileLength - dataStart;
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(header);
+        }
+        catch (JsonException e)
+        {
+            throw new SafetensorsException(path, $"the header is not valid JSON ({e.Message}).");
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new SafetensorsException(path, "the header is not a JSON object.");
+            var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (property.Name == "__metadata__")
+                {
+                    ReadMetadata(path, property.Value, metadata);
+                    continue;
+                }
+                tensors[property.Name] = ReadEntry(path, property.Name, property.Value, dataLength);
+            }
+            CheckNoOverlap(path, tensors.Values);
+            return (tensors, metadata, dataStart, fileLength);
+        }
+    }
+
+    private static void ReadMetadata(string path, JsonElement element, Dictionary<string, string> metadata)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+            throw new SafetensorsException(path, "__metadata__ is not a JSON object.");
+        foreach (var entry in element.EnumerateObject())
+            metadata[entry.Name] = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : entry.Value.GetRawText();
+    }
+
+    private static TensorInfo ReadEntry(string path, string name, JsonElement entry, long dataLength)
+    {
+        string Problem(string what) => $"tensor '{name}' {what}";
+        if (entry.ValueKind != JsonValueKind.Object)
+            throw new SafetensorsException(path, Problem("is not described by a JSON object."));
+
+        if (!entry.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
+            throw new SafetensorsException(path, Problem("has no dtype."));
+        var dtypeName = dtypeElement.GetString()!;
+        if (!SafetensorsDType.TryParse(dtypeName, out var dtype, out int elementSize))
+            throw new SafetensorsException(path,
+                Problem($"has the unknown dtype '{dtypeName}' (supported: {string.Join(", ", SafetensorsDType.Names)})."));
+
+        if (!entry.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
+            throw new SafetensorsException(path, Problem("has no shape."));
+        var shape = new List<long>();
+        foreach (var dim in shapeElement.EnumerateArray())
+        {
+            if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long size) || size < 0)
+                throw new SafetensorsException(path, Problem($"has an invalid shape {shapeElement.GetRawText()}."));
+            shape.Add(size);
+        }
+
+        if (!entry.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array
+            || offsets.GetArrayLength() != 2
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+            throw new SafetensorsException(path, Problem("has no valid data_offsets [begin, end]."));
+        if (begin < 0 || end < begin || end > dataLength)
+            throw new SafetensorsException(path,
+                Problem($"has data_offsets [{begin}, {end}] outside the {dataLength} bytes of data; the file is truncated or corrupt."));
+
+        long expected;
+        try
+        {
+            expected = checked(shape.Aggregate(1L, (count, dim) => checked(count * dim)) * elementSize);
+        }
+        catch (OverflowException)
+        {
+            throw new SafetensorsException(path, Problem($"has a shape too large to exist: {shapeElement.GetRawText()}."));
+        }
+        if (expected != end - begin)
+            throw new SafetensorsException(path,
+                Problem($"has shape {shapeElement.GetRawText()} of {dtypeName} ({expected} bytes) but {end - begin} bytes of data."));
+
+        return new TensorInfo(name, dtype, shape.ToArray(), begin, end - begin);
+    }
+
+    private static void CheckNoOverlap(string path, IEnumerable<TensorInfo> tensors)
+    {
+        TensorInfo? previous = null;
+        foreach (var tensor in tensors.Where(t => t.ByteLength > 0).OrderBy(t => t.ByteOffset))
+        {
+            if (previous != null && tensor.ByteOffset < previous.ByteOffset + previous.ByteLength)
+                throw new SafetensorsException(path,
+                    $"the data of tensors '{previous.Name}' and '{tensor.Name}' overlap; the file is corrupt.");
+            previous = tensor;
+        }
+    }
+}
