@@ -1,0 +1,32 @@
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Flux;
+
+public static class Attention
+{
+    /// <summary>softmax(q·kᵀ/√d)·v over RoPE-rotated q and k; heads merged: (B, H, L, D) → (B, L, H·D).</summary>
+    public static Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor pe)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.scaled_dot_product_attention(ApplyRope(q, pe), ApplyRope(k, pe), v);
+        var (batch, heads, length, headDim) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        return x.permute(0, 2, 1, 3).reshape(batch, length, heads * headDim).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rotates adjacent pairs (x₂ᵢ, x₂ᵢ₊₁) by the matrices in <paramref name="pe"/>, in float32.</summary>
+    public static Tensor ApplyRope(Tensor x, Tensor pe)
+    {
+        using var scope = NewDisposeScope();
+        var pairs = x.to(ScalarType.Float32).reshape([.. x.shape[..^1], -1, 1, 2]);
+        var rotated = pe.select(-1, 0) * pairs.select(-1, 0) + pe.select(-1, 1) * pairs.select(-1, 1);
+        return rotated.reshape(x.shape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>"B L (K H D) → K B H L D": splits a fused qkv projection into q, k, v per head.</summary>
+    public static (Tensor Q, Tensor K, Tensor V) SplitHeads(Tensor qkv, int heads)
+    {
+        var (batch, length) = (qkv.shape[0], qkv.shape[1]);
+        var split = qkv.view(batch, length, 3, heads, -1).permute(2, 0, 3, 1, 4);
+        return (split[0], split[1], split[2]);
+    }
+}

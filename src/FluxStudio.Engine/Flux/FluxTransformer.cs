@@ -1,0 +1,141 @@
+using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Weights;
+using TorchSharp.Modules;
+using Linear = FluxStudio.Engine.Layers.Linear;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Flux;
+
+/// <summary>
+/// The FLUX.1 rectified-flow transformer: predicts the velocity of packed image latents given text features,
+/// the pooled text vector, the timestep and (for guidance-distilled models) the guidance scale.
+/// Parameter names are those of Black Forest Labs' single-file checkpoints.
+/// </summary>
+public sealed class FluxTransformer : nn.Module
+{
+#pragma warning disable IDE1006 // checkpoint names
+    public readonly Linear img_in;
+    public readonly MLPEmbedder time_in;
+    public readonly MLPEmbedder vector_in;
+    public readonly MLPEmbedder? guidance_in;
+    public readonly Linear txt_in;
+    public readonly ModuleList<DoubleStreamBlock> double_blocks;
+    public readonly ModuleList<SingleStreamBlock> single_blocks;
+    public readonly LastLayer final_layer;
+#pragma warning restore IDE1006
+
+    private readonly EmbedND _peEmbedder;
+
+    public FluxTransformer(FluxConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : base(nameof(FluxTransformer))
+    {
+        Config = config.Validated();
+        DType = dtype;
+        _peEmbedder = new EmbedND(config.Theta, config.AxesDim);
+        img_in = new Linear(config.InChannels, config.HiddenSize, true, dtype, device);
+        time_in = new MLPEmbedder(256, config.HiddenSize, dtype, device);
+        vector_in = new MLPEmbedder(config.VecInDim, config.HiddenSize, dtype, device);
+        if (config.GuidanceEmbed)
+            guidance_in = new MLPEmbedder(256, config.HiddenSize, dtype, device);
+        txt_in = new Linear(config.ContextInDim, config.HiddenSize, true, dtype, device);
+        double_blocks = nn.ModuleList(Enumerable.Range(0, config.Depth).Select(_ => new DoubleStreamBlock(config, dtype, device)).ToArray());
+        single_blocks = nn.ModuleList(Enumerable.Range(0, config.DepthSingleBlocks).Select(_ => new SingleStreamBlock(config, dtype, device)).ToArray());
+        final_layer = new LastLayer(config, dtype, device);
+        RegisterComponents();
+    }
+
+    public FluxConfig Config { get; }
+
+    public ScalarType DType { get; }
+
+    /// <param name="img">Packed image latents (B, L_img, in_channels).</param>
+    /// <param name="imgIds">Position ids (B, L_img, 3).</param>
+    /// <param name="txt">T5 features (B, L_txt, context_in_dim).</param>
+    /// <param name="txtIds">Text position ids (B, L_txt, 3), zeros.</param>
+    /// <param name="timesteps">t ∈ [0, 1] per batch element.</param>
+    /// <param name="y">Pooled CLIP vector (B, vec_in_dim).</param>
+    /// <param name="guidance">Guidance scale per batch element; required exactly when the model embeds guidance.</param>
+    /// <param name="observe">Receives named intermediate tensors (for checking against a reference); may be null.</param>
+    /// <returns>The predicted velocity (B, L_img, out_channels).</returns>
+    public Tensor Forward(Tensor img, Tensor imgIds, Tensor txt, Tensor txtIds, Tensor timesteps, Tensor y,
+        Tensor? guidance = null, Action<string, Tensor>? observe = null)
+    {
+        if (Config.GuidanceEmbed && guidance is null)
+            throw new ArgumentException("This model embeds a guidance scale (FLUX.1 dev): pass one.", nameof(guidance));
+        using var scope = NewDisposeScope();
+
+        var vec = time_in.forward(Embed(timesteps));
+        if (guidance_in != null)
+            vec = vec + guidance_in.forward(Embed(guidance!));
+        vec = vec + vector_in.forward(y.to(DType));
+        observe?.Invoke("vec", vec);
+
+        var pe = _peEmbedder.Forward(cat([txtIds, imgIds], 1));
+        observe?.Invoke("pe", pe);
+
+        var imgHidden = img_in.forward(img.to(DType));
+        var txtHidden = txt_in.forward(txt.to(DType));
+        for (int i = 0; i < double_blocks.Count; i++)
+        {
+            (imgHidden, txtHidden) = double_blocks[i].Forward(imgHidden, txtHidden, vec, pe);
+            observe?.Invoke($"double_blocks.{i}.img", imgHidden);
+            observe?.Invoke($"double_blocks.{i}.txt", txtHidden);
+        }
+
+        var joint = cat([txtHidden, imgHidden], 1);
+        for (int i = 0; i < single_blocks.Count; i++)
+        {
+            joint = single_blocks[i].Forward(joint, vec, pe);
+            observe?.Invoke($"single_blocks.{i}.out", joint);
+        }
+
+        long textLength = txt.shape[1];
+        imgHidden = joint.narrow(1, textLength, joint.shape[1] - textLength);
+        return final_layer.Forward(imgHidden, vec).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Embed(Tensor scalars) => TimestepEmbedding.Sinusoidal(scalars).to(DType);
+
+    /// <summary>Loads weights in either layout (BFL single-file names, or diffusers names, mapped).</summary>
+    public void LoadWeights(ITensorSource weights, Func<string, bool>? ignoreUnexpected = null)
+    {
+        var canonical = FluxKeyMap.IsDiffusers(weights) ? FluxKeyMap.FromDiffusers(weights, Config) : weights;
+        WeightLoader.Load(this, canonical, ignoreUnexpected);
+    }
+
+    /// <summary>
+    /// Loads a transformer from a diffusers folder (config.json + weights, possibly sharded) or a single
+    /// BFL-layout file (config from a FluxParams JSON when given, else inferred from the tensor shapes).
+    /// </summary>
+    public static FluxTransformer Load(string path, ScalarType dtype = ScalarType.Float32, Device? device = null,
+        string? paramsJson = null)
+    {
+        var weights = TensorSources.Open(path);
+        try
+        {
+            FluxConfig config;
+            var folderConfig = Directory.Exists(path) ? Path.Combine(path, "config.json") : null;
+            if (paramsJson != null) config = FluxConfig.FromFile(paramsJson);
+            else if (folderConfig != null && File.Exists(folderConfig)) config = FluxConfig.FromFile(folderConfig);
+            else if (FluxKeyMap.IsDiffusers(weights))
+                throw new InvalidDataException($"{path}: diffusers-layout weights need their config.json next to them.");
+            else config = FluxConfig.InferFromBflWeights(weights);
+
+            var model = new FluxTransformer(config, dtype, device);
+            try
+            {
+                model.LoadWeights(weights);
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+        finally
+        {
+            weights.Dispose();
+        }
+    }
+}
