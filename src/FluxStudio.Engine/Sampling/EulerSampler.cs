@@ -1,0 +1,52 @@
+using FluxStudio.Engine.Flux;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Sampling;
+
+/// <summary>Where the sampler is after a step; <see cref="Latent"/> is valid only during the callback.</summary>
+public sealed record DenoiseStep(int Step, int Steps, float Timestep, float NextTimestep, Tensor Latent, Tensor Prediction);
+
+/// <summary>Text conditioning for the transformer: T5 features, their position ids and the pooled CLIP vector.</summary>
+public sealed record TextConditioning(Tensor Features, Tensor Ids, Tensor Pooled);
+
+/// <summary>
+/// Integrates the flow from noise to image with Euler steps: x ← x + (t_next − t)·v(x, t). There is no
+/// classifier-free guidance; dev models take the guidance scale as an input.
+/// </summary>
+public static class EulerSampler
+{
+    /// <param name="latent">Packed noise (B, L, C); the result has the same shape, in float32.</param>
+    /// <param name="timesteps">From 1 down to 0, one more than the number of steps.</param>
+    /// <param name="guidance">Guidance scale, required for models that embed it, ignored otherwise.</param>
+    /// <param name="afterStep">Called after each step, for progress and previews.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    public static Tensor Denoise(FluxTransformer model, Tensor latent, Tensor imageIds, TextConditioning text,
+        IReadOnlyList<float> timesteps, float? guidance = null, Action<DenoiseStep>? afterStep = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var _ = no_grad();
+        long batch = latent.shape[0];
+        var device = latent.device;
+        var x = latent.to(ScalarType.Float32).clone();
+        using var guidanceVector = model.Config.GuidanceEmbed
+            ? full([batch], guidance ?? throw new ArgumentException("This model needs a guidance scale.", nameof(guidance)),
+                ScalarType.Float32, device)
+            : null;
+        int steps = timesteps.Count - 1;
+        for (int i = 0; i < steps; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            float current = timesteps[i], next = timesteps[i + 1];
+            var timestep = full([batch], current, ScalarType.Float32, device);
+            var prediction = model.Forward(x, imageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceVector)
+                .to(ScalarType.Float32);
+            // The step size is the difference of the two float32 schedule values taken in double precision.
+            var stepped = x + prediction * ((double)next - current);
+            x.Dispose();
+            x = stepped.MoveToOuterDisposeScope();
+            afterStep?.Invoke(new DenoiseStep(i, steps, current, next, x, prediction));
+        }
+        return x;
+    }
+}
