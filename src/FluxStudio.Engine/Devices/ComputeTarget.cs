@@ -4,13 +4,16 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Devices;
 
 /// <summary>Where and in which precision the models run.</summary>
-public sealed record ComputeTarget(Device Device, ScalarType DType)
+public sealed record ComputeTarget(DeviceType DeviceType, int DeviceIndex, ScalarType DType)
 {
-    public static ComputeTarget Cpu { get; } = new(CPU, ScalarType.Float32);
+    public static ComputeTarget Cpu { get; } = new(DeviceType.CPU, -1, ScalarType.Float32);
 
-    public string DeviceName => Device.type switch
+    /// <summary>The libtorch device; made on first use, since naming a GPU that is absent fails.</summary>
+    public Device Device => new(DeviceType, DeviceIndex);
+
+    public string DeviceName => DeviceType switch
     {
-        DeviceType.CUDA => Device.index > 0 ? $"cuda:{Device.index}" : "cuda",
+        DeviceType.CUDA => DeviceIndex > 0 ? $"cuda:{DeviceIndex}" : "cuda",
         DeviceType.MPS => "mps",
         _ => "cpu",
     };
@@ -22,7 +25,7 @@ public sealed record ComputeTarget(Device Device, ScalarType DType)
         _ => "fp32",
     };
 
-    public bool IsCpu => Device.type == DeviceType.CPU;
+    public bool IsCpu => DeviceType == DeviceType.CPU;
 
     public override string ToString() => $"{DeviceName} ({PrecisionName})";
 
@@ -36,29 +39,32 @@ public sealed record ComputeTarget(Device Device, ScalarType DType)
     public static ComputeTarget Resolve(string? device, string? dtype, bool cudaAvailable, bool mpsAvailable)
     {
         var name = string.IsNullOrWhiteSpace(device) ? "auto" : device.Trim().ToLowerInvariant();
-        Device chosen = name switch
+        (DeviceType Type, int Index) chosen = name switch
         {
-            "auto" => cudaAvailable ? CUDA : mpsAvailable ? new Device(DeviceType.MPS) : CPU,
-            "cpu" => CPU,
-            "mps" => mpsAvailable ? new Device(DeviceType.MPS)
+            "auto" => cudaAvailable ? (DeviceType.CUDA, 0) : mpsAvailable ? (DeviceType.MPS, -1) : (DeviceType.CPU, -1),
+            "cpu" => (DeviceType.CPU, -1),
+            "mps" => mpsAvailable ? (DeviceType.MPS, -1)
                 : throw new ArgumentException("--device mps needs an Apple Silicon Mac with MPS; use --device cpu or auto."),
-            _ when name.StartsWith("cuda", StringComparison.Ordinal) => cudaAvailable ? new Device(name)
-                : throw new ArgumentException(
-                    "--device cuda needs an NVIDIA GPU and the CUDA build of libtorch (build with -p:TorchBackend=cuda); use --device cpu or auto."),
+            "cuda" => cudaAvailable ? (DeviceType.CUDA, 0) : throw NoCuda(),
+            _ when name.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(name.AsSpan(5), out int index) && index >= 0 =>
+                cudaAvailable ? (DeviceType.CUDA, index) : throw NoCuda(),
             _ => throw new ArgumentException($"Unknown device '{device}': use auto, cpu, cuda, cuda:N or mps."),
         };
 
         var precision = string.IsNullOrWhiteSpace(dtype) ? "auto" : dtype.Trim().ToLowerInvariant();
         ScalarType type = precision switch
         {
-            "auto" => chosen.type == DeviceType.CPU ? ScalarType.Float32 : ScalarType.BFloat16,
+            "auto" => chosen.Type == DeviceType.CPU ? ScalarType.Float32 : ScalarType.BFloat16,
             "fp32" or "float32" => ScalarType.Float32,
             "bf16" or "bfloat16" => ScalarType.BFloat16,
-            "fp16" or "float16" => chosen.type == DeviceType.CPU
+            "fp16" or "float16" => chosen.Type == DeviceType.CPU
                 ? throw new ArgumentException("fp16 is not supported on the CPU; use --dtype fp32 or bf16.")
                 : ScalarType.Float16,
             _ => throw new ArgumentException($"Unknown precision '{dtype}': use auto, fp32, bf16 or fp16."),
         };
-        return new ComputeTarget(chosen, type);
+        return new ComputeTarget(chosen.Type, chosen.Index, type);
     }
+
+    private static ArgumentException NoCuda() => new(
+        "--device cuda needs an NVIDIA GPU and the CUDA build of libtorch (build with -p:TorchBackend=cuda); use --device cpu or auto.");
 }

@@ -13,7 +13,7 @@ public sealed class ComputeTargetTests
     public void AutoPrefersCudaThenMpsThenCpu(bool cuda, bool mps, DeviceType expected, ScalarType precision)
     {
         var target = ComputeTarget.Resolve("auto", "auto", cuda, mps);
-        Assert.Equal(expected, target.Device.type);
+        Assert.Equal(expected, target.DeviceType);
         Assert.Equal(precision, target.DType);
     }
 
@@ -22,7 +22,7 @@ public sealed class ComputeTargetTests
     {
         Assert.Equal(ScalarType.BFloat16, ComputeTarget.Resolve("cpu", "bf16", true, false).DType);
         Assert.Equal("cpu (bf16)", ComputeTarget.Resolve("cpu", "bf16", true, false).ToString());
-        Assert.Equal(DeviceType.CPU, ComputeTarget.Resolve(null, null, false, false).Device.type);
+        Assert.Equal(DeviceType.CPU, ComputeTarget.Resolve(null, null, false, false).DeviceType);
         Assert.Contains("-p:TorchBackend=cuda", Assert.Throws<ArgumentException>(() => ComputeTarget.Resolve("cuda", null, false, false)).Message);
         Assert.Contains("Apple Silicon", Assert.Throws<ArgumentException>(() => ComputeTarget.Resolve("mps", null, false, false)).Message);
         Assert.Contains("use auto, cpu", Assert.Throws<ArgumentException>(() => ComputeTarget.Resolve("tpu", null, false, false)).Message);
