@@ -110,32 +110,34 @@ public sealed class FluxTransformer : nn.Module
     public static FluxTransformer Load(string path, ScalarType dtype = ScalarType.Float32, Device? device = null,
         string? paramsJson = null)
     {
-        var weights = TensorSources.Open(path);
+        using var weights = TensorSources.Open(path);
+        var model = new FluxTransformer(ReadConfig(path, weights, paramsJson), dtype, device);
         try
         {
-            FluxConfig config;
-            var folderConfig = Directory.Exists(path) ? Path.Combine(path, "config.json") : null;
-            if (paramsJson != null) config = FluxConfig.FromFile(paramsJson);
-            else if (folderConfig != null && File.Exists(folderConfig)) config = FluxConfig.FromFile(folderConfig);
-            else if (FluxKeyMap.IsDiffusers(weights))
-                throw new InvalidDataException($"{path}: diffusers-layout weights need their config.json next to them.");
-            else config = FluxConfig.InferFromBflWeights(weights);
-
-            var model = new FluxTransformer(config, dtype, device);
-            try
-            {
-                model.LoadWeights(weights);
-                return model;
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
+            model.LoadWeights(weights);
+            return model;
         }
-        finally
+        catch
         {
-            weights.Dispose();
+            model.Dispose();
+            throw;
         }
+    }
+
+    /// <summary>The configuration of a transformer checkpoint, read without loading its weights.</summary>
+    public static FluxConfig ReadConfig(string path, string? paramsJson = null)
+    {
+        using var weights = TensorSources.Open(path);
+        return ReadConfig(path, weights, paramsJson);
+    }
+
+    private static FluxConfig ReadConfig(string path, ITensorSource weights, string? paramsJson)
+    {
+        var folderConfig = Directory.Exists(path) ? Path.Combine(path, "config.json") : null;
+        if (paramsJson != null) return FluxConfig.FromFile(paramsJson);
+        if (folderConfig != null && File.Exists(folderConfig)) return FluxConfig.FromFile(folderConfig);
+        if (FluxKeyMap.IsDiffusers(weights))
+            throw new InvalidDataException($"{path}: diffusers-layout weights need their config.json next to them.");
+        return FluxConfig.InferFromBflWeights(weights);
     }
 }
