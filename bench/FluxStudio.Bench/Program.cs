@@ -1,4 +1,41 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FluxStudio.Bench;
 using FluxStudio.Engine.Devices;
+using static TorchSharp.torch;
 
-// The benchmark suite lands with the benchmarks issue; until then this prints what it would run on.
-Console.WriteLine(TorchRuntime.Describe());
+// FluxStudio benchmarks: medians after warm-up, ratios measured side by side in one run.
+//   dotnet run -c Release --project bench/FluxStudio.Bench [-- --quick] [--json PATH] [--threads N] [--only NAME]
+var options = BenchOptions.Parse(args);
+if (options.Threads is { } threads) set_num_threads(threads);
+Console.WriteLine($"FluxStudio bench on {Environment.ProcessorCount} logical CPUs: {TorchRuntime.Describe()}{(options.Quick ? " (quick)" : "")}");
+
+var results = new List<BenchResult>();
+void Run(string name, Func<BenchOptions, IEnumerable<BenchResult>> bench)
+{
+    if (options.Only != null && !name.Contains(options.Only, StringComparison.OrdinalIgnoreCase)) return;
+    Console.WriteLine($"- {name} …");
+    var clock = Stopwatch.StartNew();
+    foreach (var result in bench(options))
+    {
+        results.Add(result);
+        Console.WriteLine($"    {result.Name,-52} {result.Value,14:N3} {result.Unit,-10} {result.Note}");
+    }
+    Console.WriteLine($"  ({clock.Elapsed.TotalSeconds:F1} s)");
+}
+
+Run("matmul peak", MatmulBench.Run);
+Run("transformer slice", TransformerBench.Run);
+Run("safetensors load", LoadBench.Run);
+
+if (options.JsonPath != null)
+{
+    var document = new
+    {
+        machine = new { logicalCpus = Environment.ProcessorCount, torchThreads = get_num_threads(), libtorch = TorchRuntime.LibTorchVersion },
+        quick = options.Quick,
+        results,
+    };
+    File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"Wrote {options.JsonPath}");
+}
