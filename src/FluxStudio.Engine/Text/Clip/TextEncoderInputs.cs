@@ -1,0 +1,56 @@
+using static TorchSharp.torch;
+
+// Shared by the CLIP and T5 encoders; it lives with CLIP only because the Text folder's root is not this module's.
+namespace FluxStudio.Engine.Text;
+
+/// <summary>Checks the token ids and masks handed to a text encoder, with messages that say what is wrong.</summary>
+internal static class TextEncoderInputs
+{
+    public static void CheckIds(Tensor inputIds, long vocabSize, long? maxLength, string model)
+    {
+        if (inputIds.dtype is not (ScalarType.Int64 or ScalarType.Int32))
+            throw new ArgumentException($"{model} token ids must be int64 or int32, got {inputIds.dtype}.", nameof(inputIds));
+        if (inputIds.dim() != 2 || inputIds.shape[0] == 0 || inputIds.shape[1] == 0)
+            throw new ArgumentException(
+                $"{model} token ids must have shape [batch, length] with both non-zero, got [{string.Join(", ", inputIds.shape)}].",
+                nameof(inputIds));
+        if (maxLength is { } max && inputIds.shape[1] > max)
+            throw new ArgumentException(
+                $"{model} takes at most {max} tokens per sequence, got {inputIds.shape[1]}; truncate in the tokenizer.",
+                nameof(inputIds));
+        long smallest = inputIds.min().item<long>(), largest = inputIds.max().item<long>();
+        if (smallest < 0 || largest >= vocabSize)
+            throw new ArgumentException(
+                $"{model} token ids must lie in [0, {vocabSize}), got values from {smallest} to {largest}; " +
+                "the tokenizer does not belong to this model.", nameof(inputIds));
+    }
+
+    public static void CheckMask(Tensor? attentionMask, Tensor inputIds)
+    {
+        if (attentionMask is null) return;
+        if (!attentionMask.shape.SequenceEqual(inputIds.shape))
+            throw new ArgumentException(
+                $"The attention mask must have the ids' shape [{string.Join(", ", inputIds.shape)}], got " +
+                $"[{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
+    }
+}
+
+/// <summary>Finds the <c>config.json</c> that belongs to a checkpoint folder or file.</summary>
+internal static class CheckpointConfig
+{
+    /// <param name="path">A checkpoint folder, or a weights file (or shard index) inside one.</param>
+    /// <param name="part">The model part, for the message.</param>
+    /// <param name="builtIn">The config constant to suggest when the file has none.</param>
+    public static string PathFor(string path, string part, string builtIn)
+    {
+        if (!Directory.Exists(path) && !File.Exists(path))
+            throw new FileNotFoundException($"{path}: the {part} checkpoint does not exist.", path);
+        var folder = Directory.Exists(path) ? path : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        var config = System.IO.Path.Combine(folder, "config.json");
+        if (!File.Exists(config))
+            throw new FileNotFoundException(
+                $"{path}: no config.json for the {part} in {folder}. Put the model's config.json there, or load with an " +
+                $"explicit config ({builtIn} for FLUX.1).", config);
+        return config;
+    }
+}
