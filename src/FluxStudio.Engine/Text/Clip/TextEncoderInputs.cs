@@ -1,9 +1,10 @@
 using static TorchSharp.torch;
 
-// Shared by the CLIP and T5 encoders; it lives with CLIP only because the Text folder's root is not this module's.
 namespace FluxStudio.Engine.Text;
 
-/// <summary>Checks the token ids and masks handed to a text encoder, with messages that say what is wrong.</summary>
+/// <summary>
+/// Checks the token ids and masks handed to a text encoder (CLIP or T5), with messages that say what is wrong.
+/// </summary>
 internal static class TextEncoderInputs
 {
     public static void CheckIds(Tensor inputIds, long vocabSize, long? maxLength, string model)
@@ -14,11 +15,13 @@ internal static class TextEncoderInputs
             throw new ArgumentException(
                 $"{model} token ids must have shape [batch, length] with both non-zero, got [{string.Join(", ", inputIds.shape)}].",
                 nameof(inputIds));
-        if (maxLength is { } max && inputIds.shape[1] > max)
+        if (maxLength is { } limit && inputIds.shape[1] > limit)
             throw new ArgumentException(
-                $"{model} takes at most {max} tokens per sequence, got {inputIds.shape[1]}; truncate in the tokenizer.",
+                $"{model} takes at most {limit} tokens per sequence, got {inputIds.shape[1]}; truncate in the tokenizer.",
                 nameof(inputIds));
-        long smallest = inputIds.min().item<long>(), largest = inputIds.max().item<long>();
+        using var min = inputIds.min();
+        using var max = inputIds.max();
+        long smallest = min.item<long>(), largest = max.item<long>();
         if (smallest < 0 || largest >= vocabSize)
             throw new ArgumentException(
                 $"{model} token ids must lie in [0, {vocabSize}), got values from {smallest} to {largest}; " +

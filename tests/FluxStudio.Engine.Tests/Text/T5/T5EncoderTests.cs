@@ -1,3 +1,4 @@
+using System.Text.Json;
 using FluxStudio.Engine.Text.T5;
 using FluxStudio.Engine.Weights;
 using static FluxStudio.Engine.Tests.Text.TextEncoderFixture;
@@ -141,6 +142,35 @@ public sealed class T5EncoderTests : IDisposable
     {
         var folder = CopyModel(Model, Path.Combine(_temp, "both"),
             tensors => tensors["encoder.embed_tokens.weight"] = tensors["shared.weight"].clone());
+        using var model = T5Encoder.Load(folder);
+        using var ids = Golden("input_ids");
+        using var expected = Golden("last_hidden_state_no_mask");
+        using var last = model.forward(ids);
+
+        AssertClose(expected, last, "last_hidden_state_no_mask");
+    }
+
+    [Fact]
+    public void LoadsAShardedCheckpointFolderLikeFluxsTextEncoder2()
+    {
+        // FLUX.1's text_encoder_2 holds config.json, model.safetensors.index.json and two shards.
+        var folder = Directory.CreateDirectory(Path.Combine(_temp, "sharded")).FullName;
+        File.Copy(Path.Combine(Folder(Model), "config.json"), Path.Combine(folder, "config.json"));
+        using (var source = SafetensorsFile.Open(Path.Combine(Folder(Model), "model.safetensors")))
+        {
+            var names = source.Names.Order(StringComparer.Ordinal).ToList();
+            var weightMap = names.ToDictionary(name => name,
+                name => string.CompareOrdinal(name, names[names.Count / 2]) < 0 ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors");
+            foreach (var shard in weightMap.GroupBy(entry => entry.Value))
+            {
+                var tensors = shard.ToDictionary(entry => entry.Key, entry => source.Load(entry.Key));
+                SafetensorsWriter.Write(Path.Combine(folder, shard.Key), tensors);
+                foreach (var tensor in tensors.Values) tensor.Dispose();
+            }
+            File.WriteAllText(Path.Combine(folder, "model.safetensors.index.json"),
+                JsonSerializer.Serialize(new { metadata = new { }, weight_map = weightMap }));
+        }
+        Assert.Equal(2, Directory.GetFiles(folder, "*.safetensors").Length);
         using var model = T5Encoder.Load(folder);
         using var ids = Golden("input_ids");
         using var expected = Golden("last_hidden_state_no_mask");
