@@ -215,6 +215,15 @@ public sealed class T5EncoderTests : IDisposable
     }
 
     [Fact]
+    public void ExplainsAMissingCheckpoint()
+    {
+        var path = Path.Combine(_temp, "text_encoder_2");
+
+        var error = Assert.Throws<FileNotFoundException>(() => T5Encoder.Load(path));
+        Assert.Contains("the T5 encoder checkpoint does not exist", error.Message);
+    }
+
+    [Fact]
     public void RejectsIdsOutsideTheVocabularyAndMismatchedMasks()
     {
         using var ids = Golden("input_ids");
