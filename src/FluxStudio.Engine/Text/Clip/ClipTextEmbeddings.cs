@@ -1,0 +1,31 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Text.Clip;
+
+/// <summary>Token embedding plus a learned absolute position embedding.</summary>
+public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // Module names are the checkpoint's names.
+    private readonly Embedding token_embedding;
+    private readonly Embedding position_embedding;
+#pragma warning restore IDE1006
+
+    public ClipTextEmbeddings(ClipTextConfig config, ScalarType dtype, Device device) : base(nameof(ClipTextEmbeddings))
+    {
+        // Not Embedding_from_pretrained: in TorchSharp 0.107 its registered parameter is not the tensor its forward
+        // reads, so loaded weights would be ignored.
+        token_embedding = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
+        position_embedding = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <param name="inputIds">[batch, length] token ids, length at most max_position_embeddings.</param>
+    public override Tensor forward(Tensor inputIds)
+    {
+        // Positions always count from 0; checkpoints that store a position_ids buffer store exactly this.
+        var positions = arange(inputIds.shape[1], ScalarType.Int64, inputIds.device);
+        return token_embedding.call(inputIds) + position_embedding.call(positions);
+    }
+}

@@ -1,0 +1,55 @@
+using FluxStudio.Engine.Weights;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Tests.Text;
+
+/// <summary>
+/// The text-encoder golden fixtures (tests/Fixtures/text-encoders, see its README) and the comparisons the README
+/// prescribes: integer tensors exactly, float32 tensors within absolute 1e-5 plus relative 1e-5.
+/// </summary>
+public static class TextEncoderFixture
+{
+    public const double Atol = 1e-5;
+    public const double Rtol = 1e-5;
+
+    public static string Folder(string model) => Fixtures.Path("text-encoders", model);
+
+    public static SafetensorsFile Golden(string model) =>
+        SafetensorsFile.Open(Path.Combine(Folder(model), "golden.safetensors"));
+
+    public static void AssertClose(Tensor expected, Tensor actual, string name, double atol = Atol, double rtol = Rtol)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        using var scope = NewDisposeScope();
+        var want = expected.to(ScalarType.Float64, CPU);
+        var got = actual.to(ScalarType.Float64, CPU);
+        var error = (got - want).abs();
+        var excess = (error - (atol + rtol * want.abs())).max().item<double>();
+        Assert.True(excess <= 0 && !got.isnan().any().item<bool>(),
+            $"{name}: max abs error {error.max().item<double>():G3} exceeds {atol:G2} + {rtol:G2}·|expected|");
+    }
+
+    public static void AssertExact(Tensor expected, Tensor actual, string name)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        using var want = expected.to(ScalarType.Int64, CPU);
+        using var got = actual.to(ScalarType.Int64, CPU);
+        Assert.True(want.eq(got).all().item<bool>(), $"{name} differs from the reference");
+    }
+
+    /// <summary>
+    /// Copies a fixture model into <paramref name="folder"/> (config.json and model.safetensors) with its tensors
+    /// edited, for loader tests.
+    /// </summary>
+    public static string CopyModel(string model, string folder, Action<Dictionary<string, Tensor>> edit)
+    {
+        Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(Folder(model), "config.json"), Path.Combine(folder, "config.json"));
+        using var source = SafetensorsFile.Open(Path.Combine(Folder(model), "model.safetensors"));
+        var tensors = source.Names.ToDictionary(name => name, name => source.Load(name));
+        edit(tensors);
+        SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors);
+        foreach (var tensor in tensors.Values) tensor.Dispose();
+        return folder;
+    }
+}
