@@ -1,5 +1,3 @@
-using Microsoft.ML.Tokenizers;
-
 namespace FluxStudio.Engine.Text;
 
 /// <summary>
@@ -8,6 +6,12 @@ namespace FluxStudio.Engine.Text;
 /// most <c>maxLength - 1</c> pieces, <c>&lt;/s&gt;</c> and <c>&lt;pad&gt;</c> padding, as FLUX feeds its T5
 /// encoder (256 tokens for schnell, 512 for dev).
 /// </summary>
+/// <remarks>
+/// The model is read with Google.Protobuf and segmented here rather than by Microsoft.ML.Tokenizers 2.0.1, whose
+/// SentencePieceTokenizer differs from SentencePiece on repeated characters ("!!!!!!", "......", "88888888":
+/// another of several equally scored segmentations) and on control characters (an <c>&lt;unk&gt;</c> each
+/// instead of deleting them), and cannot load this file without patching it.
+/// </remarks>
 public sealed class T5Tokenizer
 {
     public const string ModelFileName = "spiece.model";
@@ -16,21 +20,22 @@ public sealed class T5Tokenizer
 
     private const string Name = "T5";
 
-    private readonly SentencePieceTokenizer _sentencePiece;
+    private readonly SentencePieceNormalizer _normalizer;
+    private readonly UnigramSegmenter _segmenter;
 
-    private T5Tokenizer(SentencePieceTokenizer sentencePiece, int endOfSentenceId, int paddingId, int unknownId)
+    private T5Tokenizer(SentencePieceNormalizer normalizer, UnigramSegmenter segmenter, int endOfSentenceId, int paddingId)
     {
-        _sentencePiece = sentencePiece;
+        _normalizer = normalizer;
+        _segmenter = segmenter;
         EndOfSentenceId = endOfSentenceId;
         PaddingId = paddingId;
-        UnknownId = unknownId;
     }
 
     public int EndOfSentenceId { get; }
 
     public int PaddingId { get; }
 
-    public int UnknownId { get; }
+    public int UnknownId => _segmenter.UnknownId;
 
     /// <summary>Loads the tokenizer from a folder holding <c>spiece.model</c>.</summary>
     /// <exception cref="TokenizerFileException">The file is missing or cannot be read.</exception>
@@ -46,23 +51,38 @@ public sealed class T5Tokenizer
         }
 
         var bytes = File.ReadAllBytes(path);
-        SentencePieceTokenizer sentencePiece;
+        SentencePieceModel model;
+        SentencePieceNormalizer normalizer;
         try
         {
-            using var model = new MemoryStream(SentencePieceModelPatch.WithoutBosId(bytes));
-            sentencePiece = SentencePieceTokenizer.Create(model, false, false);
+            model = SentencePieceModel.Parse(bytes);
+            normalizer = new SentencePieceNormalizer(model.Normalizer);
         }
         catch (Exception e)
         {
             throw TokenizerFileException.Unreadable(path, Name, $"it is not a SentencePiece model ({e.Message}).", e);
         }
 
+        if (model.Trainer.ModelType != SentencePieceModel.UnigramModelType || model.Trainer.ByteFallback
+            || model.Trainer.TreatWhitespaceAsSuffix)
+        {
+            throw TokenizerFileException.Unreadable(path, Name,
+                "it is not a unigram model without byte fallback, so it is not T5's vocabulary.");
+        }
+        if (model.Pieces.Any(piece => piece.Type == SentencePieceModel.PieceType.UserDefined))
+        {
+            throw TokenizerFileException.Unreadable(path, Name, "it has user-defined pieces, which T5's vocabulary does not have.");
+        }
+
         // The ids transformers' T5Tokenizer uses: its eos, pad and unk tokens looked up in the model.
-        return new T5Tokenizer(
-            sentencePiece,
-            RequirePiece(sentencePiece, "</s>", path),
-            RequirePiece(sentencePiece, "<pad>", path),
-            RequirePiece(sentencePiece, "<unk>", path));
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var id = model.Pieces.Count - 1; id >= 0; id--) ids[model.Pieces[id].Text] = id;
+        int Require(string piece) => ids.TryGetValue(piece, out var id)
+            ? id
+            : throw TokenizerFileException.Unreadable(path, Name, $"it has no '{piece}' piece, so it is not T5's vocabulary.");
+
+        var segmenter = new UnigramSegmenter(model.Pieces, Require("<unk>"));
+        return new T5Tokenizer(normalizer, segmenter, Require("</s>"), Require("<pad>"));
     }
 
     /// <summary>The <paramref name="maxLength"/> ids of <paramref name="prompt"/>.</summary>
@@ -73,7 +93,7 @@ public sealed class T5Tokenizer
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
-        var pieces = Pieces(prompt);
+        var pieces = _segmenter.Segment(_normalizer.Normalize(prompt));
 
         var ids = new long[maxLength];
         Array.Fill(ids, PaddingId);
@@ -82,24 +102,4 @@ public sealed class T5Tokenizer
         ids[kept] = EndOfSentenceId;
         return new TokenizedPrompt(ids, pieces.Count + 1);
     }
-
-    private List<int> Pieces(string prompt)
-    {
-        var ids = _sentencePiece.EncodeToIds(prompt, addBeginningOfSentence: false, addEndOfSentence: false);
-
-        // SentencePiece itself merges a run of unknown characters into one <unk>; the .NET port emits one per
-        // character.
-        var pieces = new List<int>(ids.Count);
-        foreach (var id in ids)
-        {
-            if (id == UnknownId && pieces.Count > 0 && pieces[^1] == UnknownId) continue;
-            pieces.Add(id);
-        }
-        return pieces;
-    }
-
-    private static int RequirePiece(SentencePieceTokenizer sentencePiece, string piece, string path) =>
-        sentencePiece.Vocabulary.TryGetValue(piece, out var id)
-            ? id
-            : throw TokenizerFileException.Unreadable(path, Name, $"it has no '{piece}' piece, so it is not a T5 vocabulary.");
 }
