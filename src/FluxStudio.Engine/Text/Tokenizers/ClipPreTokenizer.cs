@@ -7,7 +7,10 @@ namespace FluxStudio.Engine.Text;
 /// <summary>
 /// Splits cleaned text into CLIP's words with the semantics of its pattern
 /// <c>&lt;\|startoftext\|&gt;|&lt;\|endoftext\|&gt;|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+</c>
-/// (alternatives tried in order at each position, whitespace skipped).
+/// (alternatives tried in order at each position, whitespace skipped), compiled case-insensitive as in the
+/// reference. On lower-cased text that flag still matters twice: "ſ" (long s) matches the "s" of the literals,
+/// and U+0345 (combining ypogegrammeni, which folds to a letter) matches no alternative, so it separates words
+/// and is dropped like whitespace.
 /// </summary>
 /// <remarks>
 /// Written as a scanner over code points rather than a .NET regex because .NET character classes see UTF-16
@@ -19,6 +22,9 @@ public sealed class ClipPreTokenizer : PreTokenizer
     public const string EndOfText = "<|endoftext|>";
 
     private static readonly string[] Contractions = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d"];
+
+    private const char LongS = '\u017F';
+    private const int CombiningYpogegrammeni = 0x345;
 
     public static ClipPreTokenizer Instance { get; } = new();
 
@@ -49,7 +55,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
     {
         foreach (var literal in (ReadOnlySpan<string>)[StartOfText, EndOfText, .. Contractions])
         {
-            if (string.CompareOrdinal(text, position, literal, 0, literal.Length) == 0) return literal.Length;
+            if (StartsWithLiteral(text, position, literal)) return literal.Length;
         }
 
         var first = RuneAt(text, position);
@@ -65,6 +71,17 @@ public sealed class ClipPreTokenizer : PreTokenizer
         return end - position;
     }
 
+    private static bool StartsWithLiteral(string text, int position, string literal)
+    {
+        if (position + literal.Length > text.Length) return false;
+        for (var i = 0; i < literal.Length; i++)
+        {
+            var c = text[position + i];
+            if (c != literal[i] && !(literal[i] == 's' && c == LongS)) return false;
+        }
+        return true;
+    }
+
     // An unpaired surrogate reads as U+FFFD (one unit long) instead of throwing.
     private static Rune RuneAt(string text, int index)
     {
@@ -76,7 +93,7 @@ public sealed class ClipPreTokenizer : PreTokenizer
 
     private static CharacterKind KindOf(Rune rune)
     {
-        if (PythonText.IsSpace(rune)) return CharacterKind.Space;
+        if (PythonText.IsSpace(rune) || rune.Value == CombiningYpogegrammeni) return CharacterKind.Space;
         return Rune.GetUnicodeCategory(rune) switch
         {
             UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter

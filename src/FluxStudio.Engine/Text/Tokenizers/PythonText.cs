@@ -70,7 +70,8 @@ internal static class PythonText
         Rune.GetUnicodeCategory(rune) is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter
             or UnicodeCategory.TitlecaseLetter
         || Rune.ToLowerInvariant(rune) != rune
-        || Rune.ToUpperInvariant(rune) != rune;
+        || Rune.ToUpperInvariant(rune) != rune
+        || rune.Value is 0xAA or 0xBA; // ª and º: Other_Lowercase letters without a case mapping
 
     private static bool IsCaseIgnorable(Rune rune) =>
         Rune.GetUnicodeCategory(rune) is UnicodeCategory.NonSpacingMark or UnicodeCategory.EnclosingMark
