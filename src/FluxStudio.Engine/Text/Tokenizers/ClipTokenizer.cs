@@ -54,6 +54,13 @@ public sealed class ClipTokenizer
         };
 
         var merges = ReadMerges(mergesPath);
+        // CLIP's vocabulary is the 256 byte symbols, the same with </w>, one token per merge rule and the two
+        // special tokens, so a merges.txt cut short shows as a vocabulary larger than its rules explain.
+        if (merges.Count + 2 * 256 + specialTokens.Count < vocabulary.Count)
+        {
+            throw TokenizerFileException.Unreadable(mergesPath, Name,
+                $"it has {merges.Count} merge rules, too few for the {vocabulary.Count} tokens of {VocabularyFileName}.");
+        }
         BpeTokenizer bpe;
         try
         {
