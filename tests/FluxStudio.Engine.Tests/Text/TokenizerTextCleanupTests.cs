@@ -36,6 +36,7 @@ public class TokenizerTextCleanupTests
     [InlineData("<|endoftext|> a<|startoftext|>b", new[] { 49407, 320, 49406, 321 })]
     [InlineData("?'s '''s", new[] { 13610, 338, 6, 8445, 338 })]
     [InlineData("x\u00BD\u0663", new[] { 343, 33613, 149, 352 })] // every digit is a word of its own
+    [InlineData("a\uFFFEb", new[] { 320, 27850, 378, 321 })] // a noncharacter that .NET will not normalise
     public void Clip_splits_words_like_the_reference_pattern(string prompt, int[] expectedBpeIds)
     {
         var expected = new long[ClipTokenizer.MaxLength];

@@ -60,10 +60,17 @@ internal static partial class PromptTextFixer
             text = ReplaceUnpairedSurrogates(text);
             text = TerminalEscape().Replace(text, "");
             text = RemoveControlCharacters(text);
-            text = text.Normalize(NormalizationForm.FormC);
+            text = ComposeNfc(text);
             if (text == before) return text;
         }
     }
+
+    // .NET refuses to normalise text containing the noncharacter U+FFFE, which Python passes through; it
+    // composes with nothing, so the parts around it are normalised on their own with the same result.
+    private static string ComposeNfc(string text) =>
+        text.Contains('\uFFFE')
+            ? string.Join('\uFFFE', text.Split('\uFFFE').Select(part => part.Normalize(NormalizationForm.FormC)))
+            : text.Normalize(NormalizationForm.FormC);
 
     private static string FixC1Controls(string text) =>
         Map(text, c => c is >= '\u0080' and <= '\u009F' ? HtmlEntities.Windows1252HighControls[c - 0x80].ToString() : null);
