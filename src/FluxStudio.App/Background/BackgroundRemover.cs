@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Background;
+
+/// <summary>
+/// Background removal with BRIA RMBG-2.0 (or a BiRefNet/ISNet export with the same contract) on ONNX Runtime.
+/// The model is loaded on first use and kept; concurrent calls share it.
+/// </summary>
+public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
+{
+    private readonly BackgroundRemovalOptions _options;
+    private readonly ILogger<BackgroundRemover> _logger;
+    private readonly SemaphoreSlim _loadLock = new(1, 1);
+    private volatile MattingModel? _model;
+    private bool _disposed;
+
+    public BackgroundRemover(IOptions<BackgroundRemovalOptions> options, ILogger<BackgroundRemover> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    public async Task<BackgroundRemovalResult> RemoveAsync(Stream image, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var encoded = await ReadLimitedAsync(image, _options.MaxInputBytes, cancellationToken);
+        var decoded = RgbaImage.Decode(encoded, _options.MaxMegapixels);
+        var model = await GetModelAsync(cancellationToken);
+
+        var started = Stopwatch.GetTimestamp();
+        var input = MattingImageProcessing.ToModelInput(decoded, model.Info.InputWidth, model.Info.InputHeight);
+        var output = model.Run(input, cancellationToken);
+        var probabilities = MattingImageProcessing.ToProbabilities(output.Values, _options.MaskActivation);
+        var mask = MattingImageProcessing.ToMask(probabilities, output.Width, output.Height, decoded.Width, decoded.Height);
+        var result = new BackgroundRemovalResult(
+            MattingImageProcessing.EncodeCutoutPng(decoded, mask),
+            MattingImageProcessing.EncodeMaskPng(mask, decoded.Width, decoded.Height),
+            decoded.Width, decoded.Height);
+        _logger.LogDebug("Removed the background of a {Width}×{Height} image in {Elapsed:0.00} s",
+            decoded.Width, decoded.Height, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return result;
+    }
+
+    /// <summary>Loads the model if needed and tells what it expects; useful to fail early and to show in the UI.</summary>
+    public async Task<MattingModelInfo> GetModelInfoAsync(CancellationToken cancellationToken) =>
+        (await GetModelAsync(cancellationToken)).Info;
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _model?.Dispose();
+        _loadLock.Dispose();
+    }
+
+    private async Task<MattingModel> GetModelAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_model is { } loaded) return loaded;
+        await _loadLock.WaitAsync(cancellationToken);
+        try
+        {
+            // A failed load is not remembered, so fixing the file and retrying works without a restart.
+            return _model ??= await Task.Run(() =>
+            {
+                var path = MattingModelLocator.Locate(_options.ModelPath, _options.ModelRepository);
+                return MattingModel.Load(path, _options, _logger);
+            }, cancellationToken);
+        }
+        finally
+        {
+            _loadLock.Release();
+        }
+    }
+
+    private static async Task<byte[]> ReadLimitedAsync(Stream stream, long maxBytes, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+                throw new BackgroundRemovalException(BackgroundRemovalError.ImageTooLarge,
+                    $"The file is larger than {maxBytes / (1024.0 * 1024):0.#} MB. Use a smaller file, or raise BackgroundRemoval:MaxInputBytes.");
+            buffer.Write(chunk, 0, read);
+        }
+        if (buffer.Length == 0)
+            throw new BackgroundRemovalException(BackgroundRemovalError.InvalidImage, "The file is empty. Choose an image file.");
+        return buffer.ToArray();
+    }
+}
