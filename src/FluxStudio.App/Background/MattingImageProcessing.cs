@@ -47,23 +47,45 @@ public static class MattingImageProcessing
         return probabilities;
     }
 
-    /// <summary>Quantises a probability map to 8 bits and resizes it (bilinear) to the image's size.</summary>
+    /// <summary>
+    /// Resizes a probability map (bilinear, pixel centres aligned as in the input resize) to the image's size and
+    /// quantises it to 8 bits. Done in floats, so the 8-bit rounding happens once, at full size.
+    /// </summary>
     public static byte[] ToMask(ReadOnlySpan<float> probabilities, int maskWidth, int maskHeight, int width, int height)
     {
         if (probabilities.Length != maskWidth * maskHeight)
             throw new ArgumentException($"expected {maskWidth}×{maskHeight} values, got {probabilities.Length}", nameof(probabilities));
-        var mask = new byte[probabilities.Length];
-        for (var i = 0; i < mask.Length; i++)
-            mask[i] = (byte)MathF.Round(probabilities[i] * 255f);
-        if (maskWidth == width && maskHeight == height) return mask;
-
-        using var small = RgbaImage.ToBitmap(mask, maskWidth, maskHeight, SKColorType.Gray8, SKAlphaType.Opaque);
-        using var resized = Resize(small, width, height);
-        var result = new byte[width * height];
-        var rows = resized.GetPixelSpan();
+        var columns = BilinearTaps(maskWidth, width);
+        var rows = BilinearTaps(maskHeight, height);
+        var mask = new byte[width * height];
         for (var y = 0; y < height; y++)
-            rows.Slice(y * resized.RowBytes, width).CopyTo(result.AsSpan(y * width, width));
-        return result;
+        {
+            var (top, bottom, ty) = rows[y];
+            var upper = probabilities.Slice(top * maskWidth, maskWidth);
+            var lower = probabilities.Slice(bottom * maskWidth, maskWidth);
+            for (var x = 0; x < width; x++)
+            {
+                var (left, right, tx) = columns[x];
+                var above = upper[left] + (upper[right] - upper[left]) * tx;
+                var below = lower[left] + (lower[right] - lower[left]) * tx;
+                mask[y * width + x] = (byte)MathF.Round((above + (below - above) * ty) * 255f);
+            }
+        }
+        return mask;
+    }
+
+    /// <summary>For each target index: the two source indices around its centre and the weight of the second.</summary>
+    private static (int First, int Second, float Weight)[] BilinearTaps(int sourceSize, int targetSize)
+    {
+        var taps = new (int, int, float)[targetSize];
+        var scale = (double)sourceSize / targetSize;
+        for (var i = 0; i < targetSize; i++)
+        {
+            var position = Math.Clamp((i + 0.5) * scale - 0.5, 0, sourceSize - 1);
+            var first = (int)position;
+            taps[i] = (first, Math.Min(first + 1, sourceSize - 1), (float)(position - first));
+        }
+        return taps;
     }
 
     /// <summary>

@@ -101,6 +101,7 @@ public sealed class RgbaImage
     /// <summary>An opaque bitmap of the image over white, which is what the model sees of transparent pixels.</summary>
     internal SKBitmap ToOpaqueBitmapOverWhite()
     {
+        if (!HasTransparency) return ToBitmap(Pixels, Width, Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
         var opaque = new byte[Pixels.Length];
         for (var i = 0; i < Pixels.Length; i += 4)
         {

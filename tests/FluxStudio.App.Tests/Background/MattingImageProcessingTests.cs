@@ -98,9 +98,34 @@ public sealed class MattingImageProcessingTests
         for (var x = 0; x < 8; x++)
         {
             var expected = 255 * Math.Clamp((x + 0.5) * 2 / 8 - 0.5, 0, 1);
-            Assert.True(Math.Abs(expected - mask[x]) <= 1, $"x = {x}: expected {expected}, got {mask[x]}");
+            Assert.True(Math.Abs(expected - mask[x]) <= 0.5, $"x = {x}: expected {expected}, got {mask[x]}");
             Assert.Equal(mask[x], mask[8 + x]);
         }
+    }
+
+    [Fact]
+    public void TheMaskResizeKeepsRowsAndColumnsApart()
+    {
+        float[] probabilities = [0f, 1f, 0.5f, 0.25f, 0.75f, 1f];   // 3 wide, 2 high
+
+        var mask = MattingImageProcessing.ToMask(probabilities, 3, 2, 7, 5);
+
+        for (var y = 0; y < 5; y++)
+        for (var x = 0; x < 7; x++)
+        {
+            var fx = Math.Clamp((x + 0.5) * 3 / 7 - 0.5, 0, 2);
+            var fy = Math.Clamp((y + 0.5) * 2 / 5 - 0.5, 0, 1);
+            int x0 = (int)fx, x1 = Math.Min(x0 + 1, 2);
+            double Row(int row) => probabilities[row * 3 + x0] * (1 - (fx - x0)) + probabilities[row * 3 + x1] * (fx - x0);
+            var expected = 255 * (Row(0) * (1 - fy) + Row(1) * fy);
+            Assert.True(Math.Abs(expected - mask[y * 7 + x]) <= 0.5 + 1e-3, $"({x}, {y}): expected {expected:0.###}, got {mask[y * 7 + x]}");
+        }
+    }
+
+    [Fact]
+    public void AtTheSameSizeTheMaskIsOnlyQuantised()
+    {
+        Assert.Equal(new byte[] { 0, 64, 128, 255 }, MattingImageProcessing.ToMask([0f, 0.25f, 0.5f, 1f], 2, 2, 2, 2));
     }
 
     private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
