@@ -22,18 +22,27 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
         _logger = logger;
     }
 
-    public async Task<BackgroundRemovalResult> RemoveAsync(Stream image, CancellationToken cancellationToken)
+    public async Task<BackgroundRemovalResult> RemoveAsync(Stream image, IProgress<BackgroundRemovalProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(image);
+        void Report(BackgroundRemovalStage stage) =>
+            progress?.Report(new BackgroundRemovalProgress(stage, (int)stage + 1, Enum.GetValues<BackgroundRemovalStage>().Length));
+
+        Report(BackgroundRemovalStage.ReadingImage);
         var encoded = await ReadLimitedAsync(image, _options.MaxInputBytes, cancellationToken);
         var decoded = RgbaImage.Decode(encoded, _options.MaxMegapixels);
+        Report(BackgroundRemovalStage.LoadingModel);
         var model = await GetModelAsync(cancellationToken);
 
+        Report(BackgroundRemovalStage.RunningModel);
         var started = Stopwatch.GetTimestamp();
         var input = MattingImageProcessing.ToModelInput(decoded, model.Info.InputWidth, model.Info.InputHeight);
         var output = model.Run(input, cancellationToken);
         var probabilities = MattingImageProcessing.ToProbabilities(output.Values, _options.MaskActivation);
         var mask = MattingImageProcessing.ToMask(probabilities, output.Width, output.Height, decoded.Width, decoded.Height);
+
+        Report(BackgroundRemovalStage.Encoding);
+        cancellationToken.ThrowIfCancellationRequested();
         var result = new BackgroundRemovalResult(
             MattingImageProcessing.EncodeCutoutPng(decoded, mask),
             MattingImageProcessing.EncodeMaskPng(mask, decoded.Width, decoded.Height),

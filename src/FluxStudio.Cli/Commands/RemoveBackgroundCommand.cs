@@ -66,7 +66,7 @@ public static class RemoveBackgroundCommand
         using var remover = new BackgroundRemover(Options.Create(request.Options), NullLogger<BackgroundRemover>.Instance);
         BackgroundRemovalResult result;
         await using (var image = request.Input.OpenRead())
-            result = await remover.RemoveAsync(image, cancellationToken);
+            result = await remover.RemoveAsync(image, new StageWriter(), cancellationToken);
         var model = await remover.GetModelInfoAsync(cancellationToken);
 
         await WriteAsync(request.Output, result.Png, request.Force, cancellationToken);
@@ -95,6 +95,22 @@ public static class RemoveBackgroundCommand
         if (request.Mask is not null && request.Mask.FullName == request.Output.FullName)
             return "OUTPUT and MASK_OUTPUT must be different files.";
         return null;
+    }
+
+    /// <summary>Says on standard error what is happening, as loading the model can take a while the first time.</summary>
+    private sealed class StageWriter : IProgress<BackgroundRemovalProgress>
+    {
+        public void Report(BackgroundRemovalProgress value)
+        {
+            var what = value.Stage switch
+            {
+                BackgroundRemovalStage.ReadingImage => "Reading the image",
+                BackgroundRemovalStage.LoadingModel => "Loading the model",
+                BackgroundRemovalStage.RunningModel => "Removing the background",
+                _ => "Writing the result",
+            };
+            Console.Error.WriteLine($"[{value.Step}/{value.StepCount}] {what}…");
+        }
     }
 
     /// <summary>Writes beside the target first, so an interrupted run never leaves half a file under the real name.</summary>
