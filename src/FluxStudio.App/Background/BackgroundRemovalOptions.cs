@@ -14,6 +14,26 @@ public sealed class BackgroundRemovalOptions
     /// <summary>The Hugging Face repository whose cached snapshot is used when <see cref="ModelPath"/> is empty.</summary>
     public string ModelRepository { get; set; } = "briaai/RMBG-2.0";
 
+    /// <summary>The hub cache folder; when empty, <c>$HF_HUB_CACHE</c>, <c>$HF_HOME/hub</c> or <c>~/.cache/huggingface/hub</c>.</summary>
+    public string? HubCache { get; set; }
+
+    /// <summary>
+    /// Download <see cref="ModelFile"/> of <see cref="ModelRepository"/> into the hub cache when no model is found.
+    /// Off by default: the studio works offline unless told otherwise, and the file is about 1 GB.
+    /// </summary>
+    public bool AllowDownload { get; set; }
+
+    /// <summary>The file to download from the repository.</summary>
+    public string ModelFile { get; set; } = "onnx/model.onnx";
+
+    public string Revision { get; set; } = "main";
+
+    /// <summary>When empty, <c>$HF_ENDPOINT</c> or https://huggingface.co.</summary>
+    public string? HuggingFaceEndpoint { get; set; }
+
+    /// <summary>For gated repositories such as RMBG-2.0; when empty, <c>$HF_TOKEN</c> or the token file of <c>huggingface-cli login</c>.</summary>
+    public string? HuggingFaceToken { get; set; }
+
     /// <summary>Images with more pixels than this are refused before they are decoded.</summary>
     public double MaxMegapixels { get; set; } = 50;
 

@@ -72,15 +72,49 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
         try
         {
             // A failed load is not remembered, so fixing the file and retrying works without a restart.
-            return _model ??= await Task.Run(() =>
-            {
-                var path = MattingModelLocator.Locate(_options.ModelPath, _options.ModelRepository);
-                return MattingModel.Load(path, _options, _logger);
-            }, cancellationToken);
+            if (_model is not null) return _model;
+            var path = await LocateOrDownloadAsync(cancellationToken);
+            return _model = await Task.Run(() => MattingModel.Load(path, _options, _logger), cancellationToken);
         }
         finally
         {
             _loadLock.Release();
+        }
+    }
+
+    private async Task<string> LocateOrDownloadAsync(CancellationToken cancellationToken)
+    {
+        Func<string, string?> environment = Environment.GetEnvironmentVariable;
+        var hubCache = string.IsNullOrWhiteSpace(_options.HubCache) ? MattingModelLocator.HuggingFaceHubCache(environment) : _options.HubCache;
+        try
+        {
+            return MattingModelLocator.Locate(_options.ModelPath, _options.ModelRepository, environment, hubCache);
+        }
+        catch (BackgroundRemovalException exception) when (exception.Error == BackgroundRemovalError.ModelNotFound
+                                                             && _options.AllowDownload && string.IsNullOrWhiteSpace(_options.ModelPath))
+        {
+            var endpoint = _options.HuggingFaceEndpoint ?? environment("HF_ENDPOINT") ?? HuggingFaceDownloader.DefaultEndpoint;
+            var token = _options.HuggingFaceToken ?? HuggingFaceDownloader.FindToken(environment);
+            _logger.LogInformation("Downloading {File} of {Repository} from {Endpoint} into {HubCache}",
+                _options.ModelFile, _options.ModelRepository, endpoint, hubCache);
+            var progress = new DownloadLog(_logger);
+            using var downloader = new HuggingFaceDownloader();
+            return await downloader.DownloadAsync(
+                new HuggingFaceDownloader.Request(endpoint, _options.ModelRepository, _options.Revision, _options.ModelFile, hubCache, token),
+                progress, cancellationToken);
+        }
+    }
+
+    /// <summary>Logs every 100 MB, on the downloading thread (so in order).</summary>
+    private sealed class DownloadLog(ILogger logger) : IProgress<long>
+    {
+        private long _nextReport;
+
+        public void Report(long value)
+        {
+            if (value < _nextReport) return;
+            logger.LogInformation("Downloaded {Megabytes:0} MB", value / 1e6);
+            _nextReport = value + 100_000_000;
         }
     }
 

@@ -10,20 +10,21 @@ public static class MattingModelLocator
     private static readonly string[] KnownRelativePaths = ["onnx/model.onnx", "model.onnx"];
 
     /// <exception cref="BackgroundRemovalException">No model file was found; the message says where to put one.</exception>
-    public static string Locate(string? modelPath, string repository, Func<string, string?>? environment = null)
+    public static string Locate(string? modelPath, string repository, Func<string, string?>? environment = null, string? hubCache = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
         if (!string.IsNullOrWhiteSpace(modelPath))
             return LocateInPath(Path.GetFullPath(modelPath), repository);
 
-        var hubCache = HuggingFaceHubCache(environment);
+        hubCache = string.IsNullOrWhiteSpace(hubCache) ? HuggingFaceHubCache(environment) : hubCache;
         var snapshot = LatestSnapshot(hubCache, repository);
         var found = snapshot is null ? null : FindInFolder(snapshot);
         return found ?? throw new BackgroundRemovalException(BackgroundRemovalError.ModelNotFound,
             $"No background-removal model was found. Download onnx/model.onnx from https://huggingface.co/{repository} " +
             $"(its licence must be accepted there) and pass its path with --model (or set BackgroundRemoval:ModelPath), " +
             $"or put it in the Hugging Face cache at {Path.Combine(RepositoryFolder(hubCache, repository), "snapshots", "<revision>", "onnx", "model.onnx")}. " +
-            "Automatic download is not supported yet.");
+            "Or let it be downloaded: --download on the command line, BackgroundRemoval:AllowDownload=true in the settings " +
+            "(the repository is gated: accept its licence and set HF_TOKEN).");
     }
 
     public static string HuggingFaceHubCache(Func<string, string?> environment)

@@ -24,10 +24,15 @@ public static class RemoveBackgroundCommand
         };
         var threads = new Option<int>("--threads") { Description = "CPU threads for the model (0 = automatic)." };
         var force = new Option<bool>("--force") { Description = "Overwrite OUTPUT and MASK_OUTPUT if they exist." };
+        var download = new Option<bool>("--download")
+        {
+            Description = "Without --model and with no model in the Hugging Face cache, download briaai/RMBG-2.0 (about 1 GB; " +
+                          "accept its licence on its page and set HF_TOKEN first).",
+        };
 
         var command = new Command("remove-bg", "Cut the subject of an image out onto a transparent background (RMBG-2.0).")
         {
-            input, output, model, mask, maxMegapixels, threads, force,
+            input, output, model, mask, maxMegapixels, threads, force, download,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -39,6 +44,7 @@ public static class RemoveBackgroundCommand
                     ModelPath = parseResult.GetValue(model),
                     MaxMegapixels = parseResult.GetValue(maxMegapixels),
                     Threads = parseResult.GetValue(threads),
+                    AllowDownload = parseResult.GetValue(download),
                 });
             try
             {
