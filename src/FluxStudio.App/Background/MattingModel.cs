@@ -35,36 +35,19 @@ internal sealed class MattingModel : IDisposable
     public static MattingModel Load(string path, BackgroundRemovalOptions options, ILogger logger)
     {
         var started = Stopwatch.GetTimestamp();
-        var sessionOptions = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = options.Threads,
-        };
-        InferenceSession? session = null;
+        var (session, provider) = CreateSession(path, options, logger);
         try
         {
-            var provider = ChooseExecutionProvider(sessionOptions, options.ExecutionProvider, logger);
-            try
-            {
-                session = new InferenceSession(path, sessionOptions);
-            }
-            catch (OnnxRuntimeException exception)
-            {
-                throw new BackgroundRemovalException(BackgroundRemovalError.InvalidModel,
-                    $"{path} could not be loaded as an ONNX model ({FirstLine(exception.Message)}). " +
-                    "The file may be incomplete or damaged: download it again.", exception);
-            }
             var model = Describe(session, path, provider);
             logger.LogInformation("Loaded matting model {Path} ({Width}×{Height}, input {Input}, output {Output}) on {Provider} in {Elapsed:0.0} s",
                 path, model.Info.InputWidth, model.Info.InputHeight, model.Info.InputName, model.Info.OutputName, provider,
                 Stopwatch.GetElapsedTime(started).TotalSeconds);
-            session = null;
             return model;
         }
-        finally
+        catch
         {
-            session?.Dispose();
-            sessionOptions.Dispose();
+            session.Dispose();
+            throw;
         }
     }
 
@@ -131,6 +114,50 @@ internal sealed class MattingModel : IDisposable
         var info = new MattingModelInfo(path, inputName, width, height, session.OutputNames[^1], provider);
         return new MattingModel(session, info, halfPrecision);
     }
+
+    private static (InferenceSession Session, string Provider) CreateSession(string path, BackgroundRemovalOptions options, ILogger logger)
+    {
+        using var sessionOptions = NewSessionOptions(options);
+        var provider = ChooseExecutionProvider(sessionOptions, options.ExecutionProvider, logger);
+        try
+        {
+            return (new InferenceSession(path, sessionOptions), provider);
+        }
+        catch (OnnxRuntimeException exception) when (provider != "CPU" && options.ExecutionProvider == ExecutionProviderPreference.Auto)
+        {
+            // An accelerator that cannot take this graph must not stop a model the CPU runs fine.
+            logger.LogWarning("{Provider} could not take the model ({Reason}); background removal runs on the CPU", provider, FirstLine(exception.Message));
+            using var cpuOnly = NewSessionOptions(options);
+            return (OpenOnCpu(path, cpuOnly), "CPU");
+        }
+        catch (OnnxRuntimeException exception)
+        {
+            throw InvalidModelFile(path, exception);
+        }
+    }
+
+    private static InferenceSession OpenOnCpu(string path, SessionOptions sessionOptions)
+    {
+        try
+        {
+            return new InferenceSession(path, sessionOptions);
+        }
+        catch (OnnxRuntimeException exception)
+        {
+            throw InvalidModelFile(path, exception);
+        }
+    }
+
+    private static BackgroundRemovalException InvalidModelFile(string path, OnnxRuntimeException exception) =>
+        new(BackgroundRemovalError.InvalidModel,
+            $"{path} could not be loaded as an ONNX model ({FirstLine(exception.Message)}). " +
+            "The file may be incomplete or damaged: download it again.", exception);
+
+    private static SessionOptions NewSessionOptions(BackgroundRemovalOptions options) => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        IntraOpNumThreads = options.Threads,
+    };
 
     private static string ChooseExecutionProvider(SessionOptions sessionOptions, ExecutionProviderPreference preference, ILogger logger)
     {

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using FluxStudio.App.Background;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FluxStudio.Cli.Commands;
@@ -69,7 +69,7 @@ public static class RemoveBackgroundCommand
             return 2;
         }
 
-        using var remover = new BackgroundRemover(Options.Create(request.Options), NullLogger<BackgroundRemover>.Instance);
+        using var remover = new BackgroundRemover(Options.Create(request.Options), new StandardErrorLogger<BackgroundRemover>());
         BackgroundRemovalResult result;
         await using (var image = request.Input.OpenRead())
             result = await remover.RemoveAsync(image, new StageWriter(), cancellationToken);
@@ -116,6 +116,19 @@ public static class RemoveBackgroundCommand
                 _ => "Writing the result",
             };
             Console.Error.WriteLine($"[{value.Step}/{value.StepCount}] {what}…");
+        }
+    }
+
+    /// <summary>Shows the service's own notes (model loaded, download progress, fallbacks) as plain lines.</summary>
+    private sealed class StandardErrorLogger<T> : ILogger<T>
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) Console.Error.WriteLine(formatter(state, exception));
         }
     }
 

@@ -111,6 +111,38 @@ public sealed class BackgroundRemoverTests : IDisposable
         Assert.Equal((30, 20), (TestImages.DecodeGray(result.MaskPng).Width, TestImages.DecodeGray(result.MaskPng).Height));
     }
 
+    [Theory]
+    [InlineData("png")]
+    [InlineData("jpeg")]
+    [InlineData("webp")]
+    [InlineData("webp-lossy")]
+    public async Task CommonFormatsAreRead(string format)
+    {
+        var model = new TinyMattingModel { Height = 20, Width = 30 };
+        using var remover = CreateRemover(model);
+        var image = Varied(30, 20);
+        var encoded = format switch
+        {
+            "png" => TestImages.EncodePng(image),
+            "jpeg" => TestImages.EncodeJpeg(image),
+            "webp" => TestImages.EncodeWebp(image, lossless: true),
+            _ => TestImages.EncodeWebp(image, lossless: false),
+        };
+        // What the file holds after lossy compression, read without the code under test.
+        var stored = TestImages.DecodeRgba(encoded);
+
+        var result = await RemoveAsync(remover, encoded);
+
+        var cutout = TestImages.DecodeRgba(result.Png);
+        Assert.Equal((30, 20), (cutout.Width, cutout.Height));
+        for (var y = 0; y < 20; y++)
+        for (var x = 0; x < 30; x++)
+        {
+            var source = stored.At(x, y);
+            AssertNear(255 * model.Probability(source[0], source[1], source[2]), cutout.At(x, y)[3], 1, $"alpha at ({x}, {y})");
+        }
+    }
+
     [Fact]
     public async Task TheExifOrientationIsApplied()
     {

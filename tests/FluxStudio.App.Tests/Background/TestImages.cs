@@ -29,6 +29,15 @@ internal static class TestImages
 
     public static byte[] EncodeJpeg(Pixels pixels, int quality = 95) => Encode(pixels, SKEncodedImageFormat.Jpeg, quality);
 
+    public static byte[] EncodeWebp(Pixels pixels, bool lossless)
+    {
+        using var bitmap = ToBitmap(pixels);
+        using var pixmap = bitmap.PeekPixels();
+        var options = new SKWebpEncoderOptions(lossless ? SKWebpEncoderCompression.Lossless : SKWebpEncoderCompression.Lossy, 90);
+        using var data = pixmap.Encode(options) ?? throw new InvalidOperationException("WebP encoding failed");
+        return data.ToArray();
+    }
+
     public static byte[] EncodeGrayPng(int width, int height, Func<int, int, byte> gray)
     {
         var data = new byte[width * height];
@@ -66,15 +75,21 @@ internal static class TestImages
         return [.. jpeg.AsSpan(0, 2), .. segment, .. jpeg.AsSpan(2)];
     }
 
-    private static byte[] Encode(Pixels pixels, SKEncodedImageFormat format, int quality)
+    private static SKBitmap ToBitmap(Pixels pixels)
     {
         var info = pixels.Channels == 4
             ? new SKImageInfo(pixels.Width, pixels.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul)
             : new SKImageInfo(pixels.Width, pixels.Height, SKColorType.Gray8, SKAlphaType.Opaque);
-        using var bitmap = new SKBitmap(info);
+        var bitmap = new SKBitmap(info);
         var rowBytes = pixels.Width * pixels.Channels;
         for (var y = 0; y < pixels.Height; y++)
             Marshal.Copy(pixels.Data, y * rowBytes, bitmap.GetPixels() + y * bitmap.RowBytes, rowBytes);
+        return bitmap;
+    }
+
+    private static byte[] Encode(Pixels pixels, SKEncodedImageFormat format, int quality)
+    {
+        using var bitmap = ToBitmap(pixels);
         using var image = SKImage.FromBitmap(bitmap);
         using var data = image.Encode(format, quality);
         return data.ToArray();
