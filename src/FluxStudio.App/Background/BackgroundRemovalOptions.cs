@@ -43,6 +43,9 @@ public sealed class BackgroundRemovalOptions
     /// <summary>Threads ONNX Runtime may use for one inference; 0 lets it decide.</summary>
     public int Threads { get; set; }
 
+    /// <summary>How many images may be inside the model at once; more wait their turn.</summary>
+    public int MaxConcurrentRuns { get; set; } = 1;
+
     public ExecutionProviderPreference ExecutionProvider { get; set; } = ExecutionProviderPreference.Auto;
 
     /// <summary>Whether the model's output still needs a sigmoid. <see cref="MaskActivation.Auto"/> decides per output.</summary>

@@ -16,7 +16,8 @@ public static class BackgroundRemovalServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         options.Validate(o => o.MaxMegapixels > 0, "BackgroundRemoval:MaxMegapixels must be greater than 0.")
             .Validate(o => o.MaxInputBytes > 0, "BackgroundRemoval:MaxInputBytes must be greater than 0.")
-            .Validate(o => o.Threads >= 0, "BackgroundRemoval:Threads must be 0 (automatic) or more.");
+            .Validate(o => o.Threads >= 0, "BackgroundRemoval:Threads must be 0 (automatic) or more.")
+            .Validate(o => o.MaxConcurrentRuns >= 1, "BackgroundRemoval:MaxConcurrentRuns must be 1 or more.");
         services.TryAddSingleton<BackgroundRemover>();
         services.TryAddSingleton<IBackgroundRemover>(provider => provider.GetRequiredService<BackgroundRemover>());
         return services;

@@ -13,6 +13,7 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
     private readonly BackgroundRemovalOptions _options;
     private readonly ILogger<BackgroundRemover> _logger;
     private readonly SemaphoreSlim _loadLock = new(1, 1);
+    private readonly SemaphoreSlim _runSlots;
     private volatile MattingModel? _model;
     private bool _disposed;
 
@@ -20,6 +21,7 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
     {
         _options = options.Value;
         _logger = logger;
+        _runSlots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentRuns));
     }
 
     public async Task<BackgroundRemovalResult> RemoveAsync(Stream image, IProgress<BackgroundRemovalProgress>? progress, CancellationToken cancellationToken)
@@ -30,23 +32,36 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
 
         Report(BackgroundRemovalStage.ReadingImage);
         var encoded = await ReadLimitedAsync(image, _options.MaxInputBytes, cancellationToken);
-        var decoded = RgbaImage.Decode(encoded, _options.MaxMegapixels);
+        // The pixel work takes seconds of CPU: off the caller's thread, so a UI stays responsive.
+        var decoded = await Task.Run(() => RgbaImage.Decode(encoded, _options.MaxMegapixels), cancellationToken);
         Report(BackgroundRemovalStage.LoadingModel);
         var model = await GetModelAsync(cancellationToken);
 
         Report(BackgroundRemovalStage.RunningModel);
         var started = Stopwatch.GetTimestamp();
-        var input = MattingImageProcessing.ToModelInput(decoded, model.Info.InputWidth, model.Info.InputHeight);
-        var output = model.Run(input, cancellationToken);
-        var probabilities = MattingImageProcessing.ToProbabilities(output.Values, _options.MaskActivation);
-        var mask = MattingImageProcessing.ToMask(probabilities, output.Width, output.Height, decoded.Width, decoded.Height);
+        byte[] mask;
+        // One run already uses every core and, for RMBG-2.0 at 1024², gigabytes of activations: runs queue here.
+        await _runSlots.WaitAsync(cancellationToken);
+        try
+        {
+            mask = await Task.Run(() =>
+            {
+                var input = MattingImageProcessing.ToModelInput(decoded, model.Info.InputWidth, model.Info.InputHeight);
+                var output = model.Run(input, cancellationToken);
+                var probabilities = MattingImageProcessing.ToProbabilities(output.Values, _options.MaskActivation);
+                return MattingImageProcessing.ToMask(probabilities, output.Width, output.Height, decoded.Width, decoded.Height);
+            }, cancellationToken);
+        }
+        finally
+        {
+            _runSlots.Release();
+        }
 
         Report(BackgroundRemovalStage.Encoding);
-        cancellationToken.ThrowIfCancellationRequested();
-        var result = new BackgroundRemovalResult(
+        var result = await Task.Run(() => new BackgroundRemovalResult(
             MattingImageProcessing.EncodeCutoutPng(decoded, mask),
             MattingImageProcessing.EncodeMaskPng(mask, decoded.Width, decoded.Height),
-            decoded.Width, decoded.Height);
+            decoded.Width, decoded.Height), cancellationToken);
         _logger.LogDebug("Removed the background of a {Width}×{Height} image in {Elapsed:0.00} s",
             decoded.Width, decoded.Height, Stopwatch.GetElapsedTime(started).TotalSeconds);
         return result;
@@ -62,6 +77,7 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
         _disposed = true;
         _model?.Dispose();
         _loadLock.Dispose();
+        _runSlots.Dispose();
     }
 
     private async Task<MattingModel> GetModelAsync(CancellationToken cancellationToken)
