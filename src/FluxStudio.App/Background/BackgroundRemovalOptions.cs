@@ -48,6 +48,12 @@ public sealed class BackgroundRemovalOptions
 
     public ExecutionProviderPreference ExecutionProvider { get; set; } = ExecutionProviderPreference.Auto;
 
+    /// <summary>
+    /// The output that holds the final mask. Empty means the last one, as in RMBG-2.0 and BiRefNet, whose earlier
+    /// outputs are coarser side predictions; name it for exports that list the final mask elsewhere.
+    /// </summary>
+    public string? OutputName { get; set; }
+
     /// <summary>Whether the model's output still needs a sigmoid. <see cref="MaskActivation.Auto"/> decides per output.</summary>
     public MaskActivation MaskActivation { get; set; } = MaskActivation.Auto;
 }

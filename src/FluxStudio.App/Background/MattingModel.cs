@@ -38,7 +38,7 @@ internal sealed class MattingModel : IDisposable
         var (session, provider) = CreateSession(path, options, logger);
         try
         {
-            var model = Describe(session, path, provider);
+            var model = Describe(session, path, provider, options.OutputName);
             logger.LogInformation("Loaded matting model {Path} ({Width}×{Height}, input {Input}, output {Output}) on {Provider} in {Elapsed:0.0} s",
                 path, model.Info.InputWidth, model.Info.InputHeight, model.Info.InputName, model.Info.OutputName, provider,
                 Stopwatch.GetElapsedTime(started).TotalSeconds);
@@ -95,8 +95,12 @@ internal sealed class MattingModel : IDisposable
 
     public void Dispose() => _session.Dispose();
 
-    private static MattingModel Describe(InferenceSession session, string path, string provider)
+    private static MattingModel Describe(InferenceSession session, string path, string provider, string? outputName)
     {
+        if (!string.IsNullOrWhiteSpace(outputName) && !session.OutputNames.Contains(outputName))
+            throw new BackgroundRemovalException(BackgroundRemovalError.InvalidModel,
+                $"{path} has no output named {outputName}; its outputs are {string.Join(", ", session.OutputNames)}. " +
+                "Fix BackgroundRemoval:OutputName, or leave it empty to use the last output.");
         if (session.InputMetadata.Count != 1)
             throw new BackgroundRemovalException(BackgroundRemovalError.InvalidModel,
                 $"{path} has {session.InputMetadata.Count} inputs ({string.Join(", ", session.InputMetadata.Keys)}); " +
@@ -111,7 +115,8 @@ internal sealed class MattingModel : IDisposable
                 "a matting model takes float [1, 3, H, W] RGB.");
         var height = dimensions[2] > 0 ? dimensions[2] : DefaultInputSize;
         var width = dimensions[3] > 0 ? dimensions[3] : DefaultInputSize;
-        var info = new MattingModelInfo(path, inputName, width, height, session.OutputNames[^1], provider);
+        var output = string.IsNullOrWhiteSpace(outputName) ? session.OutputNames[^1] : outputName;
+        var info = new MattingModelInfo(path, inputName, width, height, output, provider);
         return new MattingModel(session, info, halfPrecision);
     }
 

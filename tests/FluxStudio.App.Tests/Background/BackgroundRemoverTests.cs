@@ -57,6 +57,36 @@ public sealed class BackgroundRemoverTests : IDisposable
     }
 
     [Fact]
+    public async Task ANamedOutputIsUsedInsteadOfTheLast()
+    {
+        // The side output is the convolution with weights (-3, 4, -5) and the shared bias, before any sigmoid.
+        var model = new TinyMattingModel { WithSideOutputFirst = true };
+        var sideOutput = model with { Weights = [-3f, 4f, -5f], EndsInSigmoid = false };
+        using var remover = CreateRemover(model, options => options.OutputName = "side");
+        var image = Varied(32, 32);
+
+        var mask = TestImages.DecodeGray((await RemoveAsync(remover, TestImages.EncodePng(image))).MaskPng);
+
+        for (var y = 0; y < 32; y += 5)
+        for (var x = 0; x < 32; x += 5)
+        {
+            var source = image.At(x, y);
+            AssertNear(255 * sideOutput.Probability(source[0], source[1], source[2]), mask.At(x, y)[0], 1, $"mask at ({x}, {y})");
+        }
+    }
+
+    [Fact]
+    public async Task AnUnknownOutputNameListsTheOutputs()
+    {
+        using var remover = CreateRemover(new TinyMattingModel { WithSideOutputFirst = true }, options => options.OutputName = "alphas");
+
+        var error = await Assert.ThrowsAsync<BackgroundRemovalException>(() => remover.GetModelInfoAsync(CancellationToken.None));
+
+        Assert.Equal(BackgroundRemovalError.InvalidModel, error.Error);
+        Assert.Contains("side, mask", error.Message);
+    }
+
+    [Fact]
     public async Task LogitsGetASigmoidAndTheInputSizeAndNameComeFromTheGraph()
     {
         var model = new TinyMattingModel { InputName = "input", Height = 24, Width = 40, EndsInSigmoid = false, Weights = [2f, 1f, -1.5f], Bias = -0.5f };
