@@ -57,6 +57,25 @@ public sealed class BackgroundRemoverTests : IDisposable
     }
 
     [Fact]
+    public async Task AHalfPrecisionModelGetsFloat16InAndGivesFloat16Out()
+    {
+        var model = new TinyMattingModel { HalfPrecision = true, Height = 16, Width = 16 };
+        using var remover = CreateRemover(model);
+        var image = Varied(16, 16);
+
+        var mask = TestImages.DecodeGray((await RemoveAsync(remover, TestImages.EncodePng(image))).MaskPng);
+
+        Assert.Equal("mask_half", (await remover.GetModelInfoAsync(CancellationToken.None)).OutputName);
+        for (var y = 0; y < 16; y++)
+        for (var x = 0; x < 16; x++)
+        {
+            var source = image.At(x, y);
+            // Float16 keeps about three decimal digits of the normalised input: a step more of tolerance.
+            AssertNear(255 * model.Probability(source[0], source[1], source[2]), mask.At(x, y)[0], 2, $"mask at ({x}, {y})");
+        }
+    }
+
+    [Fact]
     public async Task ANamedOutputIsUsedInsteadOfTheLast()
     {
         // The side output is the convolution with weights (-3, 4, -5) and the shared bias, before any sigmoid.

@@ -19,6 +19,8 @@ internal sealed record TinyMattingModel
     public float Bias { get; init; } = 0.25f;
     /// <summary>True: the graph ends in a sigmoid (probabilities). False: it gives logits.</summary>
     public bool EndsInSigmoid { get; init; } = true;
+    /// <summary>Float16 input and output, as half-precision exports have (the arithmetic stays in float32 inside).</summary>
+    public bool HalfPrecision { get; init; }
     /// <summary>Puts a decoy output (a different convolution) first, as RMBG's exports list several side outputs before the mask.</summary>
     public bool WithSideOutputFirst { get; init; }
 
@@ -49,22 +51,34 @@ internal sealed record TinyMattingModel
         // Field numbers from onnx/onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto, TypeProto).
         var graph = new ProtobufWriter().String(2, "tiny_matting");
         var mainOutput = EndsInSigmoid ? "mask" : "logits";
+        var image = InputName;
+        if (HalfPrecision)
+        {
+            graph.Message(1, Node("Cast", [InputName], "image_float", new ProtobufWriter().String(1, "to").Int(3, Float).Int(20, 2 /* INT */)));
+            image = "image_float";
+        }
         var outputs = new List<string>();
         if (WithSideOutputFirst)
         {
-            graph.Message(1, Node("Conv", [InputName, "side_weight", "bias"], "side"));
+            graph.Message(1, Node("Conv", [image, "side_weight", "bias"], "side"));
             outputs.Add("side");
         }
-        graph.Message(1, Node("Conv", [InputName, "weight", "bias"], "logits"));
+        graph.Message(1, Node("Conv", [image, "weight", "bias"], "logits"));
         if (EndsInSigmoid) graph.Message(1, Node("Sigmoid", ["logits"], "mask"));
+        if (HalfPrecision)
+        {
+            graph.Message(1, Node("Cast", [mainOutput], mainOutput + "_half", new ProtobufWriter().String(1, "to").Int(3, Float16).Int(20, 2)));
+            mainOutput += "_half";
+        }
         outputs.Add(mainOutput);
 
         graph.Message(5, FloatTensor("weight", [1, InputChannels, 1, 1], Weights));
         graph.Message(5, FloatTensor("bias", [1], [Bias]));
         if (WithSideOutputFirst) graph.Message(5, FloatTensor("side_weight", [1, 3, 1, 1], [-3f, 4f, -5f]));
 
-        graph.Message(11, FloatValueInfo(InputName, [1, InputChannels, Height, Width]));
-        foreach (var output in outputs) graph.Message(12, FloatValueInfo(output, [1, 1, Height, Width]));
+        var elementType = HalfPrecision ? Float16 : Float;
+        graph.Message(11, ValueInfo(InputName, elementType, [1, InputChannels, Height, Width]));
+        foreach (var output in outputs) graph.Message(12, ValueInfo(output, output == mainOutput ? elementType : Float, [1, 1, Height, Width]));
 
         return new ProtobufWriter()
             .Int(1, 8)                                          // ir_version
@@ -74,11 +88,15 @@ internal sealed record TinyMattingModel
             .ToArray();
     }
 
-    private static ProtobufWriter Node(string opType, string[] inputs, string output)
+    /// <summary>TensorProto.DataType values.</summary>
+    private const int Float = 1, Float16 = 10;
+
+    private static ProtobufWriter Node(string opType, string[] inputs, string output, ProtobufWriter? attribute = null)
     {
         var node = new ProtobufWriter();
         foreach (var input in inputs) node.String(1, input);
-        return node.String(2, output).String(3, $"{opType}_{output}").String(4, opType);
+        node.String(2, output).String(3, $"{opType}_{output}").String(4, opType);
+        return attribute is null ? node : node.Message(5, attribute);
     }
 
     private static ProtobufWriter FloatTensor(string name, long[] dimensions, float[] values)
@@ -87,16 +105,16 @@ internal sealed record TinyMattingModel
         foreach (var dimension in dimensions) tensor.Int(1, dimension);
         var raw = new byte[values.Length * 4];
         for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), values[i]);
-        return tensor.Int(2, 1 /* FLOAT */).String(8, name).Bytes(9, raw);
+        return tensor.Int(2, Float).String(8, name).Bytes(9, raw);
     }
 
-    private static ProtobufWriter FloatValueInfo(string name, int?[] dimensions)
+    private static ProtobufWriter ValueInfo(string name, int elementType, int?[] dimensions)
     {
         var shape = new ProtobufWriter();
         var symbol = 0;
         foreach (var dimension in dimensions)
             shape.Message(1, dimension is { } size ? new ProtobufWriter().Int(1, size) : new ProtobufWriter().String(2, $"d{symbol++}"));
-        var tensorType = new ProtobufWriter().Int(1, 1 /* FLOAT */).Message(2, shape);
+        var tensorType = new ProtobufWriter().Int(1, elementType).Message(2, shape);
         return new ProtobufWriter().String(1, name).Message(2, new ProtobufWriter().Message(1, tensorType));
     }
 }
