@@ -111,7 +111,7 @@ internal sealed class MattingModel : IDisposable
         if (dimensions.Length != 4 || dimensions[1] is not (3 or -1) || dimensions[0] is not (1 or -1)
             || !(halfPrecision || input.ElementDataType == TensorElementType.Float))
             throw new BackgroundRemovalException(BackgroundRemovalError.InvalidModel,
-                $"{path}'s input {inputName} is [{string.Join(", ", dimensions)}] of {input.ElementDataType}; " +
+                $"{path}'s input {inputName} is [{string.Join(", ", dimensions)}] of {(input.IsTensor ? input.ElementDataType : input.OnnxValueType)}; " +
                 "a matting model takes float [1, 3, H, W] RGB.");
         var height = dimensions[2] > 0 ? dimensions[2] : DefaultInputSize;
         var width = dimensions[3] > 0 ? dimensions[3] : DefaultInputSize;
