@@ -1,0 +1,150 @@
+using System.CommandLine;
+using FluxStudio.App.Background;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.Cli.Commands;
+
+public static class RemoveBackgroundCommand
+{
+    public static Command Create()
+    {
+        var input = new Argument<FileInfo>("INPUT") { Description = "The image to cut out (PNG, JPEG, WebP, GIF, BMP)." };
+        var output = new Argument<FileInfo>("OUTPUT") { Description = "Where to write the subject on a transparent background (.png)." };
+        var model = new Option<string?>("--model")
+        {
+            Description = "The ONNX model file, or a folder holding onnx/model.onnx. Default: briaai/RMBG-2.0 in the Hugging Face cache.",
+            HelpName = "FILE_OR_DIR",
+        };
+        var mask = new Option<FileInfo?>("--mask") { Description = "Also write the mask (grayscale .png) here.", HelpName = "MASK_OUTPUT" };
+        var maxMegapixels = new Option<double>("--max-megapixels")
+        {
+            Description = "Refuse larger images.",
+            DefaultValueFactory = _ => new BackgroundRemovalOptions().MaxMegapixels,
+        };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for the model (0 = automatic)." };
+        var force = new Option<bool>("--force") { Description = "Overwrite OUTPUT and MASK_OUTPUT if they exist." };
+        var download = new Option<bool>("--download")
+        {
+            Description = "Without --model and with no model in the Hugging Face cache, download briaai/RMBG-2.0 (about 1 GB; " +
+                          "accept its licence on its page and set HF_TOKEN first).",
+        };
+
+        var command = new Command("remove-bg", "Cut the subject of an image out onto a transparent background (RMBG-2.0).")
+        {
+            input, output, model, mask, maxMegapixels, threads, force, download,
+        };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var request = new Request(
+                parseResult.GetRequiredValue(input), parseResult.GetRequiredValue(output), parseResult.GetValue(mask),
+                parseResult.GetValue(force),
+                new BackgroundRemovalOptions
+                {
+                    ModelPath = parseResult.GetValue(model),
+                    MaxMegapixels = parseResult.GetValue(maxMegapixels),
+                    Threads = parseResult.GetValue(threads),
+                    AllowDownload = parseResult.GetValue(download),
+                });
+            try
+            {
+                return await RunAsync(request, cancellationToken);
+            }
+            catch (Exception exception) when (exception is BackgroundRemovalException or IOException or UnauthorizedAccessException)
+            {
+                await Console.Error.WriteLineAsync($"error: {exception.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private sealed record Request(FileInfo Input, FileInfo Output, FileInfo? Mask, bool Force, BackgroundRemovalOptions Options);
+
+    private static async Task<int> RunAsync(Request request, CancellationToken cancellationToken)
+    {
+        if (CheckRequest(request) is { } problem)
+        {
+            await Console.Error.WriteLineAsync($"error: {problem}");
+            return 2;
+        }
+
+        using var remover = new BackgroundRemover(Options.Create(request.Options), new StandardErrorLogger<BackgroundRemover>());
+        BackgroundRemovalResult result;
+        await using (var image = request.Input.OpenRead())
+            result = await remover.RemoveAsync(image, new StageWriter(), cancellationToken);
+        var model = await remover.GetModelInfoAsync(cancellationToken);
+
+        await WriteAsync(request.Output, result.Png, request.Force, cancellationToken);
+        Console.WriteLine($"Wrote {request.Output.FullName} ({result.Width}×{result.Height}, model {model.Path} on {model.ExecutionProvider})");
+        if (request.Mask is { } maskFile)
+        {
+            await WriteAsync(maskFile, result.MaskPng, request.Force, cancellationToken);
+            Console.WriteLine($"Wrote {maskFile.FullName}");
+        }
+        return 0;
+    }
+
+    private static string? CheckRequest(Request request)
+    {
+        if (!request.Input.Exists) return $"The input image {request.Input.FullName} does not exist.";
+        if (request.Options.MaxMegapixels <= 0) return "--max-megapixels must be greater than 0.";
+        if (request.Options.Threads < 0) return "--threads must be 0 (automatic) or more.";
+        foreach (var (file, name) in new[] { (request.Output, "OUTPUT"), (request.Mask, "MASK_OUTPUT") })
+        {
+            if (file is null) continue;
+            if (!file.Extension.Equals(".png", StringComparison.OrdinalIgnoreCase))
+                return $"{name} must be a .png file ({file.Name}): only PNG keeps the transparency.";
+            if (file.Exists && !request.Force)
+                return $"{file.FullName} already exists. Choose another name, or pass --force to overwrite it.";
+        }
+        if (request.Mask is not null && request.Mask.FullName == request.Output.FullName)
+            return "OUTPUT and MASK_OUTPUT must be different files.";
+        return null;
+    }
+
+    /// <summary>Says on standard error what is happening, as loading the model can take a while the first time.</summary>
+    private sealed class StageWriter : IProgress<BackgroundRemovalProgress>
+    {
+        public void Report(BackgroundRemovalProgress value)
+        {
+            var what = value.Stage switch
+            {
+                BackgroundRemovalStage.ReadingImage => "Reading the image",
+                BackgroundRemovalStage.LoadingModel => "Loading the model",
+                BackgroundRemovalStage.RunningModel => "Removing the background",
+                _ => "Writing the result",
+            };
+            Console.Error.WriteLine($"[{value.Step}/{value.StepCount}] {what}…");
+        }
+    }
+
+    /// <summary>Shows the service's own notes (model loaded, download progress, fallbacks) as plain lines.</summary>
+    private sealed class StandardErrorLogger<T> : ILogger<T>
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) Console.Error.WriteLine(formatter(state, exception));
+        }
+    }
+
+    /// <summary>Writes beside the target first, so an interrupted run never leaves half a file under the real name.</summary>
+    private static async Task WriteAsync(FileInfo file, byte[] bytes, bool overwrite, CancellationToken cancellationToken)
+    {
+        file.Directory?.Create();
+        var temporary = Path.Combine(file.DirectoryName ?? ".", $".{file.Name}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await File.WriteAllBytesAsync(temporary, bytes, cancellationToken);
+            File.Move(temporary, file.FullName, overwrite);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+}
