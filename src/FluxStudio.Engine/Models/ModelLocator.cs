@@ -1,0 +1,249 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FluxStudio.Engine.Models;
+
+/// <summary>
+/// Finds the parts of a FLUX.1 model: a folder in the diffusers layout given by the user, a single-file transformer
+/// with the other parts from a folder or the Hub cache, or a snapshot in the Hugging Face cache that Python tools or an
+/// earlier download made; <see cref="LocateAsync"/> also downloads what is missing.
+/// </summary>
+public sealed class ModelLocator
+{
+    private readonly HubSettings _settings;
+    private readonly HubCache _cache;
+    private readonly HubDownloader? _downloader;
+    private readonly ILogger<ModelLocator> _logger;
+
+    public ModelLocator(HubSettings settings, HubDownloader? downloader = null, ILogger<ModelLocator>? logger = null)
+    {
+        _settings = settings ?? throw new ArgumentNullException(nameof(settings));
+        _cache = new HubCache(settings.CacheDirectory);
+        _downloader = downloader;
+        _logger = logger ?? NullLogger<ModelLocator>.Instance;
+    }
+
+    /// <summary>
+    /// Finds a model without downloading.
+    /// </summary>
+    /// <param name="path">A diffusers model folder, a single-file transformer (<c>.safetensors</c>), or null to look in the
+    /// models root and the Hugging Face cache.</param>
+    /// <param name="modelAlias"><c>schnell</c>, <c>dev</c> or a repo id: which model to look for when no folder is given,
+    /// and where the other parts of a single-file transformer come from.</param>
+    /// <param name="partsFolder">For a single-file transformer: a diffusers folder with the other parts.</param>
+    /// <exception cref="ModelNotFoundException">Nothing usable was found; the message lists where it looked.</exception>
+    public ModelLocation Locate(string? path, string modelAlias, string? partsFolder = null)
+    {
+        var repo = FluxRepository.FromAlias(modelAlias);
+        var searched = new List<string>();
+        var location = path is null ? FindInstalled(repo, searched) : LocateAtPath(path, repo, partsFolder, searched);
+        return location ?? throw NotFound(repo, path, searched);
+    }
+
+    /// <summary>
+    /// Finds a model like <see cref="Locate"/>; when it is not on disk and downloads are allowed, downloads it from the
+    /// Hub into the Hugging Face cache (only the parts a single-file transformer lacks, if one was given).
+    /// </summary>
+    public async Task<ModelLocation> LocateAsync(
+        string? path, string modelAlias, string? partsFolder, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Locate(path, modelAlias, partsFolder);
+        }
+        catch (ModelNotFoundException) when (CanDownloadFor(path, partsFolder))
+        {
+            var repo = FluxRepository.FromAlias(modelAlias);
+            var singleFile = path is not null;
+            _logger.LogInformation("{Repo} is not on disk; downloading it into {Cache}", repo.RepoId, _settings.CacheDirectory);
+            var snapshot = await _downloader!.DownloadAsync(
+                repo, _settings.Revision, singleFile ? FluxDownloadSelection.WithoutTransformer : FluxDownloadSelection.Full,
+                progress, cancellationToken);
+            DiffusersFolder.Validate(snapshot, includeTransformer: !singleFile);
+            var origin = $"{repo.RepoId} downloaded to {snapshot}";
+            return singleFile
+                ? WithSingleFileTransformer(FromFolder(snapshot, origin, repo, includeTransformer: false), Path.GetFullPath(path!))
+                : FromFolder(snapshot, origin, repo, includeTransformer: true);
+        }
+    }
+
+    /// <summary>Checks that a folder holds every part of a FLUX.1 pipeline and describes it.</summary>
+    /// <exception cref="IncompleteModelException">A part is missing; the message names it.</exception>
+    public static ModelLocation FromDiffusersFolder(string folder)
+    {
+        var full = Path.GetFullPath(folder);
+        DiffusersFolder.Validate(full);
+        return FromFolder(full, $"model folder {full}", repo: null, includeTransformer: true);
+    }
+
+    private bool CanDownloadFor(string? path, string? partsFolder) =>
+        _downloader is not null && _settings.AllowDownload
+        && (path is null || (partsFolder is null && IsSingleFile(path) && File.Exists(path)));
+
+    private ModelLocation? LocateAtPath(string path, FluxRepository repo, string? partsFolder, List<string> searched)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            // A repository folder of a Hub cache (models--org--name) is accepted as well as a snapshot in it.
+            if (Directory.Exists(Path.Combine(full, "snapshots")) && !DiffusersFolder.LooksLikeModelFolder(full))
+                return FindInRepoFolder(full, repo, searched);
+            DiffusersFolder.Validate(full);
+            return FromFolder(full, $"model folder {full}", repo: null, includeTransformer: true);
+        }
+        if (File.Exists(full))
+        {
+            if (!IsSingleFile(full))
+                throw new ModelNotFoundException(
+                    $"{full} is not a .safetensors file. Pickled checkpoints (.ckpt, .pt, .bin) are never loaded because they can run code; "
+                    + "use the .safetensors release of the model, or pass a folder in the diffusers layout.", [full]);
+            return LocateSingleFile(full, repo, partsFolder, searched);
+        }
+        searched.Add($"{full}: does not exist");
+        return null;
+    }
+
+    private ModelLocation? LocateSingleFile(string transformerFile, FluxRepository repo, string? partsFolder, List<string> searched)
+    {
+        ModelLocation? parts;
+        if (partsFolder is not null)
+        {
+            var folder = Path.GetFullPath(partsFolder);
+            if (!Directory.Exists(folder))
+            {
+                searched.Add($"{folder} (other parts): does not exist");
+                return null;
+            }
+            DiffusersFolder.Validate(folder, includeTransformer: false);
+            parts = FromFolder(folder, $"model folder {folder}", repo: null, includeTransformer: false);
+        }
+        else
+        {
+            parts = FindInstalled(repo, searched, includeTransformer: false);
+            if (parts is null)
+            {
+                // The parts may also sit next to the file, e.g. a transformer dropped into a model folder.
+                var beside = Path.GetDirectoryName(transformerFile)!;
+                if (DiffusersFolder.LooksLikeModelFolder(beside) && DiffusersFolder.FindMissingParts(beside, includeTransformer: false).Count == 0)
+                    parts = FromFolder(beside, $"model folder {beside}", repo: null, includeTransformer: false);
+                else
+                    searched.Add($"{beside} (next to the transformer): not a model folder with the other parts");
+            }
+        }
+        return parts is null ? null : WithSingleFileTransformer(parts, transformerFile);
+    }
+
+    private static ModelLocation WithSingleFileTransformer(ModelLocation parts, string transformerFile)
+    {
+        var stem = Path.Combine(Path.GetDirectoryName(transformerFile)!, Path.GetFileNameWithoutExtension(transformerFile));
+        var paramsJson = new[] { stem + ".json", stem + ".config.json" }.FirstOrDefault(File.Exists);
+        return parts with
+        {
+            TransformerPath = transformerFile,
+            TransformerParamsJson = paramsJson,
+            Origin = $"transformer {transformerFile} with the other parts from {parts.Origin}",
+        };
+    }
+
+    private ModelLocation? FindInstalled(FluxRepository repo, List<string> searched, bool includeTransformer = true)
+    {
+        if (_settings.ModelsRoot is { } root)
+        {
+            foreach (var candidate in new[] { Path.Combine(root, repo.Name), Path.Combine([root, .. repo.RepoId.Split('/')]), Path.Combine(root, repo.Alias) }.Distinct())
+            {
+                if (!Directory.Exists(candidate))
+                {
+                    searched.Add($"{candidate}: does not exist");
+                    continue;
+                }
+                var missing = DiffusersFolder.FindMissingParts(candidate, includeTransformer);
+                if (missing.Count == 0) return FromFolder(candidate, $"model folder {candidate}", repo, includeTransformer);
+                searched.Add($"{candidate}: incomplete ({string.Join("; ", missing)})");
+            }
+        }
+        return FindInRepoFolder(_cache.RepoFolder(repo), repo, searched, includeTransformer);
+    }
+
+    private ModelLocation? FindInRepoFolder(string repoFolder, FluxRepository repo, List<string> searched, bool includeTransformer = true)
+    {
+        var where = $"Hugging Face cache {Path.GetDirectoryName(repoFolder)} (from {_settings.CacheDirectorySource})";
+        if (!Directory.Exists(repoFolder))
+        {
+            searched.Add($"{where}: no {Path.GetFileName(repoFolder)}");
+            return null;
+        }
+        // A cache folder given as a path names its own repository, whatever the model alias says.
+        if (RepoIdOf(repoFolder) is { } repoId && !string.Equals(repoId, repo.RepoId, StringComparison.OrdinalIgnoreCase))
+            repo = FluxRepository.FromAlias(repoId);
+        var cache = new HubCache(Path.GetDirectoryName(repoFolder)!);
+        var candidates = cache.SnapshotCandidates(repo, _settings.Revision);
+        if (candidates.Count == 0) searched.Add($"{repoFolder}: no snapshots");
+        foreach (var (folder, description) in candidates)
+        {
+            if (!Directory.Exists(folder))
+            {
+                searched.Add($"{repoFolder}: {description} does not exist");
+                continue;
+            }
+            var missing = DiffusersFolder.FindMissingParts(folder, includeTransformer);
+            if (missing.Count == 0)
+            {
+                _logger.LogDebug("Using {Snapshot}", folder);
+                return FromFolder(folder, $"{repo.RepoId} in the {where}, {description}", repo, includeTransformer);
+            }
+            searched.Add($"{folder}: incomplete ({string.Join("; ", missing)})");
+        }
+        return null;
+    }
+
+    private static string? RepoIdOf(string repoFolder)
+    {
+        var name = Path.GetFileName(repoFolder.TrimEnd(Path.DirectorySeparatorChar));
+        if (!name.StartsWith("models--", StringComparison.Ordinal)) return null;
+        var parts = name["models--".Length..].Split("--");
+        return parts.Length == 2 ? $"{parts[0]}/{parts[1]}" : null;
+    }
+
+    private static ModelLocation FromFolder(string folder, string origin, FluxRepository? repo, bool includeTransformer)
+    {
+        string Part(string name) => Path.Combine(folder, name);
+        var scheduler = Part(DiffusersFolder.Scheduler);
+        return new ModelLocation(
+            TransformerPath: includeTransformer ? Part(DiffusersFolder.Transformer) : "",
+            TextEncoderPath: Part(DiffusersFolder.TextEncoder),
+            TextEncoder2Path: Part(DiffusersFolder.TextEncoder2),
+            TokenizerPath: Part(DiffusersFolder.Tokenizer),
+            Tokenizer2Path: Part(DiffusersFolder.Tokenizer2),
+            VaePath: Part(DiffusersFolder.Vae),
+            SchedulerPath: Directory.Exists(scheduler) ? scheduler : null,
+            TransformerParamsJson: null,
+            Origin: origin,
+            Variant: repo?.Variant,
+            RepoId: repo?.RepoId);
+    }
+
+    private static bool IsSingleFile(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
+
+    private ModelNotFoundException NotFound(FluxRepository repo, string? path, List<string> searched)
+    {
+        var title = repo.Variant switch
+        {
+            FluxVariant.Schnell => $"FLUX.1 [schnell] ({repo.RepoId})",
+            FluxVariant.Dev => $"FLUX.1 [dev] ({repo.RepoId})",
+            _ => repo.RepoId,
+        };
+        var what = path is null ? title : $"the model at {path}";
+        var lines = new List<string> { $"{what} was not found. Looked in:" };
+        lines.AddRange(searched.Select(place => "  - " + place));
+        lines.Add(
+            $"To get it: run `fluxstudio download --model {repo.Alias}` to download it from {_settings.Endpoint} into {_settings.CacheDirectory} "
+            + $"(the Hugging Face cache, shared with Python tools), or pass --path to a folder with {DiffusersFolder.DescribeLayout()}.");
+        if (repo.Gated || repo.Variant == FluxVariant.Dev)
+            lines.Add(
+                $"{repo.Name} is gated: sign in at {new Uri(_settings.Endpoint, repo.RepoId)}, accept its licence, create an access token "
+                + "(Settings → Access Tokens) and set HF_TOKEN to it before downloading.");
+        if (_settings.Offline)
+            lines.Add("HF_HUB_OFFLINE is set, so nothing is downloaded automatically; unset it to allow downloads.");
+        return new ModelNotFoundException(string.Join(Environment.NewLine, lines), searched);
+    }
+}
