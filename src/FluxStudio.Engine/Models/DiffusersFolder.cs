@@ -29,21 +29,23 @@ public static class DiffusersFolder
         FileExists(Path.Combine(folder, ModelIndex)) || RequiredParts.Any(part => Directory.Exists(Path.Combine(folder, part)));
 
     /// <summary>Lists what is missing or unusable; empty when the folder is complete.</summary>
-    public static IReadOnlyList<MissingModelPart> FindMissingParts(string folder, bool includeTransformer = true)
+    /// <param name="folder">The model folder.</param>
+    /// <param name="without">Parts that come from elsewhere (e.g. a single-file transformer) and are not checked.</param>
+    public static IReadOnlyList<MissingModelPart> FindMissingParts(string folder, IReadOnlyCollection<string>? without = null)
     {
         var missing = new List<MissingModelPart>();
         foreach (var part in RequiredParts)
         {
-            if (part == Transformer && !includeTransformer) continue;
+            if (without?.Contains(part) == true) continue;
             if (CheckPart(Path.Combine(folder, part), part) is { } reason) missing.Add(new MissingModelPart(part, reason));
         }
         return missing;
     }
 
     /// <summary>Throws <see cref="IncompleteModelException"/> naming every missing part.</summary>
-    public static void Validate(string folder, bool includeTransformer = true)
+    public static void Validate(string folder, IReadOnlyCollection<string>? without = null)
     {
-        var missing = FindMissingParts(folder, includeTransformer);
+        var missing = FindMissingParts(folder, without);
         if (missing.Count == 0) return;
         throw new IncompleteModelException(
             $"{folder} is not a complete FLUX.1 model folder: " + string.Join("; ", missing) + ". "

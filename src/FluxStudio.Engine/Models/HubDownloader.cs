@@ -305,6 +305,8 @@ public sealed partial class HubDownloader
             if (_settings.Token is { } token && SameAuthority(uri, _settings.Endpoint))
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             if (rangeFrom is > 0) request.Headers.Range = new RangeHeaderValue(rangeFrom, null);
+            // Sizes and byte offsets refer to the stored bytes, so nothing may arrive compressed.
+            request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
             request.Headers.UserAgent.Add(new ProductInfoHeaderValue("FluxStudio", typeof(HubDownloader).Assembly.GetName().Version?.ToString(3) ?? "0"));
             HttpResponseMessage response;
             using (var headersDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))

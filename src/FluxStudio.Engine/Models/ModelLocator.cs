@@ -59,11 +59,16 @@ public sealed class ModelLocator
             var snapshot = await _downloader!.DownloadAsync(
                 repo, _settings.Revision, singleFile ? FluxDownloadSelection.WithoutTransformer : FluxDownloadSelection.Full,
                 progress, cancellationToken);
-            DiffusersFolder.Validate(snapshot, includeTransformer: !singleFile);
             var origin = $"{repo.RepoId} downloaded to {snapshot}";
-            return singleFile
-                ? WithSingleFileTransformer(FromFolder(snapshot, origin, repo, includeTransformer: false), Path.GetFullPath(path!))
-                : FromFolder(snapshot, origin, repo, includeTransformer: true);
+            if (!singleFile)
+            {
+                DiffusersFolder.Validate(snapshot);
+                return FromFolder(snapshot, origin, repo, Everything);
+            }
+            var transformerFile = Path.GetFullPath(path!);
+            var without = PartsBeside(transformerFile);
+            DiffusersFolder.Validate(snapshot, without);
+            return WithSingleFiles(FromFolder(snapshot, origin, repo, without), transformerFile);
         }
     }
 
@@ -73,7 +78,7 @@ public sealed class ModelLocator
     {
         var full = Path.GetFullPath(folder);
         DiffusersFolder.Validate(full);
-        return FromFolder(full, $"model folder {full}", repo: null, includeTransformer: true);
+        return FromFolder(full, $"model folder {full}", repo: null, Everything);
     }
 
     private bool CanDownloadFor(string? path, string? partsFolder) =>
@@ -89,7 +94,7 @@ public sealed class ModelLocator
             if (Directory.Exists(Path.Combine(full, "snapshots")) && !DiffusersFolder.LooksLikeModelFolder(full))
                 return FindInRepoFolder(full, repo, searched);
             DiffusersFolder.Validate(full);
-            return FromFolder(full, $"model folder {full}", repo: null, includeTransformer: true);
+            return FromFolder(full, $"model folder {full}", repo: null, Everything);
         }
         if (File.Exists(full))
         {
@@ -105,6 +110,7 @@ public sealed class ModelLocator
 
     private ModelLocation? LocateSingleFile(string transformerFile, FluxRepository repo, string? partsFolder, List<string> searched)
     {
+        var without = PartsBeside(transformerFile);
         ModelLocation? parts;
         if (partsFolder is not null)
         {
@@ -114,38 +120,49 @@ public sealed class ModelLocator
                 searched.Add($"{folder} (other parts): does not exist");
                 return null;
             }
-            DiffusersFolder.Validate(folder, includeTransformer: false);
-            parts = FromFolder(folder, $"model folder {folder}", repo: null, includeTransformer: false);
+            DiffusersFolder.Validate(folder, without);
+            parts = FromFolder(folder, $"model folder {folder}", repo: null, without);
         }
         else
         {
-            parts = FindInstalled(repo, searched, includeTransformer: false);
+            parts = FindInstalled(repo, searched, without);
             if (parts is null)
             {
                 // The parts may also sit next to the file, e.g. a transformer dropped into a model folder.
                 var beside = Path.GetDirectoryName(transformerFile)!;
-                if (DiffusersFolder.LooksLikeModelFolder(beside) && DiffusersFolder.FindMissingParts(beside, includeTransformer: false).Count == 0)
-                    parts = FromFolder(beside, $"model folder {beside}", repo: null, includeTransformer: false);
+                if (DiffusersFolder.LooksLikeModelFolder(beside) && DiffusersFolder.FindMissingParts(beside, without).Count == 0)
+                    parts = FromFolder(beside, $"model folder {beside}", repo: null, without);
                 else
                     searched.Add($"{beside} (next to the transformer): not a model folder with the other parts");
             }
         }
-        return parts is null ? null : WithSingleFileTransformer(parts, transformerFile);
+        return parts is null ? null : WithSingleFiles(parts, transformerFile);
     }
 
-    private static ModelLocation WithSingleFileTransformer(ModelLocation parts, string transformerFile)
+    /// <summary>
+    /// The parts a single-file transformer brings along: itself, and the VAE when BFL's <c>ae.safetensors</c> lies
+    /// beside it (as both are published at the root of the FLUX.1 repositories).
+    /// </summary>
+    private static IReadOnlyCollection<string> PartsBeside(string transformerFile) =>
+        File.Exists(BesideVae(transformerFile)) ? [DiffusersFolder.Transformer, DiffusersFolder.Vae] : [DiffusersFolder.Transformer];
+
+    private static string BesideVae(string transformerFile) => Path.Combine(Path.GetDirectoryName(transformerFile)!, "ae.safetensors");
+
+    private static ModelLocation WithSingleFiles(ModelLocation parts, string transformerFile)
     {
         var stem = Path.Combine(Path.GetDirectoryName(transformerFile)!, Path.GetFileNameWithoutExtension(transformerFile));
         var paramsJson = new[] { stem + ".json", stem + ".config.json" }.FirstOrDefault(File.Exists);
+        var vae = BesideVae(transformerFile);
         return parts with
         {
             TransformerPath = transformerFile,
             TransformerParamsJson = paramsJson,
+            VaePath = File.Exists(vae) ? vae : parts.VaePath,
             Origin = $"transformer {transformerFile} with the other parts from {parts.Origin}",
         };
     }
 
-    private ModelLocation? FindInstalled(FluxRepository repo, List<string> searched, bool includeTransformer = true)
+    private ModelLocation? FindInstalled(FluxRepository repo, List<string> searched, IReadOnlyCollection<string>? without = null)
     {
         if (_settings.ModelsRoot is { } root)
         {
@@ -156,15 +173,15 @@ public sealed class ModelLocator
                     searched.Add($"{candidate}: does not exist");
                     continue;
                 }
-                var missing = DiffusersFolder.FindMissingParts(candidate, includeTransformer);
-                if (missing.Count == 0) return FromFolder(candidate, $"model folder {candidate}", repo, includeTransformer);
+                var missing = DiffusersFolder.FindMissingParts(candidate, without);
+                if (missing.Count == 0) return FromFolder(candidate, $"model folder {candidate}", repo, without);
                 searched.Add($"{candidate}: incomplete ({string.Join("; ", missing)})");
             }
         }
-        return FindInRepoFolder(_cache.RepoFolder(repo), repo, searched, includeTransformer);
+        return FindInRepoFolder(_cache.RepoFolder(repo), repo, searched, without);
     }
 
-    private ModelLocation? FindInRepoFolder(string repoFolder, FluxRepository repo, List<string> searched, bool includeTransformer = true)
+    private ModelLocation? FindInRepoFolder(string repoFolder, FluxRepository repo, List<string> searched, IReadOnlyCollection<string>? without = null)
     {
         var where = $"Hugging Face cache {Path.GetDirectoryName(repoFolder)} (from {_settings.CacheDirectorySource})";
         if (!Directory.Exists(repoFolder))
@@ -185,11 +202,11 @@ public sealed class ModelLocator
                 searched.Add($"{repoFolder}: {description} does not exist");
                 continue;
             }
-            var missing = DiffusersFolder.FindMissingParts(folder, includeTransformer);
+            var missing = DiffusersFolder.FindMissingParts(folder, without);
             if (missing.Count == 0)
             {
                 _logger.LogDebug("Using {Snapshot}", folder);
-                return FromFolder(folder, $"{repo.RepoId} in the {where}, {description}", repo, includeTransformer);
+                return FromFolder(folder, $"{repo.RepoId} in the {where}, {description}", repo, without);
             }
             searched.Add($"{folder}: incomplete ({string.Join("; ", missing)})");
         }
@@ -204,12 +221,15 @@ public sealed class ModelLocator
         return parts.Length == 2 ? $"{parts[0]}/{parts[1]}" : null;
     }
 
-    private static ModelLocation FromFolder(string folder, string origin, FluxRepository? repo, bool includeTransformer)
+    private static readonly IReadOnlyCollection<string> Everything = [];
+
+    /// <summary>Describes a checked folder; parts listed in <paramref name="without"/> are filled in by the caller.</summary>
+    private static ModelLocation FromFolder(string folder, string origin, FluxRepository? repo, IReadOnlyCollection<string>? without)
     {
-        string Part(string name) => Path.Combine(folder, name);
+        string Part(string name) => without?.Contains(name) == true ? "" : Path.Combine(folder, name);
         var scheduler = Part(DiffusersFolder.Scheduler);
         return new ModelLocation(
-            TransformerPath: includeTransformer ? Part(DiffusersFolder.Transformer) : "",
+            TransformerPath: Part(DiffusersFolder.Transformer),
             TextEncoderPath: Part(DiffusersFolder.TextEncoder),
             TextEncoder2Path: Part(DiffusersFolder.TextEncoder2),
             TokenizerPath: Part(DiffusersFolder.Tokenizer),

@@ -176,6 +176,26 @@ public sealed class ModelLocatorTests : IDisposable
     }
 
     [Fact]
+    public void BflSingleFilesTakeTheVaeFromAeSafetensorsBesideTheTransformer()
+    {
+        File.Copy(Fixtures.Path("pipeline-tiny", "flux1-tiny.safetensors"), Path.Combine(_root, "flux1-dev.safetensors"));
+        File.Copy(Fixtures.Path("pipeline-tiny", "ae.safetensors"), Path.Combine(_root, "ae.safetensors"));
+        var parts = CopyFixtureModel();
+        Directory.Delete(Path.Combine(parts, "vae"), recursive: true);
+        Directory.Delete(Path.Combine(parts, "transformer"), recursive: true);
+
+        var location = Locator(new()).Locate(Path.Combine(_root, "flux1-dev.safetensors"), "dev", partsFolder: parts);
+
+        Assert.Equal(Path.Combine(_root, "ae.safetensors"), location.VaePath);
+        Assert.Equal(Path.Combine(parts, "text_encoder"), location.TextEncoderPath);
+
+        // Without ae.safetensors the folder must bring vae/, and the message says so.
+        File.Delete(Path.Combine(_root, "ae.safetensors"));
+        var error = Assert.Throws<IncompleteModelException>(() => Locator(new()).Locate(Path.Combine(_root, "flux1-dev.safetensors"), "dev", partsFolder: parts));
+        Assert.Equal("vae", Assert.Single(error.MissingParts).Part);
+    }
+
+    [Fact]
     public void ASingleFileTransformerTakesTheOtherPartsFromTheCachedRepoEvenWithoutItsTransformer()
     {
         var cache = Path.Combine(_root, "hub");
