@@ -10,6 +10,8 @@ namespace FluxStudio.Engine.Models;
 /// </summary>
 public sealed class ModelLocator
 {
+    private static readonly IReadOnlyCollection<string> Everything = [];
+
     private readonly HubSettings _settings;
     private readonly HubCache _cache;
     private readonly HubDownloader? _downloader;
@@ -92,7 +94,7 @@ public sealed class ModelLocator
         {
             // A repository folder of a Hub cache (models--org--name) is accepted as well as a snapshot in it.
             if (Directory.Exists(Path.Combine(full, "snapshots")) && !DiffusersFolder.LooksLikeModelFolder(full))
-                return FindInRepoFolder(full, repo, searched);
+                return FindInRepoFolder(full, repo, searched, where: $"Hub cache folder {full}");
             DiffusersFolder.Validate(full);
             return FromFolder(full, $"model folder {full}", repo: null, Everything);
         }
@@ -178,12 +180,14 @@ public sealed class ModelLocator
                 searched.Add($"{candidate}: incomplete ({string.Join("; ", missing)})");
             }
         }
-        return FindInRepoFolder(_cache.RepoFolder(repo), repo, searched, without);
+        return FindInRepoFolder(
+            _cache.RepoFolder(repo), repo, searched,
+            where: $"Hugging Face cache {_settings.CacheDirectory} (from {_settings.CacheDirectorySource})", without);
     }
 
-    private ModelLocation? FindInRepoFolder(string repoFolder, FluxRepository repo, List<string> searched, IReadOnlyCollection<string>? without = null)
+    private ModelLocation? FindInRepoFolder(
+        string repoFolder, FluxRepository repo, List<string> searched, string where, IReadOnlyCollection<string>? without = null)
     {
-        var where = $"Hugging Face cache {Path.GetDirectoryName(repoFolder)} (from {_settings.CacheDirectorySource})";
         if (!Directory.Exists(repoFolder))
         {
             searched.Add($"{where}: no {Path.GetFileName(repoFolder)}");
@@ -221,8 +225,6 @@ public sealed class ModelLocator
         return parts.Length == 2 ? $"{parts[0]}/{parts[1]}" : null;
     }
 
-    private static readonly IReadOnlyCollection<string> Everything = [];
-
     /// <summary>Describes a checked folder; parts listed in <paramref name="without"/> are filled in by the caller.</summary>
     private static ModelLocation FromFolder(string folder, string origin, FluxRepository? repo, IReadOnlyCollection<string>? without)
     {
@@ -252,12 +254,18 @@ public sealed class ModelLocator
             FluxVariant.Dev => $"FLUX.1 [dev] ({repo.RepoId})",
             _ => repo.RepoId,
         };
-        var what = path is null ? title : $"the model at {path}";
-        var lines = new List<string> { $"{what} was not found. Looked in:" };
+        var singleFile = path is not null && File.Exists(path);
+        var what = path is null ? title
+            : singleFile ? $"The text encoders, tokenizers and VAE to go with {path} ({title})"
+            : $"The model at {path}";
+        var lines = new List<string> { $"{what} {(singleFile ? "were" : "was")} not found. Looked in:" };
         lines.AddRange(searched.Select(place => "  - " + place));
-        lines.Add(
-            $"To get it: run `fluxstudio download --model {repo.Alias}` to download it from {_settings.Endpoint} into {_settings.CacheDirectory} "
-            + $"(the Hugging Face cache, shared with Python tools), or pass --path to a folder with {DiffusersFolder.DescribeLayout()}.");
+        lines.Add(singleFile
+            ? $"To get them: run `fluxstudio download --model {repo.Alias}` to download the model from {_settings.Endpoint} into "
+              + $"{_settings.CacheDirectory} (the Hugging Face cache, shared with Python tools), or name a folder with "
+              + $"{DiffusersFolder.TextEncoder}/, {DiffusersFolder.TextEncoder2}/, {DiffusersFolder.Tokenizer}/, {DiffusersFolder.Tokenizer2}/ and {DiffusersFolder.Vae}/."
+            : $"To get it: run `fluxstudio download --model {repo.Alias}` to download it from {_settings.Endpoint} into {_settings.CacheDirectory} "
+              + $"(the Hugging Face cache, shared with Python tools), or pass --path to a folder with {DiffusersFolder.DescribeLayout()}.");
         if (repo.Gated || repo.Variant == FluxVariant.Dev)
             lines.Add(
                 $"{repo.Name} is gated: sign in at {new Uri(_settings.Endpoint, repo.RepoId)}, accept its licence, create an access token "

@@ -216,6 +216,21 @@ public sealed class ModelLocatorTests : IDisposable
     }
 
     [Fact]
+    public void ASingleFileWithoutItsOtherPartsSaysWhatIsMissing()
+    {
+        var file = Path.Combine(_root, "flux1-schnell.safetensors");
+        File.WriteAllBytes(file, [1, 2, 3]);
+
+        var error = Assert.Throws<ModelNotFoundException>(
+            () => Locator(new() { ["HF_HUB_CACHE"] = Path.Combine(_root, "empty") }).Locate(file, "schnell"));
+
+        Assert.StartsWith($"The text encoders, tokenizers and VAE to go with {file}", error.Message);
+        Assert.Contains("models--black-forest-labs--FLUX.1-schnell", error.Message);
+        Assert.Contains(_root + " (next to the transformer)", error.Message);
+        Assert.Contains("fluxstudio download --model schnell", error.Message);
+    }
+
+    [Fact]
     public void RefusesPickledCheckpointsAndExplainsAMissingPath()
     {
         var ckpt = Path.Combine(_root, "flux.ckpt");
