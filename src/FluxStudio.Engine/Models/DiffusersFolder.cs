@@ -47,6 +47,11 @@ public static class DiffusersFolder
     {
         var missing = FindMissingParts(folder, without);
         if (missing.Count == 0) return;
+        if (missing.All(part => part.Reason == "the folder is missing") && !FileExists(Path.Combine(folder, ModelIndex)))
+            throw new IncompleteModelException(
+                $"{folder} is not a FLUX.1 model folder: it has none of {DescribeLayout()} "
+                + "(the Hugging Face diffusers layout of black-forest-labs/FLUX.1-schnell or -dev). Pass the folder that holds model_index.json.",
+                folder, missing);
         throw new IncompleteModelException(
             $"{folder} is not a complete FLUX.1 model folder: " + string.Join("; ", missing) + ". "
             + "A model folder needs " + DescribeLayout() + " (the Hugging Face diffusers layout of black-forest-labs/FLUX.1-schnell or -dev).",

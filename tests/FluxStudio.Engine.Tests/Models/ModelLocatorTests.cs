@@ -243,6 +243,11 @@ public sealed class ModelLocatorTests : IDisposable
         var missing = Assert.Throws<ModelNotFoundException>(() => locator.Locate(Path.Combine(_root, "nope"), "schnell"));
         Assert.Contains(Path.Combine(_root, "nope") + ": does not exist", missing.Message);
 
+        var unrelated = Directory.CreateDirectory(Path.Combine(_root, "photos")).FullName;
+        var notAModel = Assert.Throws<IncompleteModelException>(() => locator.Locate(unrelated, "schnell"));
+        Assert.Contains($"{unrelated} is not a FLUX.1 model folder", notAModel.Message);
+        Assert.Equal(6, notAModel.MissingParts.Count);
+
         var alias = Assert.Throws<ArgumentException>(() => locator.Locate(null, "flux-pro"));
         Assert.Contains("schnell, dev", alias.Message);
     }
