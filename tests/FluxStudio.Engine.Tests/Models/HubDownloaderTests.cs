@@ -114,6 +114,22 @@ public sealed class HubDownloaderTests : IDisposable
     }
 
     [Fact]
+    public async Task AConnectionThatStallsCountsAsDroppedAndIsResumed()
+    {
+        _hub.StallMidwayOnce.Add("vae/diffusion_pytorch_model.safetensors");
+        // Long enough that a busy machine's slow answers are not mistaken for stalls.
+        var downloader = new HubDownloader(_http, Settings(maxAttempts: 5) with { StallTimeout = TimeSpan.FromSeconds(1) });
+
+        var snapshot = await downloader.DownloadAsync("schnell", "main", null, CancellationToken.None);
+
+        Assert.Equal(_schnell.Files["vae/diffusion_pytorch_model.safetensors"],
+            await File.ReadAllBytesAsync(Path.Combine(snapshot, "vae/diffusion_pytorch_model.safetensors")));
+        var ranges = _hub.FileGets("vae/diffusion_pytorch_model.safetensors").Where(r => r.Server == "cdn").Select(r => r.Range).ToList();
+        Assert.Null(ranges[0]);
+        Assert.Contains("bytes=3000-", ranges.Skip(1));
+    }
+
+    [Fact]
     public async Task GivesUpAfterBoundedRetriesAndKeepsThePartialFile()
     {
         _hub.AlwaysDrop.Add("vae/diffusion_pytorch_model.safetensors");
