@@ -54,6 +54,9 @@ public sealed partial class HubDownloader
         ArgumentNullException.ThrowIfNull(repo);
         ArgumentException.ThrowIfNullOrWhiteSpace(revision);
         ArgumentNullException.ThrowIfNull(selection);
+        if (_settings.Offline)
+            throw new HubDownloadException(
+                $"HF_HUB_OFFLINE is set, so {repo.RepoId} is not downloaded; unset it to download, or use a model already on disk.");
 
         var (commit, listed) = await WithRetriesAsync(
             () => GetRepoInfoAsync(repo, revision, cancellationToken), $"the file list of {repo.RepoId}", cancellationToken);

@@ -220,6 +220,17 @@ public sealed class HubDownloaderTests : IDisposable
     }
 
     [Fact]
+    public async Task OfflineModeDownloadsNothing()
+    {
+        var offline = new HubDownloader(_http, Settings() with { Offline = true, AllowDownload = false });
+
+        var error = await Assert.ThrowsAsync<HubDownloadException>(() => offline.DownloadAsync("schnell", "main", null, CancellationToken.None));
+
+        Assert.Contains("HF_HUB_OFFLINE", error.Message);
+        Assert.Empty(_hub.Requests);
+    }
+
+    [Fact]
     public async Task AnUnknownRepositoryOrRevisionSaysSo()
     {
         var error = await Assert.ThrowsAsync<HubDownloadException>(() => Downloader().DownloadAsync("schnell", "no-such-branch", null, CancellationToken.None));
