@@ -1,0 +1,176 @@
+using FluxStudio.Engine.Weights;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Vae;
+
+/// <summary>
+/// The FLUX.1 VAE. <see cref="Encode"/> maps an image in [-1, 1] to the latent the transformer works on,
+/// scale × (mean − shift), using the distribution's mean (no sampling); <see cref="Decode"/> undoes the scaling and
+/// runs the decoder.
+/// </summary>
+/// <remarks>
+/// Inputs may come in any dtype and device; they are moved to the model's. Results are in the model's dtype, on its
+/// device. Parameter names are BFL's (<c>encoder.down.0.block.0.conv1.weight</c>).
+/// </remarks>
+public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // Field names are the checkpoint's names.
+    private readonly Encoder encoder;
+    private readonly Decoder decoder;
+#pragma warning restore IDE1006
+
+    public AutoEncoder(AutoEncoderConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : base(nameof(AutoEncoder))
+    {
+        Config = config.Validate();
+        DType = dtype;
+        Device = device ?? CPU;
+        encoder = new Encoder(config, dtype, Device);
+        decoder = new Decoder(config, dtype, Device);
+        RegisterComponents();
+    }
+
+    public AutoEncoderConfig Config { get; }
+
+    public ScalarType DType { get; }
+
+    public Device Device { get; }
+
+    public Encoder Encoder => encoder;
+
+    public Decoder Decoder => decoder;
+
+    /// <summary>
+    /// Loads ae.safetensors (BFL names), a diffusers <c>vae/</c> folder, or a model folder holding either. The layout
+    /// is read off the tensor names; the config comes from config.json when present, else from the tensor shapes.
+    /// </summary>
+    /// <exception cref="WeightLoadException">Tensors are missing, unexpected or of the wrong shape (named in the message).</exception>
+    public static AutoEncoder Load(string path, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        var checkpoint = VaeCheckpoint.Locate(path);
+        using var source = checkpoint.OpenCanonical(out var layout);
+        var config = checkpoint.ReadConfig(source);
+        var model = new AutoEncoder(config, dtype, device);
+        try
+        {
+            WeightLoader.Load(model, source);
+            return model;
+        }
+        catch (WeightLoadException e) when (layout == VaeLayout.Diffusers)
+        {
+            model.Dispose();
+            throw InDiffusersTerms(e, source.Description, config.LevelCount);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The encoder's output: latent mean then log-variance along the channels, before scale and shift.</summary>
+    public Tensor EncodeMoments(Tensor image)
+    {
+        using var _ = no_grad();
+        using var input = ToModel(image, Config.InChannels, "image");
+        return encoder.call(input);
+    }
+
+    /// <summary>Image [B, C, H, W] in [-1, 1] → latent [B, z, H/f, W/f], scaled and shifted for the transformer.</summary>
+    public Tensor Encode(Tensor image)
+    {
+        using var scope = NewDisposeScope();
+        var mean = EncodeMoments(image).narrow(1, 0, Config.LatentChannels);
+        return mean.sub(Config.ShiftFactor).mul_(Config.ScaleFactor).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Latent [B, z, h, w] as the transformer sees it → image [B, C, h·f, w·f], roughly in [-1, 1].</summary>
+    public Tensor Decode(Tensor latent)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var z = ToModel(latent, Config.LatentChannels, "latent").div(Config.ScaleFactor).add_(Config.ShiftFactor);
+        return decoder.call(z).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="Decode"/> in overlapping tiles, blended across the overlaps, so that the peak memory depends on the
+    /// tile size rather than the image size. A latent that fits in one tile is decoded whole.
+    /// </summary>
+    /// <param name="progress">Fraction of tiles decoded, from 0 to 1.</param>
+    public Tensor DecodeTiled(Tensor latent, VaeTiling tiling, IProgress<double>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        tiling.Validate();
+        var (height, width) = ((int)latent.shape[^2], (int)latent.shape[^1]);
+        var rows = tiling.TileStarts(height);
+        var columns = tiling.TileStarts(width);
+        if (rows.Count == 1 && columns.Count == 1) return Decode(latent);
+
+        using var scope = NewDisposeScope();
+        var f = Config.DownsampleFactor;
+        var sum = zeros([latent.shape[0], Config.OutChannels, height * f, width * f], ScalarType.Float32, Device);
+        var weightSum = zeros([height * f, width * f], ScalarType.Float32, Device);
+        var done = 0;
+        foreach (var row in rows)
+        {
+            foreach (var column in columns)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var tileScope = NewDisposeScope();
+                var (tileHeight, tileWidth) = (Math.Min(tiling.TileSize, height), Math.Min(tiling.TileSize, width));
+                var pixels = Decode(latent.narrow(2, row, tileHeight).narrow(3, column, tileWidth)).to(ScalarType.Float32);
+                var weight = outer(
+                    BlendRamp(row, tileHeight, height, tiling.Overlap, f), BlendRamp(column, tileWidth, width, tiling.Overlap, f));
+                var (y, x, h, w) = (row * f, column * f, tileHeight * f, tileWidth * f);
+                sum.narrow(2, y, h).narrow(3, x, w).add_(pixels.mul_(weight));
+                weightSum.narrow(0, y, h).narrow(1, x, w).add_(weight);
+                progress?.Report(++done / (double)(rows.Count * columns.Count));
+            }
+        }
+        return sum.div_(weightSum).to(DType).MoveToOuterDisposeScope();
+    }
+
+    public override Tensor forward(Tensor image)
+    {
+        using var latent = Encode(image);
+        return Decode(latent);
+    }
+
+    /// <summary>
+    /// Per-pixel blending weight of a tile along one axis: 1 inside, rising linearly from near 0 across an overlap
+    /// shared with the previous tile and falling across one shared with the next. Never 0, so every pixel has weight.
+    /// </summary>
+    private Tensor BlendRamp(int start, int length, int total, int overlap, int factor)
+    {
+        var (pixels, ramp) = (length * factor, Math.Max(1, overlap * factor));
+        var position = arange(pixels, ScalarType.Float32, Device).add_(0.5);
+        var weight = ones(pixels, ScalarType.Float32, Device);
+        if (start > 0) weight = minimum(weight, position / ramp);
+        if (start + length < total) weight = minimum(weight, (pixels - position) / ramp);
+        return weight;
+    }
+
+    private Tensor ToModel(Tensor input, int channels, string what)
+    {
+        if (input.dim() != 4 || input.shape[1] != channels)
+            throw new ArgumentException(
+                $"The VAE expects a {what} of shape [batch, {channels}, height, width]; got [{string.Join(", ", input.shape)}].");
+        var moved = input.to(DType, Device);
+        // Tensor.to may hand back the very same object; callers dispose what this returns, never the caller's tensor.
+        return ReferenceEquals(moved, input) ? input.alias() : moved;
+    }
+
+    private static WeightLoadException InDiffusersTerms(WeightLoadException e, string description, int levelCount)
+    {
+        string Annotate(string text)
+        {
+            var name = text.Split(' ')[0];
+            return VaeKeyMap.BflToDiffusers(name, levelCount) is { } diffusers && diffusers != name
+                ? $"{diffusers} (BFL {name}){text[name.Length..]}"
+                : text;
+        }
+        return new WeightLoadException(description, [.. e.Missing.Select(Annotate)], e.Unexpected,
+            [.. e.WrongShape.Select(Annotate)]);
+    }
+}
