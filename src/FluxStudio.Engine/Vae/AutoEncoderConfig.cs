@@ -194,12 +194,29 @@ public sealed record AutoEncoderConfig
         if (!condition) throw new ArgumentException(message);
     }
 
-    private static int? Int(JsonObject json, string key) => json[key]?.GetValue<int>();
+    private static int? Int(JsonObject json, string key) => Field<int>(json, key, "an integer");
 
-    private static double? Double(JsonObject json, string key) => json[key]?.GetValue<double>();
+    private static double? Double(JsonObject json, string key) => Field<double>(json, key, "a number");
 
-    private static bool? Bool(JsonObject json, string key) => json[key]?.GetValue<bool>();
+    private static bool? Bool(JsonObject json, string key) => Field<bool>(json, key, "true or false");
+
+    private static T? Field<T>(JsonObject json, string key, string expected) where T : struct =>
+        json[key] is { } node ? Read(node, key, item => item.GetValue<T>(), expected) : null;
 
     private static List<int>? Ints(JsonObject json, string key) =>
-        json[key] is JsonArray array ? [.. array.Select(item => item!.GetValue<int>())] : null;
+        json[key] is { } node
+            ? Read(node, key, item => item.AsArray().Select(entry => entry!.GetValue<int>()).ToList(), "a list of integers")
+            : null;
+
+    private static T Read<T>(JsonNode node, string key, Func<JsonNode, T> read, string expected)
+    {
+        try
+        {
+            return read(node);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        {
+            throw new FormatException($"\"{key}\" must be {expected}, not {node.ToJsonString()}", e);
+        }
+    }
 }
