@@ -89,8 +89,7 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var z = ToModel(latent, Config.LatentChannels, "latent").div(Config.ScaleFactor).add_(Config.ShiftFactor);
-        return decoder.call(z).MoveToOuterDisposeScope();
+        return decoder.call(Unscale(latent)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -108,6 +107,9 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
         if (rows.Count == 1 && columns.Count == 1) return Decode(latent);
 
         using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        // The latent-resolution part is small and holds the only global attention: run it whole, tile the rest.
+        var features = decoder.LatentFeatures(Unscale(latent));
         var f = Config.DownsampleFactor;
         var sum = zeros([latent.shape[0], Config.OutChannels, height * f, width * f], ScalarType.Float32, Device);
         var weightSum = zeros([height * f, width * f], ScalarType.Float32, Device);
@@ -119,7 +121,8 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
                 cancellationToken.ThrowIfCancellationRequested();
                 using var tileScope = NewDisposeScope();
                 var (tileHeight, tileWidth) = (Math.Min(tiling.TileSize, height), Math.Min(tiling.TileSize, width));
-                var pixels = Decode(latent.narrow(2, row, tileHeight).narrow(3, column, tileWidth)).to(ScalarType.Float32);
+                var tile = features.narrow(2, row, tileHeight).narrow(3, column, tileWidth);
+                var pixels = decoder.Upsample(tile).to(ScalarType.Float32);
                 var weight = outer(
                     BlendRamp(row, tileHeight, height, tiling.Overlap, f), BlendRamp(column, tileWidth, width, tiling.Overlap, f));
                 var (y, x, h, w) = (row * f, column * f, tileHeight * f, tileWidth * f);
@@ -150,6 +153,9 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
         if (start + length < total) weight = minimum(weight, (pixels - position) / ramp);
         return weight;
     }
+
+    private Tensor Unscale(Tensor latent) =>
+        ToModel(latent, Config.LatentChannels, "latent").div(Config.ScaleFactor).add_(Config.ShiftFactor);
 
     private Tensor ToModel(Tensor input, int channels, string what)
     {
