@@ -101,57 +101,20 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
         CancellationToken cancellationToken = default)
     {
         tiling.Validate();
-        var (height, width) = ((int)latent.shape[^2], (int)latent.shape[^1]);
-        var rows = tiling.TileStarts(height);
-        var columns = tiling.TileStarts(width);
-        if (rows.Count == 1 && columns.Count == 1) return Decode(latent);
-
+        if (tiling.TileStarts((int)latent.shape[^2]).Count == 1 && tiling.TileStarts((int)latent.shape[^1]).Count == 1)
+            return Decode(latent);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        // The latent-resolution part is small and holds the only global attention: run it whole, tile the rest.
+        // The latent-resolution part is small and holds the only attention: run it whole, tile the rest.
         var features = decoder.LatentFeatures(Unscale(latent));
-        var f = Config.DownsampleFactor;
-        var sum = zeros([latent.shape[0], Config.OutChannels, height * f, width * f], ScalarType.Float32, Device);
-        var weightSum = zeros([height * f, width * f], ScalarType.Float32, Device);
-        var done = 0;
-        foreach (var row in rows)
-        {
-            foreach (var column in columns)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                using var tileScope = NewDisposeScope();
-                var (tileHeight, tileWidth) = (Math.Min(tiling.TileSize, height), Math.Min(tiling.TileSize, width));
-                var tile = features.narrow(2, row, tileHeight).narrow(3, column, tileWidth);
-                var pixels = decoder.Upsample(tile).to(ScalarType.Float32);
-                var weight = outer(
-                    BlendRamp(row, tileHeight, height, tiling.Overlap, f), BlendRamp(column, tileWidth, width, tiling.Overlap, f));
-                var (y, x, h, w) = (row * f, column * f, tileHeight * f, tileWidth * f);
-                sum.narrow(2, y, h).narrow(3, x, w).add_(pixels.mul_(weight));
-                weightSum.narrow(0, y, h).narrow(1, x, w).add_(weight);
-                progress?.Report(++done / (double)(rows.Count * columns.Count));
-            }
-        }
-        return sum.div_(weightSum).to(DType).MoveToOuterDisposeScope();
+        var image = TiledDecoding.Decode(decoder, features, Config, tiling, progress, cancellationToken);
+        return image.to(DType).MoveToOuterDisposeScope();
     }
 
     public override Tensor forward(Tensor image)
     {
         using var latent = Encode(image);
         return Decode(latent);
-    }
-
-    /// <summary>
-    /// Per-pixel blending weight of a tile along one axis: 1 inside, rising linearly from near 0 across an overlap
-    /// shared with the previous tile and falling across one shared with the next. Never 0, so every pixel has weight.
-    /// </summary>
-    private Tensor BlendRamp(int start, int length, int total, int overlap, int factor)
-    {
-        var (pixels, ramp) = (length * factor, Math.Max(1, overlap * factor));
-        var position = arange(pixels, ScalarType.Float32, Device).add_(0.5);
-        var weight = ones(pixels, ScalarType.Float32, Device);
-        if (start > 0) weight = minimum(weight, position / ramp);
-        if (start + length < total) weight = minimum(weight, (pixels - position) / ramp);
-        return weight;
     }
 
     private Tensor Unscale(Tensor latent) =>

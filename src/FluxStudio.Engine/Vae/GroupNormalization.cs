@@ -23,5 +23,14 @@ public sealed class GroupNormalization : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor input) => nn.functional.group_norm(input, _groups, weight, bias, Epsilon);
+    /// <summary>Set while decoding in tiles: every tile then normalises with the whole image's statistics.</summary>
+    internal SharedGroupStatistics? Shared { get; set; }
+
+    public override Tensor forward(Tensor input)
+    {
+        if (Shared?.Normalize(input, _groups, Epsilon) is not { } normalized)
+            return nn.functional.group_norm(input, _groups, weight, bias, Epsilon);
+        var channels = weight.shape[0];
+        return normalized.mul_(weight.view(1, channels, 1, 1)).add_(bias.view(1, channels, 1, 1));
+    }
 }
