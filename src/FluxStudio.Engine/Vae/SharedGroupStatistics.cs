@@ -1,0 +1,104 @@
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Vae;
+
+/// <summary>
+/// GroupNorm statistics of a whole image, gathered tile by tile, so that tiles decoded one at a time all normalise
+/// alike instead of each by its own mean and variance (which shows as tiles of different tone).
+/// </summary>
+/// <remarks>
+/// Norms are told apart by the order in which a tile calls them, which is the same for every tile. Each tile counts
+/// only the pixels it owns (the overlaps are split down the middle), so every pixel is counted once. Sums are kept in
+/// float64. The statistics own their tensors: they are kept out of every dispose scope and freed by Dispose.
+/// </remarks>
+internal sealed class SharedGroupStatistics : IDisposable
+{
+    private readonly List<(Tensor Sum, Tensor SquareSum, long Count)?> _gathering = [];
+    private readonly List<(Tensor Mean, Tensor Variance)> _frozen = [];
+    private int _next;
+    private (long Top, long Left, long Height, long Width, long TileHeight) _owned;
+
+    /// <summary>Whether the current pass adds the tiles' pixels to the sums.</summary>
+    public bool Gathering { get; set; }
+
+    /// <summary>Starts a tile: <paramref name="owned"/> is the part of it, in latent pixels, that no other tile counts.</summary>
+    public void BeginTile(long top, long left, long height, long width, long tileHeight)
+    {
+        _next = 0;
+        _owned = (top, left, height, width, tileHeight);
+    }
+
+    /// <summary>Turns the sums of the finished pass into the statistics the next pass uses.</summary>
+    public void Freeze()
+    {
+        DisposeFrozen();
+        foreach (var sums in _gathering)
+        {
+            var (sum, squareSum, count) = sums ?? throw new InvalidOperationException("a norm gathered no pixels");
+            using var scope = NewDisposeScope();
+            var mean = sum / count;
+            var variance = (squareSum / count - mean.square()).clamp_min(0);
+            _frozen.Add((mean.DetachFromDisposeScope(), variance.DetachFromDisposeScope()));
+            sum.Dispose();
+            squareSum.Dispose();
+        }
+        _gathering.Clear();
+    }
+
+    /// <summary>
+    /// Normalises one norm's input of the current tile with the shared statistics, without the affine part; null
+    /// while this norm has none yet (the first pass), when the tile's own statistics have to do.
+    /// </summary>
+    public Tensor? Normalize(Tensor x, long groups, double epsilon)
+    {
+        var index = _next++;
+        if (Gathering) Gather(index, x, groups);
+        if (index >= _frozen.Count) return null;
+        using var scope = NewDisposeScope();
+        var batch = x.shape[0];
+        var (mean, variance) = _frozen[index];
+        var grouped = x.reshape(batch, groups, -1);
+        var normalized = (grouped - mean.to(x.dtype).unsqueeze(-1)) * (variance + epsilon).rsqrt().to(x.dtype).unsqueeze(-1);
+        return normalized.reshape(x.shape).MoveToOuterDisposeScope();
+    }
+
+    private void Gather(int index, Tensor x, long groups)
+    {
+        using var scope = NewDisposeScope();
+        // This norm's resolution is a power-of-two multiple of the latent's.
+        var scale = x.shape[2] / _owned.TileHeight;
+        var owned = x.narrow(2, _owned.Top * scale, _owned.Height * scale).narrow(3, _owned.Left * scale, _owned.Width * scale)
+            .to(ScalarType.Float64);
+        var grouped = owned.reshape(x.shape[0], groups, -1);
+        var (sum, squareSum) = (grouped.sum(-1), grouped.square().sum(-1));
+        while (_gathering.Count <= index) _gathering.Add(null);
+        if (_gathering[index] is { } gathered)
+        {
+            gathered.Sum.add_(sum);
+            gathered.SquareSum.add_(squareSum);
+            _gathering[index] = gathered with { Count = gathered.Count + grouped.shape[2] };
+        }
+        else
+            _gathering[index] = (sum.DetachFromDisposeScope(), squareSum.DetachFromDisposeScope(), grouped.shape[2]);
+    }
+
+    private void DisposeFrozen()
+    {
+        foreach (var (mean, variance) in _frozen)
+        {
+            mean.Dispose();
+            variance.Dispose();
+        }
+        _frozen.Clear();
+    }
+
+    public void Dispose()
+    {
+        DisposeFrozen();
+        foreach (var sums in _gathering)
+        {
+            sums?.Sum.Dispose();
+            sums?.SquareSum.Dispose();
+        }
+    }
+}
