@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using FluxStudio.Engine.Sampling;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Pipeline;
+
+/// <summary>
+/// Text to image with FLUX.1, as Black Forest Labs' reference does it: tokenize, encode, draw the seed's noise,
+/// pack, denoise along the flow-matching schedule, unpack, decode, convert to 8-bit. Each stage is a method of
+/// its own so it can be checked against the reference alone.
+/// </summary>
+public sealed class FluxPipeline(LoadedFluxModel model)
+{
+    /// <summary>Images with more latent pixels than this are decoded in tiles (about 1.5 megapixels for FLUX.1).</summary>
+    public const long TiledDecodingLatentPixels = 160 * 160;
+
+    public LoadedFluxModel Model { get; } = model;
+
+    public int DownsampleFactor => Model.Vae.Config.DownsampleFactor;
+
+    /// <summary>Width and height must be multiples of this: 2 × the VAE factor (16 for FLUX.1).</summary>
+    public int SizeMultiple => 2 * DownsampleFactor;
+
+    public int DefaultSteps => Model.IsGuidanceDistilled ? 20 : 4;
+
+    public FluxGenerationResult Generate(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var warnings = new List<string>();
+        Validate(options);
+        ulong seed = options.Seed != 0 ? options.Seed : (ulong)Random.Shared.NextInt64(1, 1L << 32);
+        int steps = options.Steps ?? DefaultSteps;
+        float? guidance = null;
+        if (Model.IsGuidanceDistilled)
+            guidance = options.Guidance ?? FluxGenerationOptions.DefaultGuidance;
+        else if (options.Guidance is not null)
+            warnings.Add("FLUX.1 schnell has no guidance input; the guidance value was ignored.");
+
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        cancellationToken.ThrowIfCancellationRequested();
+        progress?.Report(new GenerationProgress(GenerationStage.EncodingPrompt, 0, steps));
+        var text = Guard("encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var noise = PrepareNoise(seed, options.Width, options.Height);
+        var (rows, columns) = (noise.shape[2] / 2, noise.shape[3] / 2);
+        var timesteps = Schedule(steps, (int)(rows * columns));
+        var imageIds = LatentPacking.ImageIds(1, rows, columns, Model.Target.Device);
+        progress?.Report(new GenerationProgress(GenerationStage.Denoising, 0, steps));
+        var packed = Guard("denoising", () => EulerSampler.Denoise(Model.Transformer, LatentPacking.Pack(noise), imageIds, text,
+            timesteps, guidance,
+            step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
+                options.Previews ? Preview(step, rows, columns) : null)),
+            cancellationToken));
+
+        cancellationToken.ThrowIfCancellationRequested();
+        progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
+        var decoded = Guard("decoding the image", () => Decode(packed, rows, columns));
+        var image = ImageConversion.ToRgb(decoded);
+        progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
+        return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
+            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings);
+    }
+
+    public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        Task.Factory.StartNew(() => Generate(options, progress, cancellationToken), cancellationToken,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>Checks a request against this model; the messages say what to change.</summary>
+    public void Validate(FluxGenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options.Prompt, nameof(options.Prompt));
+        int multiple = SizeMultiple;
+        foreach (var (name, value) in new[] { ("width", options.Width), ("height", options.Height) })
+        {
+            if (value <= 0 || value > FluxGenerationOptions.MaxSide || value % multiple != 0)
+                throw new ArgumentException(
+                    $"The {name} must be a multiple of {multiple} between {multiple} and {FluxGenerationOptions.MaxSide} pixels; got {value}.");
+        }
+        if (options.Steps is { } steps && (steps < 1 || steps > 1000))
+            throw new ArgumentException($"Steps must be between 1 and 1000; got {steps}.");
+        if (options.Guidance is { } g && (!float.IsFinite(g) || g < 0 || g > 100))
+            throw new ArgumentException($"Guidance must be a number between 0 and 100; got {g}.");
+    }
+
+    /// <summary>CLIP ids (77), T5 ids (512 for dev-style, 256 for schnell), then both encoders.</summary>
+    public TextConditioning EncodePrompt(string prompt, List<string>? warnings = null)
+    {
+        var clip = Model.Tokenizers.Clip.Tokenize(prompt);
+        var t5 = Model.Tokenizers.T5.Tokenize(prompt, Model.Config.T5SequenceLength);
+        if (clip.TokenCount > clip.Ids.Length)
+            warnings?.Add($"The prompt has {clip.TokenCount - 2} CLIP tokens; only the first {clip.Ids.Length - 2} are used by CLIP.");
+        if (t5.TokenCount > t5.Ids.Length)
+            warnings?.Add($"The prompt has {t5.TokenCount} T5 tokens; only the first {t5.Ids.Length} are used.");
+        return Model.Encode(clip.Ids, t5.Ids);
+    }
+
+    /// <summary>The seed's starting noise (1, z, H/f, W/f), as the reference draws it (bf16 CPU generator).</summary>
+    public Tensor PrepareNoise(ulong seed, int width, int height) =>
+        SeededNoise.Draw(seed, Model.Vae.Config.LatentChannels, height, width, DownsampleFactor, Model.Target.Device);
+
+    /// <summary>The timesteps: shifted by the token count for dev-style models, plain for schnell.</summary>
+    public float[] Schedule(int steps, int imageSequenceLength) =>
+        FlowMatchSchedule.Timesteps(steps, imageSequenceLength, shift: Model.IsGuidanceDistilled);
+
+    /// <summary>Unpacks the final latent and decodes it (in tiles for large images).</summary>
+    public Tensor Decode(Tensor packed, long rows, long columns)
+    {
+        using var latent = LatentPacking.Unpack(packed, rows, columns).to(Model.Target.DType);
+        return rows * columns * 4 > TiledDecodingLatentPixels
+            ? Model.Vae.DecodeTiled(latent, new Vae.VaeTiling())
+            : Model.Vae.Decode(latent);
+    }
+
+    /// <summary>
+    /// A rough preview without the VAE: the predicted clean latent x₀ = x − t·v, its first three channels
+    /// stretched to 0–255. Cheap enough for every step, at the latent's resolution.
+    /// </summary>
+    private static RgbImage Preview(DenoiseStep step, long rows, long columns)
+    {
+        using var scope = NewDisposeScope();
+        var clean = step.Latent - step.Prediction * step.NextTimestep;
+        var latent = LatentPacking.Unpack(clean, rows, columns)[0].narrow(0, 0, 3).to(ScalarType.Float32, CPU);
+        var (low, high) = (latent.amin([1, 2], keepdim: true), latent.amax([1, 2], keepdim: true));
+        var scaled = ((latent - low) / (high - low + 1e-6) * 255).clamp(0, 255).permute(1, 2, 0).contiguous();
+        return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).data<byte>().ToArray());
+    }
+
+    private static T Guard<T>(string operation, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is not OperationCanceledException && EngineMemoryException.IsAllocationFailure(e))
+        {
+            throw new EngineMemoryException(operation, e);
+        }
+    }
+}

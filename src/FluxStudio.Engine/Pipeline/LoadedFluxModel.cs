@@ -1,0 +1,142 @@
+using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Sampling;
+using FluxStudio.Engine.Text;
+using FluxStudio.Engine.Text.Clip;
+using FluxStudio.Engine.Text.T5;
+using FluxStudio.Engine.Vae;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Pipeline;
+
+/// <summary>
+/// The parts of one FLUX.1 model on one device. In low-memory mode the text encoders are loaded for each prompt and
+/// freed right after it is encoded, and the transformer is loaded only once the prompt is encoded, so the two largest
+/// parts are never loaded together for the first image.
+/// </summary>
+public sealed class LoadedFluxModel : IDisposable
+{
+    private readonly FluxModelPaths _paths;
+    private readonly Lock _gate = new();
+    private ClipTextModel? _clip;
+    private T5Encoder? _t5;
+    private FluxTransformer? _transformer;
+    private AutoEncoder? _vae;
+
+    private LoadedFluxModel(FluxModelPaths paths, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers)
+    {
+        _paths = paths;
+        Target = target;
+        LowMemory = lowMemory;
+        Config = config;
+        Tokenizers = tokenizers;
+    }
+
+    public ComputeTarget Target { get; }
+
+    public bool LowMemory { get; }
+
+    public FluxConfig Config { get; }
+
+    public FluxTokenizers Tokenizers { get; }
+
+    /// <summary>Guidance-distilled (dev-style): takes a guidance scale, 512 T5 tokens and a shifted schedule.</summary>
+    public bool IsGuidanceDistilled => Config.GuidanceEmbed;
+
+    /// <summary>Checks the files and reads the configurations; loads every part now unless in low-memory mode.</summary>
+    public static LoadedFluxModel Load(FluxModelPaths paths, ComputeTarget target, bool lowMemory)
+    {
+        var config = FluxTransformer.ReadConfig(paths.Transformer, paths.TransformerParams);
+        var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(paths.Tokenizer), T5Tokenizer.FromFolder(paths.Tokenizer2));
+        var model = new LoadedFluxModel(paths, target, lowMemory, config, tokenizers);
+        try
+        {
+            _ = model.Vae;
+            if (!lowMemory)
+            {
+                model.LoadTextEncoders();
+                _ = model.Transformer;
+            }
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    public FluxTransformer Transformer
+    {
+        get
+        {
+            lock (_gate)
+                return _transformer ??= FluxTransformer.Load(_paths.Transformer, Target.DType, Target.Device, _paths.TransformerParams);
+        }
+    }
+
+    public AutoEncoder Vae
+    {
+        get
+        {
+            lock (_gate)
+                return _vae ??= AutoEncoder.Load(_paths.Vae, Target.DType, Target.Device);
+        }
+    }
+
+    /// <summary>T5 features (1, L, d) and the pooled CLIP vector (1, d) of token ids, in the model's dtype.</summary>
+    public TextConditioning Encode(long[] clipIds, long[] t5Ids)
+    {
+        LoadTextEncoders();
+        try
+        {
+            using var _ = no_grad();
+            using var clipInput = tensor(clipIds, [1, clipIds.Length], device: Target.Device);
+            using var t5Input = tensor(t5Ids, [1, t5Ids.Length], device: Target.Device);
+            var clip = _clip!.Encode(clipInput);
+            var pooled = clip.Pooled.detach().clone();
+            clip.LastHiddenState.Dispose();
+            clip.Pooled.Dispose();
+            using var t5 = _t5!.Encode(t5Input);
+            var features = t5.LastHiddenState.detach().clone();
+            var ids = LatentPacking.TextIds(1, t5Ids.Length, Target.Device);
+            return new TextConditioning(features, ids, pooled);
+        }
+        finally
+        {
+            if (LowMemory) FreeTextEncoders();
+        }
+    }
+
+    private void LoadTextEncoders()
+    {
+        lock (_gate)
+        {
+            _clip ??= ClipTextModel.Load(_paths.TextEncoder, Target.DType, Target.Device);
+            _t5 ??= T5Encoder.Load(_paths.TextEncoder2, Target.DType, Target.Device);
+        }
+    }
+
+    private void FreeTextEncoders()
+    {
+        lock (_gate)
+        {
+            _clip?.Dispose();
+            _t5?.Dispose();
+            (_clip, _t5) = (null, null);
+        }
+        GC.Collect();
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _clip?.Dispose();
+            _t5?.Dispose();
+            _transformer?.Dispose();
+            _vae?.Dispose();
+            (_clip, _t5, _transformer, _vae) = (null, null, null, null);
+        }
+    }
+}
