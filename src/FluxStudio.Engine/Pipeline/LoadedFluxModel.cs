@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Text;
 using FluxStudio.Engine.Text.Clip;
@@ -71,7 +72,8 @@ public sealed class LoadedFluxModel : IDisposable
         get
         {
             lock (_gate)
-                return _transformer ??= FluxTransformer.Load(_paths.Transformer, Target.DType, Target.Device, _paths.TransformerParams);
+                return _transformer ??= ModuleLifetime.LoadUnscoped(() =>
+                    FluxTransformer.Load(_paths.Transformer, Target.DType, Target.Device, _paths.TransformerParams));
         }
     }
 
@@ -80,7 +82,7 @@ public sealed class LoadedFluxModel : IDisposable
         get
         {
             lock (_gate)
-                return _vae ??= AutoEncoder.Load(_paths.Vae, Target.DType, Target.Device);
+                return _vae ??= ModuleLifetime.LoadUnscoped(() => AutoEncoder.Load(_paths.Vae, Target.DType, Target.Device));
         }
     }
 
@@ -112,8 +114,8 @@ public sealed class LoadedFluxModel : IDisposable
     {
         lock (_gate)
         {
-            _clip ??= ClipTextModel.Load(_paths.TextEncoder, Target.DType, Target.Device);
-            _t5 ??= T5Encoder.Load(_paths.TextEncoder2, Target.DType, Target.Device);
+            _clip ??= ModuleLifetime.LoadUnscoped(() => ClipTextModel.Load(_paths.TextEncoder, Target.DType, Target.Device));
+            _t5 ??= ModuleLifetime.LoadUnscoped(() => T5Encoder.Load(_paths.TextEncoder2, Target.DType, Target.Device));
         }
     }
 
