@@ -184,12 +184,12 @@ public sealed class EnhanceFailureTests
         await using var ollama = await FakeOllamaServer.StartAsync();
         ollama.Chat = (context, _) => Task.Delay(Timeout.Infinite, context.RequestAborted);
         // Long enough for the request to reach the server on a busy machine, short enough to keep the test quick.
-        await using var services = Services(ollama.Endpoint, o => o.ResponseTimeout = TimeSpan.FromSeconds(2));
+        await using var services = Services(ollama.Endpoint, o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
 
         var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
 
         Assert.Equal(EnhancerErrorKind.TimedOut, error.Kind);
-        Assert.Contains("sent nothing for 2 s", error.Message);
+        Assert.Contains("sent nothing for 5 s", error.Message);
         await ollama.ChatAborted.Task.WaitAsync(HangGuard);
     }
 
@@ -204,7 +204,7 @@ public sealed class EnhanceFailureTests
             await Task.Delay(Timeout.Infinite, context.RequestAborted);
         };
         // Long enough for the first piece to arrive on a busy machine, short enough to keep the test quick.
-        await using var services = Services(ollama.Endpoint, o => o.ResponseTimeout = TimeSpan.FromSeconds(2));
+        await using var services = Services(ollama.Endpoint, o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
         var tokens = new List<string>();
 
         var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox")), tokens));

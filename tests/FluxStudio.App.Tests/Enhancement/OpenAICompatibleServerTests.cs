@@ -130,7 +130,7 @@ public sealed class OpenAICompatibleServerTests : IAsyncLifetime
     public async Task AStalledServerTimesOutAndTheRequestIsDropped()
     {
         _stall = true;
-        await using var scope = Enhancer(o => o.ResponseTimeout = TimeSpan.FromSeconds(2));
+        await using var scope = Enhancer(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
         var tokens = new List<string>();
 
         var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(scope.Enhancer.EnhanceAsync(new("llama-3.2-3b-instruct", "a fox")), tokens));
