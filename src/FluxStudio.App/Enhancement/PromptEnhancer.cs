@@ -77,11 +77,15 @@ public sealed class PromptEnhancer(
         var settings = options.CurrentValue;
         using var backend = CreateBackend(settings);
         var models = await ListModelsAsync(backend, settings, refresh: false, cancellationToken).ConfigureAwait(false);
-        var model = FindModel(models, request.Model)
-            ?? FindModel(await ListModelsAsync(backend, settings, refresh: true, cancellationToken).ConfigureAwait(false), request.Model)
-            ?? throw new EnhancerException(EnhancerErrorKind.UnknownModel,
+        var model = FindModel(models, request.Model);
+        if (model is null)
+        {
+            // The model may have been pulled since the list was cached.
+            models = await ListModelsAsync(backend, settings, refresh: true, cancellationToken).ConfigureAwait(false);
+            model = FindModel(models, request.Model) ?? throw new EnhancerException(EnhancerErrorKind.UnknownModel,
                 $"The model '{request.Model}' is not available at {backend.Endpoint}. {backend.HowToInstall(request.Model)}" +
                 (models.Count > 0 ? $" Available: {string.Join(", ", models.Select(m => m.Name))}." : ""));
+        }
 
         var messages = BuildConversation(model, request);
         logger.LogInformation("Enhancing with {Model} ({Mode}) at {Endpoint}", model.Name, model.IsVision ? "vision" : "text", backend.Endpoint);
@@ -120,7 +124,7 @@ public sealed class PromptEnhancer(
             if (!finished)
                 throw new EnhancerException(EnhancerErrorKind.Interrupted,
                     $"{backend.ServerName} at {backend.Endpoint} closed the connection before the answer was complete " +
-                    "(it may have stopped or run out of memory). Try again; the partial text is kept.");
+                    "(it may have stopped or run out of memory). Try again" + (receivedAny ? "; the partial text is kept." : "."));
         }
     }
 

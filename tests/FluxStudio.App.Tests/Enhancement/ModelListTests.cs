@@ -70,6 +70,22 @@ public sealed class ModelListTests
     }
 
     [Fact]
+    public async Task AModelPulledAfterTheListWasCachedCanBeUsedAtOnce()
+    {
+        await using var ollama = await FakeOllamaServer.StartAsync();
+        await using var services = Services(ollama.Endpoint, o => o.ModelListCacheDuration = TimeSpan.FromHours(1));
+        var enhancer = services.Enhancer();
+        await enhancer.ListModelsAsync();
+        ollama.Models.Add(new("mistral:7b", ["llama"], ["completion"]));
+
+        var tokens = await CollectAsync(enhancer.EnhanceAsync(new EnhanceRequest("mistral:7b", "a fox")));
+
+        Assert.Equal(ollama.Reply, tokens);
+        Assert.Equal("mistral:7b", (string?)Assert.Single(ollama.ChatRequests)["model"]);
+        Assert.Equal(2, ollama.TagsRequestCount);
+    }
+
+    [Fact]
     public async Task ListsModelsOfTheEndpointCurrentlySet()
     {
         await using var first = await FakeOllamaServer.StartAsync();
