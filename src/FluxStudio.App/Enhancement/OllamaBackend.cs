@@ -14,7 +14,8 @@ internal sealed class OllamaBackend(HttpClient http, ILogger logger) : IEnhancer
     public Uri Endpoint => http.BaseAddress!;
 
     public string HowToStart =>
-        "Start it with `ollama serve` (or open the Ollama app), or change the enhancer endpoint in the settings. " +
+        "Start it with `ollama serve` (or open the Ollama app), or point FluxStudio to where it runs (the enhancer " +
+        "endpoint setting, or --endpoint). " +
         "Ollama is installed from https://ollama.com; everything else in FluxStudio works without it.";
 
     public string HowToInstall(string model) => $"Install it with `ollama pull {model}`, then refresh the model list.";

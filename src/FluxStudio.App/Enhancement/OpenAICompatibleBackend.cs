@@ -32,8 +32,8 @@ internal sealed class OpenAICompatibleBackend : IEnhancerBackend
     public Uri Endpoint => _http.BaseAddress!;
 
     public string HowToStart =>
-        "Start the server (LM Studio's local server, llama.cpp's `llama-server`, or `vllm serve`), or change the " +
-        "enhancer endpoint in the settings; these servers' addresses usually end in /v1.";
+        "Start the server (LM Studio's local server, llama.cpp's `llama-server`, or `vllm serve`), or point FluxStudio " +
+        "to where it runs (the enhancer endpoint setting, or --endpoint); these addresses usually end in /v1.";
 
     public string HowToInstall(string model) => $"Load the model '{model}' in the server, then refresh the model list.";
 

@@ -48,10 +48,10 @@ public sealed class PromptEnhancer(
             using var backend = CreateBackend(settings);
             var models = await ListModelsAsync(backend, settings, refresh, cancellationToken).ConfigureAwait(false);
             var problem = models.Count > 0 ? null : settings.Provider == EnhancerProvider.Ollama
-                ? $"Ollama runs at {backend.Endpoint} but has no models yet. Install one with `ollama pull llama3.2` " +
+                ? $"Ollama runs at {Display(backend.Endpoint)} but has no models yet. Install one with `ollama pull llama3.2` " +
                   "(text) or `ollama pull llama3.2-vision` (images), then refresh."
-                : $"The server at {backend.Endpoint} lists no models. Load one in the server, then refresh.";
-            return new EnhancerStatus(backend.Endpoint.ToString(), models, problem);
+                : $"The server at {Display(backend.Endpoint)} lists no models. Load one in the server, then refresh.";
+            return new EnhancerStatus(Display(backend.Endpoint), models, problem);
         }
         catch (EnhancerException e)
         {
@@ -83,7 +83,7 @@ public sealed class PromptEnhancer(
             // The model may have been pulled since the list was cached.
             models = await ListModelsAsync(backend, settings, refresh: true, cancellationToken).ConfigureAwait(false);
             model = FindModel(models, request.Model) ?? throw new EnhancerException(EnhancerErrorKind.UnknownModel,
-                $"The model '{request.Model}' is not available at {backend.Endpoint}. {backend.HowToInstall(request.Model)}" +
+                $"The model '{request.Model}' is not available at {Display(backend.Endpoint)}. {backend.HowToInstall(request.Model)}" +
                 (models.Count > 0 ? $" Available: {string.Join(", ", models.Select(m => m.Name))}." : ""));
         }
 
@@ -123,7 +123,7 @@ public sealed class PromptEnhancer(
                 throw TimedOut(backend, settings, receivedAny);
             if (!finished)
                 throw new EnhancerException(EnhancerErrorKind.Interrupted,
-                    $"{backend.ServerName} at {backend.Endpoint} closed the connection before the answer was complete " +
+                    $"{backend.ServerName} at {Display(backend.Endpoint)} closed the connection before the answer was complete " +
                     "(it may have stopped or run out of memory). Try again" + (receivedAny ? "; the partial text is kept." : "."));
         }
     }
@@ -167,7 +167,7 @@ public sealed class PromptEnhancer(
             cancellationToken.ThrowIfCancellationRequested();
             if (deadline.IsCancellationRequested)
                 throw new EnhancerException(EnhancerErrorKind.TimedOut,
-                    $"{backend.ServerName} at {backend.Endpoint} did not list its models within {settings.ModelListTimeout.TotalSeconds:0.#} s. " +
+                    $"{backend.ServerName} at {Display(backend.Endpoint)} did not list its models within {settings.ModelListTimeout.TotalSeconds:0.#} s. " +
                     "Check that the endpoint is right and the server is not stuck, then refresh.", e);
             throw TranslateFailure(e, backend, settings, model: null);
         }
@@ -206,7 +206,7 @@ public sealed class PromptEnhancer(
             return TimedOut(backend, settings, receivedAny, e);
         if (receivedAny && e is IOException or ObjectDisposedException or HttpRequestException { StatusCode: null })
             return new EnhancerException(EnhancerErrorKind.Interrupted,
-                $"The connection to {backend.ServerName} at {backend.Endpoint} broke in the middle of the answer. " +
+                $"The connection to {backend.ServerName} at {Display(backend.Endpoint)} broke in the middle of the answer. " +
                 "Try again; the partial text is kept.", e);
         return TranslateFailure(e, backend, settings, model);
     }
@@ -220,7 +220,7 @@ public sealed class PromptEnhancer(
             ClientResultException client => ((HttpStatusCode?)client.Status, client),
             _ => (null, e),
         };
-        var where = $"{backend.ServerName} at {backend.Endpoint}";
+        var where = $"{backend.ServerName} at {Display(backend.Endpoint)}";
         var wrongApiHint = settings.Provider == EnhancerProvider.OpenAI
             ? "Check the endpoint (OpenAI-compatible servers usually end in /v1) and the provider setting."
             : "Check the endpoint and the provider setting: is this really Ollama?";
@@ -229,7 +229,7 @@ public sealed class PromptEnhancer(
             return unreachable.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
                 or HttpRequestError.SecureConnectionError or HttpRequestError.Unknown
                 ? new EnhancerException(EnhancerErrorKind.ServerUnavailable,
-                    $"{backend.ServerName} is not running at {backend.Endpoint}. {backend.HowToStart}", e)
+                    $"{backend.ServerName} is not running at {Display(backend.Endpoint)}. {backend.HowToStart}", e)
                 : new EnhancerException(EnhancerErrorKind.BadReply,
                     $"{where} did not answer properly ({unreachable.Message}). {wrongApiHint}", e);
         if (status == HttpStatusCode.NotFound && model is not null)
@@ -254,9 +254,12 @@ public sealed class PromptEnhancer(
 
     private static EnhancerException TimedOut(IEnhancerBackend backend, EnhancerOptions settings, bool receivedAny, Exception? inner = null) =>
         new(EnhancerErrorKind.TimedOut,
-            $"{backend.ServerName} at {backend.Endpoint} sent nothing for {settings.ResponseTimeout.TotalSeconds:0.#} s " +
+            $"{backend.ServerName} at {Display(backend.Endpoint)} sent nothing for {settings.ResponseTimeout.TotalSeconds:0.#} s " +
             (receivedAny ? "in the middle of the answer. " : "(loading a large model can take a while). ") +
             "Try again, or raise the enhancer's response time-out in the settings.", inner);
 
     private static EnhancerException Invalid(string message) => new(EnhancerErrorKind.InvalidRequest, message);
+
+    /// <summary>The address as people write it, without the final slash a base address needs.</summary>
+    private static string Display(Uri endpoint) => endpoint.ToString().TrimEnd('/');
 }

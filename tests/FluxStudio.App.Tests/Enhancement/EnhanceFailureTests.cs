@@ -36,7 +36,7 @@ public sealed class EnhanceFailureTests
         var status = await services.Enhancer().GetStatusAsync();
 
         Assert.Equal(EnhancerErrorKind.ServerUnavailable, error.Kind);
-        Assert.Contains($"Ollama is not running at {nowhere}", error.Message);
+        Assert.Contains($"Ollama is not running at http://127.0.0.1:{nowhere.Port}. Start it with `ollama serve`", error.Message);
         Assert.Contains("ollama serve", error.Message);
         Assert.False(status.IsUsable);
         Assert.Equal(error.Message, status.Problem);
