@@ -204,10 +204,12 @@ public sealed class PromptEnhancer(
             return new OperationCanceledException("The enhancement was cancelled.", e, cancellationToken);
         if (silence.IsCancellationRequested)
             return TimedOut(backend, settings, receivedAny, e);
-        if (receivedAny && e is IOException or ObjectDisposedException or HttpRequestException { StatusCode: null })
+        // A connection that was made and then broke is an interruption; one never made means no server (below).
+        if (e is IOException or ObjectDisposedException
+            || (e is HttpRequestException { StatusCode: null } http && (receivedAny || (!CouldNotConnect(http) && http.InnerException is IOException))))
             return new EnhancerException(EnhancerErrorKind.Interrupted,
-                $"The connection to {backend.ServerName} at {Display(backend.Endpoint)} broke in the middle of the answer. " +
-                "Try again; the partial text is kept.", e);
+                $"The connection to {backend.ServerName} at {Display(backend.Endpoint)} broke before the answer was complete. " +
+                "Try again" + (receivedAny ? "; the partial text is kept." : "."), e);
         return TranslateFailure(e, backend, settings, model);
     }
 
@@ -226,8 +228,7 @@ public sealed class PromptEnhancer(
             : "Check the endpoint and the provider setting: is this really Ollama?";
 
         if (inner is HttpRequestException { StatusCode: null } unreachable)
-            return unreachable.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
-                or HttpRequestError.SecureConnectionError or HttpRequestError.Unknown
+            return CouldNotConnect(unreachable)
                 ? new EnhancerException(EnhancerErrorKind.ServerUnavailable,
                     $"{backend.ServerName} is not running at {Display(backend.Endpoint)}. {backend.HowToStart}", e)
                 : new EnhancerException(EnhancerErrorKind.BadReply,
@@ -248,6 +249,9 @@ public sealed class PromptEnhancer(
             _ => new EnhancerException(EnhancerErrorKind.BadReply, $"{where} failed: {e.Message}", e),
         };
     }
+
+    private static bool CouldNotConnect(HttpRequestException e) =>
+        e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;
 
     private static string ServerMessage(Exception e) =>
         e is ClientResultException { Status: > 0 } client && !string.IsNullOrWhiteSpace(client.Message) ? $" ({client.Message.Trim()})" : "";

@@ -108,6 +108,25 @@ public sealed class EnhanceFailureTests
     }
 
     [Fact]
+    public async Task TheServerClosingBeforeTheFirstPieceIsAnInterruption()
+    {
+        await using var ollama = await FakeOllamaServer.StartAsync();
+        ollama.Chat = async (context, _) =>
+        {
+            FakeOllamaServer.StartNdjson(context);
+            await context.Response.Body.FlushAsync();
+            context.Abort();
+        };
+        await using var services = Services(ollama.Endpoint);
+
+        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
+
+        Assert.Equal(EnhancerErrorKind.Interrupted, error.Kind);
+        Assert.Contains("before the answer was complete", error.Message);
+        Assert.DoesNotContain("partial text", error.Message);
+    }
+
+    [Fact]
     public async Task AStreamThatEndsWithoutTheDoneLineIsIncomplete()
     {
         await using var ollama = await FakeOllamaServer.StartAsync();
