@@ -6,4 +6,5 @@ var root = new RootCommand($"{AppInfo.Name} {AppInfo.Version}: a local, private 
 // One file per command under Commands/.
 root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(RemoveBackgroundCommand.Create());
+root.Subcommands.Add(EnhanceCommand.Create());
 return await root.Parse(args).InvokeAsync();
