@@ -42,6 +42,10 @@ public sealed class HistoryStore
         return entry with { Id = id, Status = HistoryStatus.Saved };
     }
 
+    /// <summary>Adds an imported row; false when history already holds that image file.</summary>
+    internal async Task<bool> BeginImportAsync(HistoryEntry entry, CancellationToken ct) =>
+        await InsertAsync(entry with { Status = HistoryStatus.Saved }, ct) is not null;
+
     /// <summary>
     /// Records an image about to be written (status <see cref="HistoryStatus.Saving"/>). Returns null when
     /// another row already owns that file name, so the caller can pick another.
@@ -63,7 +67,10 @@ public sealed class HistoryStore
         var row = await GetRowAsync(connection, id, ct);
         if (row is null || row.Status != "saving")
             return;
-        DeleteFilesOf(ToEntry(row));
+        // Only temporary files: the caller removes the final files it created itself, and nothing else.
+        var entry = ToEntry(row);
+        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+            DeleteFile(temp);
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id }, cancellationToken: ct));
     }
 
