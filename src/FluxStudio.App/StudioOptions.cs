@@ -50,4 +50,7 @@ public sealed class QueueOptions
 
     /// <summary>How many times a job is started in total before an interruption marks it failed.</summary>
     public int MaxAttempts { get; set; } = 2;
+
+    /// <summary>How often an idle worker looks for jobs queued by another process.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
 }
