@@ -95,7 +95,8 @@ public sealed class LoraCatalog
         {
             _error = ex switch
             {
-                JsonException json => $"{InfoFileName} is not valid JSON{Where(json)}: {FirstLine(json.Message)} " +
+                JsonException json => $"{InfoFileName} is not a valid LoRA list{Where(json)}: {FirstLine(json.Message)} " +
+                                      "It must look like [{\"file_name\": \"x.safetensors\", \"description\": \"...\", \"activation_keyword\": \"...\"}]. " +
                                       "Fix the file; the previous LoRA list stays in use until then.",
                 FormatException format => $"{InfoFileName}: {format.Message} The previous LoRA list stays in use until then.",
                 _ => $"{InfoFileName} could not be read ({ex.Message}). The previous LoRA list stays in use.",
