@@ -210,24 +210,42 @@ public sealed class GenerationQueue
     }
 
     /// <summary>
-    /// Queue events from now on, until <paramref name="ct"/> is cancelled. Each subscriber gets every event in
-    /// the order it happened.
+    /// Queue events from the moment of this call until <paramref name="ct"/> is cancelled; each subscriber gets
+    /// every event in the order it happened. Enumerate the result (or cancel) so the subscription ends.
     /// </summary>
-    public async IAsyncEnumerable<QueueEvent> SubscribeAsync([EnumeratorCancellation] CancellationToken ct)
+    public IAsyncEnumerable<QueueEvent> SubscribeAsync(CancellationToken ct)
     {
+        // Registered now, not at the first MoveNext, so no event between this call and the first read is missed.
         var channel = Channel.CreateUnbounded<QueueEvent>(new UnboundedChannelOptions { SingleReader = true });
         lock (_subscribersGate)
             _subscribers.Add(channel);
+        var registration = ct.Register(() => Unsubscribe(channel));
+        return ReadAsync(channel, registration, ct);
+    }
+
+    private async IAsyncEnumerable<QueueEvent> ReadAsync(Channel<QueueEvent> channel, CancellationTokenRegistration registration,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
         try
         {
-            await foreach (var item in channel.Reader.ReadAllAsync(ct))
-                yield return item;
+            while (await channel.Reader.WaitToReadAsync(ct))
+            {
+                while (channel.Reader.TryRead(out var item))
+                    yield return item;
+            }
         }
         finally
         {
-            lock (_subscribersGate)
-                _subscribers.Remove(channel);
+            await registration.DisposeAsync();
+            Unsubscribe(channel);
         }
+    }
+
+    private void Unsubscribe(Channel<QueueEvent> channel)
+    {
+        lock (_subscribersGate)
+            _subscribers.Remove(channel);
+        channel.Writer.TryComplete();
     }
 
     private async Task<HistoryEntry> GenerateAndSaveAsync(GenerationJob job, string device, CancellationToken ct)

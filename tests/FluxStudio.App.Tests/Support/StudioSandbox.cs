@@ -48,11 +48,12 @@ public sealed class StudioSandbox : IDisposable
         o.AlwaysExportMetadata = Options.AlwaysExportMetadata;
     });
 
-    public GenerationQueue CreateQueue(IImageGenerator? generator)
+    public GenerationQueue CreateQueue(IImageGenerator? generator, Action<IServiceCollection>? addServices = null)
     {
         var services = new ServiceCollection();
         if (generator is not null)
             services.AddSingleton(generator);
+        addServices?.Invoke(services);
         return new GenerationQueue(Database, Outputs, Loras, Validator, services.BuildServiceProvider(),
             Microsoft.Extensions.Options.Options.Create(Options), Time);
     }
