@@ -140,7 +140,7 @@ public sealed class GenerationQueueTests : IDisposable
         var job = await queue.EnqueueAsync(TestRequests.Small("long job"), _ct);
 
         var running = queue.RunNextAsync("cpu", _ct);
-        await _generator.FirstStepReached.Task;
+        await _generator.FirstStepReached.Task.WaitAsync(TestWait.HangGuard);
         Assert.Equal(JobStatus.Running, (await queue.GetAsync(job.Id, _ct))!.Status);
         var result = await queue.CancelAsync(job.Id, _ct);
         Assert.True(await running);
@@ -257,7 +257,7 @@ public sealed class GenerationQueueTests : IDisposable
             var generator = new FakeImageGenerator { HoldAfterFirstStep = hold.Task };
             var queue = sandbox.CreateQueue(generator);
             var run = queue.RunNextAsync("cpu", _ct);
-            await Task.WhenAny(generator.FirstStepReached.Task, run);
+            await Task.WhenAny(generator.FirstStepReached.Task, run).WaitAsync(TestWait.HangGuard);
             crashes.Add((run, hold));
             return run.IsCompleted ? null : (await queue.ListActiveAsync(_ct)).Single(j => j.Status == JobStatus.Running).Id;
         }
@@ -309,7 +309,7 @@ public sealed class GenerationQueueTests : IDisposable
         using var stopping = new CancellationTokenSource();
 
         var running = queue.RunNextAsync("cpu", stopping.Token);
-        await _generator.FirstStepReached.Task;
+        await _generator.FirstStepReached.Task.WaitAsync(TestWait.HangGuard);
         await stopping.CancelAsync();
         await running;
 
@@ -345,10 +345,10 @@ public sealed class GenerationQueueTests : IDisposable
         var b = await queue.EnqueueAsync(TestRequests.Small("b"), _ct);
 
         var first = queue.RunNextAsync("gpu0", _ct);
-        await gpu0.FirstStepReached.Task;
+        await gpu0.FirstStepReached.Task.WaitAsync(TestWait.HangGuard);
         var second = queue.RunNextAsync("gpu1", _ct);
         // Both jobs are mid-generation at once, one per device.
-        await gpu1.FirstStepReached.Task;
+        await gpu1.FirstStepReached.Task.WaitAsync(TestWait.HangGuard);
         hold.SetResult();
         await Task.WhenAll(first, second);
 

@@ -17,6 +17,7 @@ public sealed class StudioSandbox : IDisposable
 {
     public StudioSandbox(string? root = null, Action<StudioOptions>? configure = null)
     {
+        _ownsRoot = root is null;
         Root = root ?? Path.Combine(Path.GetTempPath(), "fluxstudio-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Root);
         Options = new StudioOptions { DataRoot = Root };
@@ -28,6 +29,8 @@ public sealed class StudioSandbox : IDisposable
         Outputs = new OutputStore(History, Loras, Microsoft.Extensions.Options.Options.Create(Options), Time);
         Validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions(), Loras);
     }
+
+    private readonly bool _ownsRoot;
 
     public string Root { get; }
     public StudioOptions Options { get; }
@@ -65,9 +68,12 @@ public sealed class StudioSandbox : IDisposable
         return await Outputs.SaveAsync(request, FakeImageGenerator.Render(request, "cpu"), CancellationToken.None);
     }
 
+    /// <summary>Deletes the folder only if this sandbox created it; restarted instances share it.</summary>
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
+        if (!_ownsRoot)
+            return;
         try
         {
             Directory.Delete(Root, recursive: true);
@@ -76,6 +82,12 @@ public sealed class StudioSandbox : IDisposable
         {
         }
     }
+}
+
+public static class TestWait
+{
+    /// <summary>A guard so a broken build fails instead of hanging the run; not a speed requirement.</summary>
+    public static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(3);
 }
 
 public static class TestRequests
