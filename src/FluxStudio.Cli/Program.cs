@@ -5,4 +5,5 @@ using FluxStudio.Cli.Commands;
 var root = new RootCommand($"{AppInfo.Name} {AppInfo.Version}: a local, private FLUX.1 image studio.");
 // One file per command under Commands/.
 root.Subcommands.Add(VersionCommand.Create());
+root.Subcommands.Add(HistoryCommand.Create());
 return await root.Parse(args).InvokeAsync();
