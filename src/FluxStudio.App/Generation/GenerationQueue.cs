@@ -154,6 +154,19 @@ public sealed class GenerationQueue
             {
                 return;
             }
+            catch (Exception ex) when (ex is not SimulatedCrashException)
+            {
+                // The database being unreachable for a moment must not stop the worker for good.
+                _logger.LogError(ex, "The {Device} worker could not read the queue; retrying", device);
+                try
+                {
+                    await Task.Delay(_options.PollInterval, _time, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
         }
     }
 

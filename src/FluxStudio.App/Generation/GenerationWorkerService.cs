@@ -1,3 +1,4 @@
+using FluxStudio.App.Data;
 using FluxStudio.App.History;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -7,7 +8,8 @@ namespace FluxStudio.App.Generation;
 
 /// <summary>
 /// Hosts the queue: at start it repairs history after an interruption and re-queues stranded jobs, then runs
-/// one worker per configured device until the app stops.
+/// one worker per configured device until the app stops. Only the process holding the data folder's
+/// <see cref="DataFolderLock"/> does this; others (a CLI next to the web app) only add jobs.
 /// </summary>
 public sealed class GenerationWorkerService(
     GenerationQueue queue,
@@ -17,6 +19,15 @@ public sealed class GenerationWorkerService(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        using var folderLock = DataFolderLock.TryAcquire(options.Value.ResolveDataRoot());
+        if (folderLock is null)
+        {
+            logger.LogWarning(
+                "Another FluxStudio process is running the generation queue for {DataRoot}; this one adds jobs but leaves running them to that process",
+                options.Value.ResolveDataRoot());
+            return;
+        }
+
         var report = await history.ReconcileAsync(stoppingToken);
         if (report.Changed)
             logger.LogWarning("Start-up repair of history: {Report}", report);

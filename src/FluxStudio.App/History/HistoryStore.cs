@@ -53,11 +53,15 @@ public sealed class HistoryStore
     internal async Task<long?> BeginSaveAsync(HistoryEntry entry, CancellationToken ct) =>
         await InsertAsync(entry with { Status = HistoryStatus.Saving }, ct);
 
-    internal async Task CompleteSaveAsync(long id, CancellationToken ct)
+    /// <summary>
+    /// False when the row is gone because a start-up repair in another process took the save for abandoned
+    /// (a repair that found the PNG in place has already marked it saved, which counts as success).
+    /// </summary>
+    internal async Task<bool> CompleteSaveAsync(long id, CancellationToken ct)
     {
         await using var connection = await _database.OpenAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE images SET status = 'saved' WHERE id = @id AND status = 'saving'", new { id }, cancellationToken: ct));
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE images SET status = 'saved' WHERE id = @id AND status IN ('saving', 'saved')", new { id }, cancellationToken: ct)) == 1;
     }
 
     /// <summary>Removes a row whose files could not be written, with whatever files it left.</summary>

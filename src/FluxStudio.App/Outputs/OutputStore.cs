@@ -97,7 +97,9 @@ public sealed class OutputStore
             }
             await WriteAtomicAsync(entry.ImagePath, png, "save:image", created, ct);
             // The PNG is complete from here; the save survives even if the status update never happens.
-            await _history.CompleteSaveAsync(id, CancellationToken.None);
+            if (!await _history.CompleteSaveAsync(id, CancellationToken.None))
+                throw new IOException(
+                    "Another FluxStudio process started up and repaired the history while this image was being saved. Generate it again.");
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {

@@ -91,6 +91,41 @@ public sealed class ReconciliationTests : IDisposable
         Assert.False((await _sandbox.History.ReconcileAsync(_ct)).Changed);
     }
 
+    [Theory]
+    [InlineData("save:metadata-written", false)]
+    [InlineData("save:image-written", true)]
+    public async Task A_save_raced_by_another_process_repair_stays_consistent(string point, bool survives)
+    {
+        // Another process reconciles while this one is mid-save (the data-folder lock normally prevents it).
+        using var other = _sandbox.Restart();
+        _sandbox.History.CrashPoints.Hook = p =>
+        {
+            if (p == point)
+                other.History.ReconcileAsync(_ct).GetAwaiter().GetResult();
+        };
+
+        var save = _sandbox.SaveImageAsync("raced", metadata: true);
+        if (survives)
+            await save;
+        else
+            Assert.Contains("Generate it again", (await Assert.ThrowsAsync<IOException>(() => save)).Message);
+
+        await AssertConsistentAsync(_sandbox);
+        Assert.Equal(survives ? 2 : 0, Directory.EnumerateFiles(_sandbox.OutputRoot).Count());
+    }
+
+    [Fact]
+    public void Only_one_process_at_a_time_holds_the_data_folder()
+    {
+        using (var first = DataFolderLock.TryAcquire(_sandbox.Root))
+        {
+            Assert.NotNull(first);
+            Assert.Null(DataFolderLock.TryAcquire(_sandbox.Root));
+        }
+        using var again = DataFolderLock.TryAcquire(_sandbox.Root);
+        Assert.NotNull(again);
+    }
+
     /// <summary>Every row has its PNG (and sidecar), every file has its row, and no temporary file is left.</summary>
     private async Task AssertConsistentAsync(StudioSandbox sandbox)
     {
