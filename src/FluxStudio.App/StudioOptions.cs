@@ -43,10 +43,12 @@ public sealed class QueueOptions
     public int MaxLength { get; set; } = 20;
 
     /// <summary>
-    /// One worker runs per device name. A worker uses the <see cref="Generation.IImageGenerator"/> registered
-    /// under its device name as a keyed service, or the unkeyed one.
+    /// One worker runs per device name (none listed: one worker named <c>default</c>). A worker uses the
+    /// <see cref="Generation.IImageGenerator"/> registered under its device name as a keyed service, or the
+    /// unkeyed one.
     /// </summary>
-    public List<string> Devices { get; set; } = ["default"];
+    // Empty by default: the configuration binder appends to a list's existing items instead of replacing them.
+    public List<string> Devices { get; set; } = [];
 
     /// <summary>How many times a job is started in total before an interruption marks it failed.</summary>
     public int MaxAttempts { get; set; } = 2;

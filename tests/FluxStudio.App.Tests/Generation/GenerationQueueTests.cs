@@ -23,7 +23,12 @@ public sealed class GenerationQueueTests : IDisposable
             """[{"file_name": "fox.safetensors", "description": "", "activation_keyword": "foxstyle"}]""");
         var queue = _sandbox.CreateQueue(_generator);
 
-        var job = await queue.EnqueueAsync(TestRequests.Small("a fox") with { Seed = 0, Loras = [new LoraSelection("fox.safetensors", 0.9)] }, _ct);
+        var request = TestRequests.Small("a fox") with
+        {
+            Seed = 0, Model = FluxModel.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
+            Loras = [new LoraSelection("fox.safetensors", 0.9)],
+        };
+        var job = await queue.EnqueueAsync(request, _ct);
         Assert.Equal(JobStatus.Queued, job.Status);
 
         Assert.True(await queue.RunNextAsync("cpu", _ct));
@@ -41,8 +46,7 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal(_generator.Requests.Single().Seed, entry.Seed);
         Assert.Equal([Path.Combine(_sandbox.LoraFolder, "fox.safetensors")], entry.LoraPaths);
         // The job keeps the request as the user gave it.
-        Assert.Equal("a fox", done.Request.Prompt);
-        Assert.Equal(0, done.Request.Seed);
+        Assert.Equal(request, done.Request);
     }
 
     [Fact]

@@ -39,6 +39,7 @@ public sealed class GenerationWorkerServiceTests : IDisposable
         var services = host.Services;
 
         Assert.Equal(7, services.GetRequiredService<GenerationQueue>().MaxLength);
+        Assert.Equal(["cpu"], services.GetRequiredService<Microsoft.Extensions.Options.IOptions<StudioOptions>>().Value.Queue.Devices);
         Assert.Equal(Path.Combine(_sandbox.Root, "pictures"), services.GetRequiredService<OutputStore>().OutputRoot);
         Assert.Equal(Path.Combine(_sandbox.Root, "lora"), services.GetRequiredService<LoraCatalog>().Folder);
         Assert.NotNull(services.GetRequiredService<HistoryStore>());
