@@ -221,7 +221,8 @@ public sealed class HistoryStore
             """;
         var entries = new List<HistoryEntry>(limit);
         var (ts, id) = (after?.Timestamp, after?.Id ?? 0);
-        var batch = Math.Max(limit * 2, 32);
+        // Rows are read in batches because some may be skipped for a missing file.
+        var batch = (int)Math.Clamp((long)limit * 2, 32, 1000);
         await using var connection = await _database.OpenAsync(ct);
         while (true)
         {

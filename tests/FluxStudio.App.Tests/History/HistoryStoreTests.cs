@@ -83,6 +83,7 @@ public sealed class HistoryStoreTests : IDisposable
         Assert.NotNull(first.Next);
         Assert.Equal(["image 1", "image 0"], second.Entries.Select(e => e.Prompt));
         Assert.Null(second.Next);
+        Assert.Equal(5, (await _sandbox.History.ListAsync(int.MaxValue, null, _ct)).Entries.Count);
         Assert.True(HistoryCursor.TryParse(first.Next!.ToString(), out var parsed));
         Assert.Equal(first.Next, parsed);
     }
