@@ -7,4 +7,5 @@ var root = new RootCommand($"{AppInfo.Name} {AppInfo.Version}: a local, private 
 root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(RemoveBackgroundCommand.Create());
 root.Subcommands.Add(EnhanceCommand.Create());
+root.Subcommands.Add(HistoryCommand.Create());
 return await root.Parse(args).InvokeAsync();

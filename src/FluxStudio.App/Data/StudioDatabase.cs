@@ -1,0 +1,92 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Data;
+
+/// <summary>
+/// The SQLite file behind history and the job queue. Opens connections in WAL mode with a busy timeout, so
+/// the web app, the CLI and the queue worker can write at the same time, and brings the schema up to date
+/// (<c>PRAGMA user_version</c>) before the first use.
+/// </summary>
+public sealed class StudioDatabase
+{
+    private readonly string _connectionString;
+    private readonly ILogger<StudioDatabase> _logger;
+    private readonly SemaphoreSlim _migrationGate = new(1, 1);
+    private volatile bool _migrated;
+
+    public StudioDatabase(IOptions<StudioOptions> options, ILogger<StudioDatabase>? logger = null)
+        : this(options.Value.ResolveDatabasePath(), logger)
+    {
+    }
+
+    public StudioDatabase(string path, ILogger<StudioDatabase>? logger = null)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        _logger = logger ?? NullLogger<StudioDatabase>.Instance;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    /// <summary>The schema version this code writes; newer files are refused rather than damaged.</summary>
+    public static int CurrentVersion => Migrations.All.Count;
+
+    /// <summary>Opens a connection to an up-to-date database.</summary>
+    public async Task<SqliteConnection> OpenAsync(CancellationToken ct)
+    {
+        if (!_migrated)
+            await MigrateAsync(ct);
+        return await OpenRawAsync(ct);
+    }
+
+    public async Task MigrateAsync(CancellationToken ct)
+    {
+        await _migrationGate.WaitAsync(ct);
+        try
+        {
+            if (_migrated)
+                return;
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+            await using var connection = await OpenRawAsync(ct);
+            await using (var wal = connection.CreateCommand())
+            {
+                // WAL persists in the file; readers no longer block the single writer.
+                wal.CommandText = "PRAGMA journal_mode=WAL;";
+                await wal.ExecuteNonQueryAsync(ct);
+            }
+            await Migrations.ApplyAsync(connection, _logger, ct);
+            _migrated = true;
+        }
+        finally
+        {
+            _migrationGate.Release();
+        }
+    }
+
+    private async Task<SqliteConnection> OpenRawAsync(CancellationToken ct)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(ct);
+            await using var pragmas = connection.CreateCommand();
+            pragmas.CommandText = "PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
+            await pragmas.ExecuteNonQueryAsync(ct);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+}

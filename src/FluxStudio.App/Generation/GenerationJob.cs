@@ -1,0 +1,70 @@
+namespace FluxStudio.App.Generation;
+
+public enum JobStatus
+{
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    /// <summary>The app stopped while the job ran; the next start re-queues it once.</summary>
+    Interrupted,
+}
+
+/// <summary>A generation job as stored in the queue table.</summary>
+public sealed record GenerationJob
+{
+    public required long Id { get; init; }
+    public required JobStatus Status { get; init; }
+    public required GenerationRequest Request { get; init; }
+    public string? Device { get; init; }
+
+    /// <summary>How many times a worker has started the job.</summary>
+    public int Attempts { get; init; }
+
+    /// <summary>Why the job failed, in words a person can act on.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>The history entry of the finished image.</summary>
+    public long? ImageId { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    public bool IsFinished => Status is JobStatus.Done or JobStatus.Failed or JobStatus.Cancelled;
+}
+
+public enum QueueEventKind
+{
+    Queued,
+    Started,
+    Progress,
+    Completed,
+    Failed,
+    Cancelled,
+    Interrupted,
+    Requeued,
+}
+
+/// <summary>
+/// A change in the queue, pushed to subscribers: a job's new state, or progress (step i of n and an optional
+/// preview PNG) while it runs.
+/// </summary>
+public sealed record QueueEvent(QueueEventKind Kind, long JobId)
+{
+    public int? Step { get; init; }
+    public int? TotalSteps { get; init; }
+    public byte[]? PreviewPng { get; init; }
+    public long? ImageId { get; init; }
+    public string? Error { get; init; }
+}
+
+/// <summary>The queue holds its maximum number of jobs.</summary>
+public sealed class QueueFullException(int maxLength)
+    : Exception($"The queue is full ({maxLength} jobs waiting or running). Wait for a job to finish or cancel one, then try again.")
+{
+    public int MaxLength { get; } = maxLength;
+}
+
+public sealed record CancelResult(bool Cancelled, string Message);

@@ -1,0 +1,393 @@
+using System.Globalization;
+using System.Text.Json;
+using Dapper;
+using FluxStudio.App.Data;
+using FluxStudio.App.Generation;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.History;
+
+/// <summary>
+/// History of generated images in SQLite. Rows are identified by id (never by list position), listing skips
+/// rows whose PNG is gone, and every change that touches files goes through a row status
+/// (<see cref="HistoryStatus"/>) so <see cref="ReconcileAsync"/> can repair an interrupted save or delete.
+/// </summary>
+public sealed class HistoryStore
+{
+    internal const string TempSuffix = ".partial";
+
+    private readonly StudioDatabase _database;
+    private readonly string _outputRoot;
+    private readonly ILogger<HistoryStore> _logger;
+
+    public HistoryStore(StudioDatabase database, IOptions<StudioOptions> options, ILogger<HistoryStore>? logger = null)
+    {
+        _database = database;
+        _outputRoot = options.Value.ResolveOutputRoot();
+        _logger = logger ?? NullLogger<HistoryStore>.Instance;
+    }
+
+    internal CrashPoints CrashPoints { get; } = new();
+
+    public string OutputRoot => _outputRoot;
+
+    /// <summary>Adds a row for an image whose files are already in place.</summary>
+    public async Task<HistoryEntry> AddAsync(HistoryEntry entry, CancellationToken ct)
+    {
+        var id = await InsertAsync(entry with { Status = HistoryStatus.Saved }, ct)
+                 ?? throw new InvalidOperationException($"History already has an image at {entry.ImagePath}.");
+        return entry with { Id = id, Status = HistoryStatus.Saved };
+    }
+
+    /// <summary>Adds an imported row; false when history already holds that image file.</summary>
+    internal async Task<bool> BeginImportAsync(HistoryEntry entry, CancellationToken ct) =>
+        await InsertAsync(entry with { Status = HistoryStatus.Saved }, ct) is not null;
+
+    /// <summary>
+    /// Records an image about to be written (status <see cref="HistoryStatus.Saving"/>). Returns null when
+    /// another row already owns that file name, so the caller can pick another.
+    /// </summary>
+    internal async Task<long?> BeginSaveAsync(HistoryEntry entry, CancellationToken ct) =>
+        await InsertAsync(entry with { Status = HistoryStatus.Saving }, ct);
+
+    /// <summary>
+    /// False when the row is gone because a start-up repair in another process took the save for abandoned
+    /// (a repair that found the PNG in place has already marked it saved, which counts as success).
+    /// </summary>
+    internal async Task<bool> CompleteSaveAsync(long id, CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE images SET status = 'saved' WHERE id = @id AND status IN ('saving', 'saved')", new { id }, cancellationToken: ct)) == 1;
+    }
+
+    /// <summary>Removes a row whose files could not be written, with whatever files it left.</summary>
+    internal async Task AbandonSaveAsync(long id, CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        var row = await GetRowAsync(connection, id, ct);
+        if (row is null || row.Status != "saving")
+            return;
+        // Only temporary files: the caller removes the final files it created itself, and nothing else.
+        var entry = ToEntry(row);
+        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+            DeleteFile(temp);
+        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id }, cancellationToken: ct));
+    }
+
+    public async Task<HistoryPage> ListAsync(int limit, HistoryCursor? after, CancellationToken ct) =>
+        await PageAsync(null, limit, after, ct);
+
+    /// <summary>Full-text search over prompts (every word must match, as a word prefix), newest first.</summary>
+    public async Task<HistoryPage> SearchAsync(string text, int limit, HistoryCursor? after, CancellationToken ct)
+    {
+        var match = ToFtsQuery(text);
+        return match is null ? await ListAsync(limit, after, ct) : await PageAsync(match, limit, after, ct);
+    }
+
+    /// <summary>The saved entry with this id, or null.</summary>
+    public async Task<HistoryEntry?> GetAsync(long id, CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        var row = await GetRowAsync(connection, id, ct);
+        return row is { Status: "saved" } ? ToEntry(row) : null;
+    }
+
+    /// <summary>The entry's settings as readable <c>key: value</c> lines, or null when there is no such entry.</summary>
+    public async Task<string?> GetDetailsAsync(long id, CancellationToken ct) =>
+        await GetAsync(id, ct) is { } entry ? HistoryDetails.Format(entry) : null;
+
+    /// <summary>Turns a history entry back into a request that generates the same image.</summary>
+    public static GenerationRequest ToRequest(HistoryEntry entry) => HistoryDetails.ToRequest(entry);
+
+    /// <summary>
+    /// Deletes the image, its sidecar and its row. The row is marked first and removed last, so a crash in
+    /// between leaves a marked row that <see cref="ReconcileAsync"/> finishes deleting.
+    /// </summary>
+    public async Task<HistoryDeleteResult> DeleteAsync(long id, CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        var marked = await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE images SET status = 'deleting' WHERE id = @id AND status = 'saved'", new { id }, cancellationToken: ct));
+        if (marked == 0)
+            return new HistoryDeleteResult(false, $"There is no image {id} in history; it may already be deleted.");
+        CrashPoints.Reach("delete:marked");
+
+        var entry = ToEntry((await GetRowAsync(connection, id, ct))!);
+        try
+        {
+            DeleteFile(entry.ImagePath);
+            CrashPoints.Reach("delete:image-deleted");
+            if (entry.MetadataPath is not null)
+                DeleteFile(entry.MetadataPath);
+            CrashPoints.Reach("delete:files-deleted");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Nothing is lost: if the PNG is still there the row goes back to saved, otherwise the row stays
+            // marked and the next start-up finishes the job.
+            if (File.Exists(entry.ImagePath))
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "UPDATE images SET status = 'saved' WHERE id = @id", new { id }, cancellationToken: ct));
+            _logger.LogWarning(ex, "Deleting image {Id} failed", id);
+            return new HistoryDeleteResult(false, $"The image file could not be deleted ({ex.Message}). Close programs using it and try again.");
+        }
+
+        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id }, cancellationToken: ct));
+        return new HistoryDeleteResult(true, $"Deleted image {id} ({Path.GetFileName(entry.ImagePath)}).");
+    }
+
+    /// <summary>
+    /// Repairs what an interrupted process left: finishes deletions, completes saves whose PNG made it to
+    /// disk (the sidecar is written before the PNG), removes rows and files of saves that did not, and
+    /// removes half-written temporary files. Run at start-up, before the queue starts writing.
+    /// </summary>
+    public async Task<ReconcileReport> ReconcileAsync(CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        var pending = (await connection.QueryAsync<ImageRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM images WHERE status IN ('saving', 'deleting') ORDER BY id", cancellationToken: ct))).ToList();
+
+        int completed = 0, removed = 0, deleted = 0;
+        foreach (var row in pending)
+        {
+            var entry = ToEntry(row);
+            if (row.Status == "deleting")
+            {
+                DeleteFilesOf(entry);
+                await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
+                deleted++;
+            }
+            else if (File.Exists(entry.ImagePath) && (entry.MetadataPath is null || File.Exists(entry.MetadataPath)))
+            {
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "UPDATE images SET status = 'saved' WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
+                completed++;
+            }
+            else
+            {
+                DeleteFilesOf(entry);
+                await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
+                removed++;
+            }
+        }
+
+        var tempFiles = 0;
+        if (Directory.Exists(_outputRoot))
+        {
+            foreach (var temp in Directory.EnumerateFiles(_outputRoot, "*" + TempSuffix))
+            {
+                DeleteFile(temp);
+                tempFiles++;
+            }
+        }
+
+        var report = new ReconcileReport(completed, removed, deleted, tempFiles);
+        if (report.Changed)
+            _logger.LogWarning("History repaired after an interruption: {Report}", report);
+        return report;
+    }
+
+    private async Task<long?> InsertAsync(HistoryEntry entry, CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            """
+            INSERT INTO images (timestamp, seed, prompt, model_alias, quantize, steps, guidance, height, width, path,
+                controlnet_image_path, controlnet_strength, controlnet_save_canny, lora_paths, lora_scales,
+                output_filename, metadata_filename, generation_time_seconds, device, precision, status, source)
+            VALUES (@Timestamp, @Seed, @Prompt, @ModelAlias, @Quantize, @Steps, @Guidance, @Height, @Width, @ModelPath,
+                @ControlNetImagePath, @ControlNetStrength, @ControlNetSaveCanny, @LoraPaths, @LoraScales,
+                @OutputFilename, @MetadataFilename, @GenerationTimeSeconds, @Device, @Precision, @Status, @Source)
+            ON CONFLICT (output_filename) DO NOTHING
+            RETURNING id
+            """, ToRow(entry), cancellationToken: ct));
+    }
+
+    private async Task<HistoryPage> PageAsync(string? match, int limit, HistoryCursor? after, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        var sql = $"""
+            SELECT {Columns} FROM images
+            {(match is null ? "" : "JOIN images_fts ON images_fts.rowid = images.id")}
+            WHERE images.status = 'saved'
+              {(match is null ? "" : "AND images_fts MATCH @match")}
+              AND (@ts IS NULL OR images.timestamp < @ts OR (images.timestamp = @ts AND images.id < @id))
+            ORDER BY images.timestamp DESC, images.id DESC
+            LIMIT @batch
+            """;
+        var entries = new List<HistoryEntry>(limit);
+        var (ts, id) = (after?.Timestamp, after?.Id ?? 0);
+        // Rows are read in batches because some may be skipped for a missing file.
+        var batch = (int)Math.Clamp((long)limit * 2, 32, 1000);
+        await using var connection = await _database.OpenAsync(ct);
+        while (true)
+        {
+            var rows = (await connection.QueryAsync<ImageRow>(new CommandDefinition(
+                sql, new { match, ts, id, batch }, cancellationToken: ct))).ToList();
+            foreach (var row in rows)
+            {
+                (ts, id) = (row.Timestamp, row.Id);
+                var entry = ToEntry(row);
+                // Like the original app, images deleted outside FluxStudio are not shown; their rows are kept.
+                if (!File.Exists(entry.ImagePath))
+                    continue;
+                entries.Add(entry);
+                if (entries.Count == limit)
+                    return new HistoryPage(entries, new HistoryCursor(row.Timestamp, row.Id));
+            }
+            if (rows.Count < batch)
+                return new HistoryPage(entries, null);
+        }
+    }
+
+    /// <summary>Each word becomes a quoted prefix term, so user text can never be read as FTS5 syntax.</summary>
+    internal static string? ToFtsQuery(string? text)
+    {
+        var terms = (text ?? "")
+            .Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => new string(t.Where(c => char.IsLetterOrDigit(c) || c is '_' or '-' or '\'').ToArray()))
+            .Where(t => t.Any(char.IsLetterOrDigit))
+            .Select(t => "\"" + t.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"*")
+            .ToList();
+        return terms.Count == 0 ? null : string.Join(" ", terms);
+    }
+
+    private static async Task<ImageRow?> GetRowAsync(SqliteConnection connection, long id, CancellationToken ct) =>
+        await connection.QuerySingleOrDefaultAsync<ImageRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM images WHERE id = @id", new { id }, cancellationToken: ct));
+
+    private void DeleteFilesOf(HistoryEntry entry)
+    {
+        DeleteFile(entry.ImagePath);
+        if (entry.MetadataPath is not null)
+            DeleteFile(entry.MetadataPath);
+        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+            DeleteFile(temp);
+    }
+
+    internal static IEnumerable<string> TempFilesOf(string path)
+    {
+        var folder = Path.GetDirectoryName(path)!;
+        return Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, Path.GetFileName(path) + ".*" + TempSuffix)
+            : [];
+    }
+
+    private static void DeleteFile(string path)
+    {
+        // File.Delete does nothing for a missing file, which is what a repeated deletion needs.
+        File.Delete(path);
+    }
+
+    internal string ToStoredPath(string fullPath)
+    {
+        var relative = Path.GetRelativePath(_outputRoot, fullPath);
+        return relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative) ? fullPath : relative;
+    }
+
+    private string ToFullPath(string stored) => Path.GetFullPath(stored, _outputRoot);
+
+    private const string Columns =
+        "images.id AS Id, images.timestamp AS Timestamp, images.seed AS Seed, images.prompt AS Prompt, images.model_alias AS ModelAlias, images.quantize AS Quantize, " +
+        "images.steps AS Steps, images.guidance AS Guidance, images.height AS Height, images.width AS Width, images.path AS ModelPath, " +
+        "images.controlnet_image_path AS ControlNetImagePath, images.controlnet_strength AS ControlNetStrength, " +
+        "images.controlnet_save_canny AS ControlNetSaveCanny, images.lora_paths AS LoraPaths, images.lora_scales AS LoraScales, " +
+        "images.output_filename AS OutputFilename, images.metadata_filename AS MetadataFilename, " +
+        "images.generation_time_seconds AS GenerationTimeSeconds, images.device AS Device, images.precision AS Precision, images.status AS Status, images.source AS Source";
+
+    internal static string FormatTimestamp(DateTimeOffset timestamp) =>
+        timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    private ImageRow ToRow(HistoryEntry e) => new()
+    {
+        Id = e.Id,
+        Timestamp = FormatTimestamp(e.Timestamp),
+        Seed = e.Seed,
+        Prompt = e.Prompt,
+        ModelAlias = e.ModelAlias,
+        Quantize = e.Quantize,
+        Steps = e.Steps,
+        Guidance = e.Guidance,
+        Height = e.Height,
+        Width = e.Width,
+        ModelPath = e.ModelPath,
+        ControlNetImagePath = e.ControlNetImagePath,
+        ControlNetStrength = e.ControlNetStrength,
+        ControlNetSaveCanny = e.ControlNetSaveCanny ? 1 : 0,
+        LoraPaths = JsonSerializer.Serialize(e.LoraPaths),
+        LoraScales = JsonSerializer.Serialize(e.LoraScales),
+        OutputFilename = ToStoredPath(e.ImagePath),
+        MetadataFilename = e.MetadataPath is null ? null : ToStoredPath(e.MetadataPath),
+        GenerationTimeSeconds = e.GenerationTimeSeconds,
+        Device = e.Device,
+        Precision = e.Precision,
+        Status = e.Status.ToString().ToLowerInvariant(),
+        Source = e.Source,
+    };
+
+    private HistoryEntry ToEntry(ImageRow r) => new()
+    {
+        Id = r.Id,
+        Timestamp = DateTimeOffset.Parse(r.Timestamp, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
+        Seed = r.Seed,
+        Prompt = r.Prompt,
+        ModelAlias = r.ModelAlias,
+        Quantize = r.Quantize is null ? null : (int)r.Quantize,
+        Steps = (int)r.Steps,
+        Guidance = r.Guidance,
+        Height = (int)r.Height,
+        Width = (int)r.Width,
+        ModelPath = r.ModelPath,
+        ControlNetImagePath = r.ControlNetImagePath,
+        ControlNetStrength = r.ControlNetStrength,
+        ControlNetSaveCanny = r.ControlNetSaveCanny != 0,
+        LoraPaths = JsonSerializer.Deserialize<string[]>(r.LoraPaths) ?? [],
+        LoraScales = JsonSerializer.Deserialize<double[]>(r.LoraScales) ?? [],
+        ImagePath = ToFullPath(r.OutputFilename),
+        MetadataPath = r.MetadataFilename is null ? null : ToFullPath(r.MetadataFilename),
+        GenerationTimeSeconds = r.GenerationTimeSeconds,
+        Device = r.Device,
+        Precision = r.Precision,
+        Status = Enum.Parse<HistoryStatus>(r.Status, ignoreCase: true),
+        Source = r.Source,
+    };
+
+    private sealed class ImageRow
+    {
+        public long Id { get; init; }
+        public string Timestamp { get; init; } = "";
+        public long Seed { get; init; }
+        public string Prompt { get; init; } = "";
+        public string ModelAlias { get; init; } = "";
+        public long? Quantize { get; init; }
+        public long Steps { get; init; }
+        public double? Guidance { get; init; }
+        public long Height { get; init; }
+        public long Width { get; init; }
+        public string? ModelPath { get; init; }
+        public string? ControlNetImagePath { get; init; }
+        public double? ControlNetStrength { get; init; }
+        public long ControlNetSaveCanny { get; init; }
+        public string LoraPaths { get; init; } = "[]";
+        public string LoraScales { get; init; } = "[]";
+        public string OutputFilename { get; init; } = "";
+        public string? MetadataFilename { get; init; }
+        public double? GenerationTimeSeconds { get; init; }
+        public string? Device { get; init; }
+        public string? Precision { get; init; }
+        public string Status { get; init; } = "";
+        public string Source { get; init; } = "";
+    }
+}
+
+public sealed record HistoryDeleteResult(bool Deleted, string Message);
+
+/// <summary>What start-up reconciliation repaired.</summary>
+public sealed record ReconcileReport(int SavesCompleted, int SavesRemoved, int DeletesFinished, int TempFilesRemoved)
+{
+    public bool Changed => SavesCompleted + SavesRemoved + DeletesFinished + TempFilesRemoved > 0;
+}

@@ -1,0 +1,161 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Loras;
+
+/// <summary>
+/// The LoRAs described by <c>lora_info.json</c> in the LoRA folder (<c>[{file_name, description, activation_keyword}]</c>).
+/// The file is re-read whenever its size or modification time changes, so edits show up without a restart.
+/// A broken file keeps the last good list and reports the problem.
+/// </summary>
+public sealed class LoraCatalog
+{
+    public const string InfoFileName = "lora_info.json";
+
+    private readonly string _folder;
+    private readonly ILogger<LoraCatalog> _logger;
+    private readonly Lock _gate = new();
+    private IReadOnlyList<RawEntry> _lastGood = [];
+    private (long Length, DateTime WriteTime)? _loadedStamp;
+    private string? _error;
+    private IReadOnlyList<string> _warnings = [];
+
+    public LoraCatalog(IOptions<StudioOptions> options, ILogger<LoraCatalog>? logger = null)
+    {
+        _folder = options.Value.ResolveLoraFolder();
+        _logger = logger ?? NullLogger<LoraCatalog>.Instance;
+    }
+
+    public string Folder => _folder;
+
+    public string InfoFilePath => Path.Combine(_folder, InfoFileName);
+
+    /// <summary>A file name with no directory part, so a request cannot reach outside the LoRA folder.</summary>
+    public static bool IsPlainFileName(string name) =>
+        !string.IsNullOrWhiteSpace(name) && name == Path.GetFileName(name) && name is not ("." or "..")
+        && name.IndexOfAny(['/', '\\', '\0']) < 0;
+
+    public string GetFullPath(string fileName) =>
+        IsPlainFileName(fileName)
+            ? Path.Combine(_folder, fileName)
+            : throw new ArgumentException($"\"{fileName}\" is not a plain LoRA file name.", nameof(fileName));
+
+    public Task<LoraCatalogSnapshot> GetSnapshotAsync(CancellationToken ct = default)
+    {
+        ct.ThrowIfCancellationRequested();
+        return Task.FromResult(GetSnapshot());
+    }
+
+    /// <summary>The current catalog, re-reading <c>lora_info.json</c> if it changed since the last call.</summary>
+    public LoraCatalogSnapshot GetSnapshot()
+    {
+        lock (_gate)
+        {
+            RefreshIfChanged();
+            // File presence is checked on every call: copying a LoRA into the folder does not touch the JSON.
+            var entries = _lastGood
+                .Select(e =>
+                {
+                    var fullPath = Path.Combine(_folder, e.FileName);
+                    return new LoraEntry(e.FileName, e.Description ?? "", e.ActivationKeyword ?? "", fullPath, !File.Exists(fullPath));
+                })
+                .ToList();
+            return new LoraCatalogSnapshot(_folder, entries, _error, _warnings);
+        }
+    }
+
+    private void RefreshIfChanged()
+    {
+        var info = new FileInfo(InfoFilePath);
+        if (!info.Exists)
+        {
+            // No file means no catalog (the original app's state before anyone adds LoRAs), not an error.
+            (_lastGood, _loadedStamp, _warnings, _error) = ([], null, [], null);
+            return;
+        }
+
+        var stamp = (info.Length, info.LastWriteTimeUtc);
+        if (_loadedStamp == stamp)
+            return;
+        _loadedStamp = stamp;
+
+        try
+        {
+            var bytes = File.ReadAllBytes(info.FullName);
+            var parsed = Parse(bytes, out var warnings);
+            _lastGood = parsed;
+            _warnings = warnings;
+            _error = null;
+            _logger.LogInformation("Loaded {Count} LoRA entries from {Path}", parsed.Count, info.FullName);
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or FormatException)
+        {
+            _error = ex switch
+            {
+                JsonException json => $"{InfoFileName} is not a valid LoRA list{Where(json)}: {FirstLine(json.Message)} " +
+                                      "It must look like [{\"file_name\": \"x.safetensors\", \"description\": \"...\", \"activation_keyword\": \"...\"}]. " +
+                                      "Fix the file; the previous LoRA list stays in use until then.",
+                FormatException format => $"{InfoFileName}: {format.Message} The previous LoRA list stays in use until then.",
+                _ => $"{InfoFileName} could not be read ({ex.Message}). The previous LoRA list stays in use.",
+            };
+            _logger.LogWarning("LoRA catalog {Path} not reloaded: {Error}", info.FullName, _error);
+        }
+    }
+
+    private static List<RawEntry> Parse(byte[] json, out IReadOnlyList<string> warnings)
+    {
+        var items = JsonSerializer.Deserialize<List<RawEntry?>>(json, SerializerOptions)
+                    ?? throw new FormatException("The file holds null instead of a list of LoRA entries.");
+        var problems = new List<string>();
+        var result = new List<RawEntry>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            if (item is null || string.IsNullOrWhiteSpace(item.FileName))
+            {
+                problems.Add($"Entry {i + 1} has no file_name and was skipped.");
+                continue;
+            }
+            if (!IsPlainFileName(item.FileName))
+            {
+                problems.Add($"Entry {i + 1}: \"{item.FileName}\" is not a plain file name inside the LoRA folder and was skipped.");
+                continue;
+            }
+            if (!seen.Add(item.FileName))
+            {
+                problems.Add($"Entry {i + 1}: \"{item.FileName}\" is listed twice; the first entry is used.");
+                continue;
+            }
+            result.Add(item with { Description = item.Description ?? "", ActivationKeyword = item.ActivationKeyword ?? "" });
+        }
+        warnings = problems;
+        return result;
+    }
+
+    private static string Where(JsonException ex) =>
+        ex.LineNumber is { } line ? $" (line {line + 1}, position {(ex.BytePositionInLine ?? 0) + 1})" : "";
+
+    private static string FirstLine(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return (cut > 0 ? message[..cut] : message).Trim();
+    }
+
+    private static readonly JsonSerializerOptions SerializerOptions = new()
+    {
+        AllowTrailingCommas = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        PropertyNameCaseInsensitive = true,
+    };
+
+    private sealed record RawEntry
+    {
+        [JsonPropertyName("file_name")] public string FileName { get; init; } = "";
+        [JsonPropertyName("description")] public string? Description { get; init; }
+        [JsonPropertyName("activation_keyword")] public string? ActivationKeyword { get; init; }
+    }
+}

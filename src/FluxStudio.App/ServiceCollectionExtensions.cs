@@ -1,0 +1,36 @@
+using FluxStudio.App.Data;
+using FluxStudio.App.Generation;
+using FluxStudio.App.History;
+using FluxStudio.App.Loras;
+using FluxStudio.App.Outputs;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers history, outputs, the LoRA catalog, the request validator and the generation queue with its
+    /// hosted worker, configured from the <c>FluxStudio</c> section. The image generator itself
+    /// (<see cref="IImageGenerator"/>) is registered by the engine.
+    /// </summary>
+    public static IServiceCollection AddFluxStudioCore(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<StudioOptions>().Bind(configuration.GetSection(StudioOptions.SectionName));
+        services.AddOptions<GenerationRequestValidatorOptions>().Bind(configuration.GetSection($"{StudioOptions.SectionName}:Validation"));
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<StudioDatabase>();
+        services.TryAddSingleton<HistoryStore>();
+        services.TryAddSingleton<OriginalHistoryImporter>();
+        services.TryAddSingleton<LoraCatalog>();
+        services.TryAddSingleton<OutputStore>();
+        services.TryAddSingleton(sp => new GenerationRequestValidator(
+            sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>()));
+        services.TryAddSingleton<GenerationQueue>();
+        services.AddHostedService<GenerationWorkerService>();
+        return services;
+    }
+}

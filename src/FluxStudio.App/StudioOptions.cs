@@ -1,0 +1,58 @@
+namespace FluxStudio.App;
+
+/// <summary>
+/// Where FluxStudio keeps its data, bound from the <c>FluxStudio</c> configuration section.
+/// Relative paths are resolved against <see cref="DataRoot"/>; <see cref="DataRoot"/> itself against the
+/// working directory, as the original app did with its <c>outputimage</c> folder.
+/// </summary>
+public sealed class StudioOptions
+{
+    public const string SectionName = "FluxStudio";
+
+    public string DataRoot { get; set; } = ".";
+
+    /// <summary>The SQLite file holding history and the job queue. Default: <c>{DataRoot}/fluxstudio.db</c>.</summary>
+    public string? DatabasePath { get; set; }
+
+    /// <summary>The folder images are written to. Default: <c>{DataRoot}/outputimage</c>.</summary>
+    public string? OutputRoot { get; set; }
+
+    /// <summary>The folder holding LoRA files and <c>lora_info.json</c>. Default: <c>{DataRoot}/lora</c>.</summary>
+    public string? LoraFolder { get; set; }
+
+    /// <summary>Write the mflux-style JSON sidecar next to every image, whatever the request says.</summary>
+    public bool AlwaysExportMetadata { get; set; }
+
+    public QueueOptions Queue { get; set; } = new();
+
+    public string ResolveDataRoot() => Path.GetFullPath(DataRoot);
+
+    public string ResolveDatabasePath() => Resolve(DatabasePath, "fluxstudio.db");
+
+    public string ResolveOutputRoot() => Resolve(OutputRoot, "outputimage");
+
+    public string ResolveLoraFolder() => Resolve(LoraFolder, "lora");
+
+    private string Resolve(string? configured, string defaultName) =>
+        Path.GetFullPath(string.IsNullOrWhiteSpace(configured) ? defaultName : configured, ResolveDataRoot());
+}
+
+public sealed class QueueOptions
+{
+    /// <summary>Jobs waiting or running at most; the original app allowed 20.</summary>
+    public int MaxLength { get; set; } = 20;
+
+    /// <summary>
+    /// One worker runs per device name (none listed: one worker named <c>default</c>). A worker uses the
+    /// <see cref="Generation.IImageGenerator"/> registered under its device name as a keyed service, or the
+    /// unkeyed one.
+    /// </summary>
+    // Empty by default: the configuration binder appends to a list's existing items instead of replacing them.
+    public List<string> Devices { get; set; } = [];
+
+    /// <summary>How many times a job is started in total before an interruption marks it failed.</summary>
+    public int MaxAttempts { get; set; } = 2;
+
+    /// <summary>How often an idle worker looks for jobs queued by another process.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+}

@@ -1,0 +1,126 @@
+using System.CommandLine;
+using System.Globalization;
+using FluxStudio.App;
+using FluxStudio.App.Data;
+using FluxStudio.App.History;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.Cli.Commands;
+
+/// <summary><c>fluxstudio history list|show|delete|import</c>: the history of generated images.</summary>
+public static class HistoryCommand
+{
+    private static readonly Option<string> DataRoot = new("--data-root")
+    {
+        Description = "The FluxStudio data folder (database and outputimage/). Default: $FluxStudio__DataRoot or the current folder.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FluxStudio__DataRoot") ?? ".",
+        Recursive = true,
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("history", "List, show, search, delete or import generated images.");
+        command.Options.Add(DataRoot);
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Show());
+        command.Subcommands.Add(Delete());
+        command.Subcommands.Add(Import());
+        return command;
+    }
+
+    private static Command List()
+    {
+        var limit = new Option<int>("--limit", "-n") { Description = "How many images to show.", DefaultValueFactory = _ => 20 };
+        var search = new Option<string?>("--search", "-s") { Description = "Only images whose prompt holds these words." };
+        var command = new Command("list", "Show the newest images first.") { limit, search };
+        command.SetAction(async (parse, ct) =>
+        {
+            var n = parse.GetValue(limit);
+            if (n < 1)
+                return Fail($"--limit must be 1 or more, not {n}.");
+            var store = OpenStore(parse);
+            var text = parse.GetValue(search);
+            var page = string.IsNullOrWhiteSpace(text)
+                ? await store.ListAsync(n, null, ct)
+                : await store.SearchAsync(text, n, null, ct);
+            if (page.Entries.Count == 0)
+            {
+                Console.WriteLine(string.IsNullOrWhiteSpace(text) ? "No images in history yet." : $"No image prompt matches \"{text}\".");
+                return 0;
+            }
+            foreach (var e in page.Entries)
+            {
+                var prompt = e.Prompt.ReplaceLineEndings(" ");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{e.Id,6}  {e.Timestamp.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {e.ModelAlias,-7}  {e.Width}x{e.Height,-5}  seed {e.Seed,-10}  {(prompt.Length > 60 ? prompt[..57] + "..." : prompt)}"));
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Show()
+    {
+        var id = new Argument<long>("id") { Description = "The image's id, as `history list` shows it." };
+        var command = new Command("show", "Print every setting of one image.") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            var details = await OpenStore(parse).GetDetailsAsync(parse.GetValue(id), ct);
+            if (details is null)
+                return Fail($"There is no image {parse.GetValue(id)} in history. Run `fluxstudio history list` to see the ids.");
+            Console.Write(details);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Delete()
+    {
+        var id = new Argument<long>("id") { Description = "The image's id, as `history list` shows it." };
+        var command = new Command("delete", "Delete an image, its metadata file and its history entry.") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            var result = await OpenStore(parse).DeleteAsync(parse.GetValue(id), ct);
+            if (!result.Deleted)
+                return Fail(result.Message);
+            Console.WriteLine(result.Message);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Import()
+    {
+        var path = new Argument<string>("database") { Description = $"The original app's {OriginalHistoryImporter.DefaultFileName}." };
+        var command = new Command("import", "Import the history of MFLUX-Gradio, leaving its image files where they are.") { path };
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                var report = await new OriginalHistoryImporter(OpenStore(parse)).ImportAsync(parse.GetValue(path)!, null, ct);
+                Console.WriteLine($"Imported {report.Imported} image(s); {report.AlreadyPresent} were already in history; " +
+                                  $"{report.MissingFiles} imported entr{(report.MissingFiles == 1 ? "y has" : "ies have")} no image file and stay hidden.");
+                foreach (var problem in report.Problems)
+                    Console.WriteLine($"  note: {problem}");
+                return 0;
+            }
+            catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
+            {
+                return Fail(ex.Message);
+            }
+        });
+        return command;
+    }
+
+    private static HistoryStore OpenStore(ParseResult parse)
+    {
+        var options = Options.Create(new StudioOptions { DataRoot = parse.GetValue(DataRoot) ?? "." });
+        return new HistoryStore(new StudioDatabase(options), options);
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine(message);
+        return 1;
+    }
+}

@@ -1,0 +1,133 @@
+using FluxStudio.App.Generation;
+using FluxStudio.App.Loras;
+using FluxStudio.App.Tests.Support;
+
+namespace FluxStudio.App.Tests.Generation;
+
+public sealed class GenerationRequestValidatorTests : IDisposable
+{
+    private readonly StudioSandbox _sandbox = new();
+
+    public void Dispose() => _sandbox.Dispose();
+
+    private RequestValidationResult Validate(GenerationRequest request, int sizeMultiple = 16) =>
+        new GenerationRequestValidator(new GenerationRequestValidatorOptions { SizeMultiple = sizeMultiple }, _sandbox.Loras).Validate(request);
+
+    [Fact]
+    public void Defaults_and_tiny_test_sizes_are_valid()
+    {
+        Assert.True(Validate(new GenerationRequest { Prompt = "a fox" }).IsValid);
+        Assert.True(Validate(TestRequests.Small()).IsValid);
+        Assert.True(Validate(new GenerationRequest { Prompt = "a fox", Width = 4096, Height = 16 }).IsValid);
+    }
+
+    [Fact]
+    public void Defaults_follow_the_model()
+    {
+        var schnell = new GenerationRequest { Prompt = "x" };
+        var dev = schnell with { Model = FluxModel.Dev };
+
+        Assert.Equal((4, (double?)null), (schnell.EffectiveSteps, schnell.EffectiveGuidance));
+        Assert.Equal((20, (double?)3.5), (dev.EffectiveSteps, dev.EffectiveGuidance));
+        Assert.Equal((1024, 1024), (schnell.Width, schnell.Height));
+    }
+
+    [Theory]
+    [InlineData("Prompt", "Enter a prompt")]
+    [InlineData("Width", "Width must be a multiple of 16; 1000 is not. Try 992 or 1008.")]
+    [InlineData("Height", "Height 5000 is larger than the maximum of 4096 pixels.")]
+    [InlineData("Steps", "Steps must be between 1 and 200")]
+    [InlineData("Quantize", "choose 4, 8, or none")]
+    [InlineData("Seed", "0 (random) or a positive whole number")]
+    [InlineData("Guidance", "Guidance must be between 0 and 100")]
+    [InlineData("ModelPath", "does not exist")]
+    [InlineData("ControlNetImagePath", "does not exist")]
+    [InlineData("ControlNetStrength", "between 0 and 1")]
+    public void Each_bad_field_gets_a_message_under_its_own_name(string field, string message)
+    {
+        var request = field switch
+        {
+            "Prompt" => TestRequests.Small("   "),
+            "Width" => TestRequests.Small() with { Width = 1000 },
+            "Height" => TestRequests.Small() with { Height = 5000 },
+            "Steps" => TestRequests.Small() with { Steps = 0 },
+            "Quantize" => TestRequests.Small() with { Quantize = 6 },
+            "Seed" => TestRequests.Small() with { Seed = -1 },
+            "Guidance" => TestRequests.Small() with { Guidance = 1000 },
+            "ModelPath" => TestRequests.Small() with { ModelPath = Path.Combine(_sandbox.Root, "no-model") },
+            "ControlNetImagePath" => TestRequests.Small() with { ControlNetImagePath = Path.Combine(_sandbox.Root, "no.png") },
+            "ControlNetStrength" => TestRequests.Small() with { ControlNetImagePath = CreateFile("edges.png"), ControlNetStrength = 1.5 },
+            _ => throw new ArgumentOutOfRangeException(nameof(field)),
+        };
+
+        var result = Validate(request);
+
+        Assert.False(result.IsValid);
+        Assert.Equal([field], result.Errors.Keys);
+        Assert.Contains(message, result.Errors[field]);
+    }
+
+    [Fact]
+    public void The_size_multiple_is_a_parameter()
+    {
+        var request = TestRequests.Small() with { Width = 40, Height = 24 };
+
+        Assert.False(Validate(request).IsValid);
+        Assert.True(Validate(request, sizeMultiple: 8).IsValid);
+        Assert.Contains("Try 16.", Validate(TestRequests.Small() with { Width = 10 }).Errors["Width"]);
+    }
+
+    [Fact]
+    public void LoRA_selections_are_checked_by_index()
+    {
+        Directory.CreateDirectory(_sandbox.LoraFolder);
+        File.WriteAllBytes(Path.Combine(_sandbox.LoraFolder, "here.safetensors"), [0]);
+        var request = TestRequests.Small() with
+        {
+            Loras =
+            [
+                new LoraSelection("here.safetensors", 0.8),
+                new LoraSelection("../escape.safetensors"),
+                new LoraSelection("missing.safetensors"),
+                new LoraSelection("here.safetensors"),
+                new LoraSelection("here2.safetensors", double.NaN),
+            ],
+        };
+
+        var errors = Validate(request).Errors;
+
+        Assert.DoesNotContain("Loras[0].Name", errors.Keys);
+        Assert.Contains("not a file name", errors["Loras[1].Name"]);
+        Assert.Contains("not in the LoRA folder", errors["Loras[2].Name"]);
+        Assert.Contains("selected twice", errors["Loras[3].Name"]);
+        Assert.Contains("must be between -5 and 5", errors["Loras[4].Scale"]);
+    }
+
+    [Fact]
+    public void EnsureValid_throws_with_every_message()
+    {
+        var validator = new GenerationRequestValidator();
+        var error = Assert.Throws<RequestValidationException>(() =>
+            validator.EnsureValid(new GenerationRequest { Prompt = "", Width = 17 }));
+
+        Assert.Equal(["Prompt", "Width"], error.Errors.Keys.Order());
+        Assert.Contains("Width: Width must be a multiple of 16", error.Message);
+    }
+
+    [Fact]
+    public void Plain_file_names_only()
+    {
+        Assert.True(LoraCatalog.IsPlainFileName("a b.safetensors"));
+        Assert.False(LoraCatalog.IsPlainFileName("dir/a.safetensors"));
+        Assert.False(LoraCatalog.IsPlainFileName("..\\a.safetensors"));
+        Assert.False(LoraCatalog.IsPlainFileName(".."));
+        Assert.False(LoraCatalog.IsPlainFileName(""));
+    }
+
+    private string CreateFile(string name)
+    {
+        var path = Path.Combine(_sandbox.Root, name);
+        File.WriteAllBytes(path, [0]);
+        return path;
+    }
+}

@@ -1,0 +1,115 @@
+using FluxStudio.App.Data;
+using FluxStudio.App.Generation;
+using FluxStudio.App.History;
+using FluxStudio.App.Loras;
+using FluxStudio.App.Outputs;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Tests.Support;
+
+/// <summary>
+/// A data folder on disk with a real SQLite file, and the services over it. <see cref="Restart"/> builds
+/// fresh service instances over the same folder, as a new process would after a crash.
+/// </summary>
+public sealed class StudioSandbox : IDisposable
+{
+    public StudioSandbox(string? root = null, Action<StudioOptions>? configure = null)
+    {
+        _ownsRoot = root is null;
+        Root = root ?? Path.Combine(Path.GetTempPath(), "fluxstudio-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Root);
+        Options = new StudioOptions { DataRoot = Root };
+        configure?.Invoke(Options);
+        Time = new FakeTime(new DateTimeOffset(2025, 3, 14, 15, 9, 26, TimeSpan.Zero));
+        Database = new StudioDatabase(Microsoft.Extensions.Options.Options.Create(Options));
+        History = new HistoryStore(Database, Microsoft.Extensions.Options.Options.Create(Options));
+        Loras = new LoraCatalog(Microsoft.Extensions.Options.Options.Create(Options));
+        Outputs = new OutputStore(History, Loras, Microsoft.Extensions.Options.Options.Create(Options), Time);
+        Validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions(), Loras);
+    }
+
+    private readonly bool _ownsRoot;
+
+    public string Root { get; }
+    public StudioOptions Options { get; }
+    public FakeTime Time { get; }
+    public StudioDatabase Database { get; }
+    public HistoryStore History { get; }
+    public LoraCatalog Loras { get; }
+    public OutputStore Outputs { get; }
+    public GenerationRequestValidator Validator { get; }
+
+    public string OutputRoot => Options.ResolveOutputRoot();
+    public string LoraFolder => Options.ResolveLoraFolder();
+
+    /// <summary>New service instances over the same files; the old ones are simply abandoned.</summary>
+    public StudioSandbox Restart() => new(Root, o =>
+    {
+        o.Queue = Options.Queue;
+        o.AlwaysExportMetadata = Options.AlwaysExportMetadata;
+    });
+
+    public GenerationQueue CreateQueue(IImageGenerator? generator, Action<IServiceCollection>? addServices = null)
+    {
+        var services = new ServiceCollection();
+        if (generator is not null)
+            services.AddSingleton(generator);
+        addServices?.Invoke(services);
+        return new GenerationQueue(Database, Outputs, Loras, Validator, services.BuildServiceProvider(),
+            Microsoft.Extensions.Options.Options.Create(Options), Time);
+    }
+
+    /// <summary>Saves a small image through the output store, as a finished job would.</summary>
+    public async Task<HistoryEntry> SaveImageAsync(string prompt, long seed = 42, bool metadata = false)
+    {
+        var request = TestRequests.Small(prompt) with { Seed = seed, Metadata = metadata };
+        return await Outputs.SaveAsync(request, FakeImageGenerator.Render(request, "cpu"), CancellationToken.None);
+    }
+
+    /// <summary>Deletes the folder only if this sandbox created it; restarted instances share it.</summary>
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        if (!_ownsRoot)
+            return;
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+public static class TestWait
+{
+    /// <summary>A guard so a broken build fails instead of hanging the run; not a speed requirement.</summary>
+    public static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(3);
+}
+
+public static class TestRequests
+{
+    /// <summary>A request for the tiny 48×32 images the tests use.</summary>
+    public static GenerationRequest Small(string prompt = "a red fox in the snow") => new()
+    {
+        Prompt = prompt,
+        Model = FluxModel.Schnell,
+        Width = 48,
+        Height = 32,
+        Seed = 42,
+    };
+}
+
+public sealed class FakeTime(DateTimeOffset start) : TimeProvider
+{
+    private DateTimeOffset _now = start;
+
+    public override DateTimeOffset GetUtcNow() => _now;
+
+    public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
+
+    public void Advance(TimeSpan by) => _now += by;
+}
