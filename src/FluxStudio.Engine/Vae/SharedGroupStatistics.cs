@@ -21,7 +21,10 @@ internal sealed class SharedGroupStatistics : IDisposable
     /// <summary>Whether the current pass adds the tiles' pixels to the sums.</summary>
     public bool Gathering { get; set; }
 
-    /// <summary>Starts a tile: <paramref name="owned"/> is the part of it, in latent pixels, that no other tile counts.</summary>
+    /// <summary>
+    /// Starts a tile. The rectangle (top, left, height, width), in latent pixels relative to the tile, is the part of
+    /// it that no other tile counts; <paramref name="tileHeight"/> gives the scale of each norm's resolution.
+    /// </summary>
     public void BeginTile(long top, long left, long height, long width, long tileHeight)
     {
         _next = 0;
