@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -9,7 +10,7 @@ namespace FluxStudio.Engine.Vae;
 /// <remarks>
 /// Norms are told apart by the order in which a tile calls them, which is the same for every tile. Each tile counts
 /// only the pixels it owns (the overlaps are split down the middle), so every pixel is counted once. Sums are kept in
-/// float64. The statistics own their tensors: they are kept out of every dispose scope and freed by Dispose.
+/// float64 (float32 on MPS). The statistics own their tensors: they are kept out of every dispose scope and freed by Dispose.
 /// </remarks>
 internal sealed class SharedGroupStatistics : IDisposable
 {
@@ -71,7 +72,7 @@ internal sealed class SharedGroupStatistics : IDisposable
         // This norm's resolution is a power-of-two multiple of the latent's.
         var scale = x.shape[2] / _owned.TileHeight;
         var owned = x.narrow(2, _owned.Top * scale, _owned.Height * scale).narrow(3, _owned.Left * scale, _owned.Width * scale)
-            .to(ScalarType.Float64);
+            .to(AccumulationType(x.device));
         var grouped = owned.reshape(x.shape[0], groups, -1);
         var (sum, squareSum) = (grouped.sum(-1), grouped.square().sum(-1));
         while (_gathering.Count <= index) _gathering.Add(null);
@@ -84,6 +85,10 @@ internal sealed class SharedGroupStatistics : IDisposable
         else
             _gathering[index] = (sum.DetachFromDisposeScope(), squareSum.DetachFromDisposeScope(), grouped.shape[2]);
     }
+
+    // Apple's MPS backend has no float64.
+    private static ScalarType AccumulationType(Device device) =>
+        device.type == DeviceType.MPS ? ScalarType.Float32 : ScalarType.Float64;
 
     private void DisposeFrozen()
     {
