@@ -96,7 +96,7 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
     /// <see cref="Decode"/> in overlapping tiles, blended across the overlaps, so that the peak memory depends on the
     /// tile size rather than the image size. A latent that fits in one tile is decoded whole.
     /// </summary>
-    /// <param name="progress">Fraction of tiles decoded, from 0 to 1.</param>
+    /// <param name="progress">Fraction of the tile decodes done (statistics passes included), from 0 to 1.</param>
     public Tensor DecodeTiled(Tensor latent, VaeTiling tiling, IProgress<double>? progress = null,
         CancellationToken cancellationToken = default)
     {

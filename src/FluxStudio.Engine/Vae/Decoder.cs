@@ -33,12 +33,12 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor latent)
     {
         using var features = LatentFeatures(latent);
-        return Upsample(features);
+        return ToImage(features);
     }
 
     /// <summary>The work at latent resolution: conv_in and the mid block (whose attention sees every latent pixel).</summary>
     public Tensor LatentFeatures(Tensor latent) => Stages.Run(latent, [conv_in, mid]);
 
     /// <summary>From latent-resolution features to the image: the up levels (full resolution last), norm, swish, conv_out.</summary>
-    public Tensor Upsample(Tensor features) => Stages.Run(features, [.. up.Reverse(), norm_out, Stages.Swish, conv_out]);
+    public Tensor ToImage(Tensor features) => Stages.Run(features, [.. up.Reverse(), norm_out, Stages.Swish, conv_out]);
 }

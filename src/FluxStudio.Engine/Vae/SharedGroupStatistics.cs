@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -9,7 +10,7 @@ namespace FluxStudio.Engine.Vae;
 /// <remarks>
 /// Norms are told apart by the order in which a tile calls them, which is the same for every tile. Each tile counts
 /// only the pixels it owns (the overlaps are split down the middle), so every pixel is counted once. Sums are kept in
-/// float64. The statistics own their tensors: they are kept out of every dispose scope and freed by Dispose.
+/// float64 (float32 on MPS). The statistics own their tensors: they are kept out of every dispose scope and freed by Dispose.
 /// </remarks>
 internal sealed class SharedGroupStatistics : IDisposable
 {
@@ -21,7 +22,10 @@ internal sealed class SharedGroupStatistics : IDisposable
     /// <summary>Whether the current pass adds the tiles' pixels to the sums.</summary>
     public bool Gathering { get; set; }
 
-    /// <summary>Starts a tile: <paramref name="owned"/> is the part of it, in latent pixels, that no other tile counts.</summary>
+    /// <summary>
+    /// Starts a tile. The rectangle (top, left, height, width), in latent pixels relative to the tile, is the part of
+    /// it that no other tile counts; <paramref name="tileHeight"/> gives the scale of each norm's resolution.
+    /// </summary>
     public void BeginTile(long top, long left, long height, long width, long tileHeight)
     {
         _next = 0;
@@ -68,7 +72,7 @@ internal sealed class SharedGroupStatistics : IDisposable
         // This norm's resolution is a power-of-two multiple of the latent's.
         var scale = x.shape[2] / _owned.TileHeight;
         var owned = x.narrow(2, _owned.Top * scale, _owned.Height * scale).narrow(3, _owned.Left * scale, _owned.Width * scale)
-            .to(ScalarType.Float64);
+            .to(AccumulationType(x.device));
         var grouped = owned.reshape(x.shape[0], groups, -1);
         var (sum, squareSum) = (grouped.sum(-1), grouped.square().sum(-1));
         while (_gathering.Count <= index) _gathering.Add(null);
@@ -81,6 +85,10 @@ internal sealed class SharedGroupStatistics : IDisposable
         else
             _gathering[index] = (sum.DetachFromDisposeScope(), squareSum.DetachFromDisposeScope(), grouped.shape[2]);
     }
+
+    // Apple's MPS backend has no float64.
+    private static ScalarType AccumulationType(Device device) =>
+        device.type == DeviceType.MPS ? ScalarType.Float32 : ScalarType.Float64;
 
     private void DisposeFrozen()
     {

@@ -18,7 +18,8 @@ internal static class Stages
         {
             if (stage == null) continue;
             var next = stage.call(current);
-            if (!ReferenceEquals(current, input)) current.Dispose();
+            // An in-place stage may hand back the tensor it was given.
+            if (!ReferenceEquals(current, input) && !ReferenceEquals(current, next)) current.Dispose();
             current = next;
         }
         return ReferenceEquals(current, input) ? input.alias() : current;

@@ -28,7 +28,7 @@ internal static class TiledDecoding
                     cancellationToken.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     shared.BeginTile(row.OwnedStart, column.OwnedStart, row.OwnedLength, column.OwnedLength, row.Length);
-                    decoder.Upsample(Crop(features, row, column));
+                    decoder.ToImage(Crop(features, row, column));
                     progress?.Report(++done / (double)steps);
                 }
                 shared.Freeze();
@@ -44,7 +44,7 @@ internal static class TiledDecoding
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 shared?.BeginTile(row.OwnedStart, column.OwnedStart, row.OwnedLength, column.OwnedLength, row.Length);
-                var pixels = decoder.Upsample(Crop(features, row, column)).to(ScalarType.Float32);
+                var pixels = decoder.ToImage(Crop(features, row, column)).to(ScalarType.Float32);
                 var weight = outer(row.BlendRamp(f, features.device), column.BlendRamp(f, features.device));
                 sum.narrow(2, row.Start * f, row.Length * f).narrow(3, column.Start * f, column.Length * f).add_(pixels.mul_(weight));
                 weightSum.narrow(0, row.Start * f, row.Length * f).narrow(1, column.Start * f, column.Length * f).add_(weight);
