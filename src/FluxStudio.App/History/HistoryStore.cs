@@ -219,7 +219,7 @@ public sealed class HistoryStore
             ORDER BY images.timestamp DESC, images.id DESC
             LIMIT @batch
             """;
-        var entries = new List<HistoryEntry>(limit);
+        var entries = new List<HistoryEntry>(Math.Min(limit, 1000));
         var (ts, id) = (after?.Timestamp, after?.Id ?? 0);
         // Rows are read in batches because some may be skipped for a missing file.
         var batch = (int)Math.Clamp((long)limit * 2, 32, 1000);
