@@ -1,24 +1,6 @@
+using FluxStudio.Engine.Pipeline;
+
 namespace FluxStudio.App.Generation;
-
-/// <summary>Tightly packed 8-bit RGB pixels, row by row, top row first.</summary>
-public sealed record RgbImage
-{
-    public RgbImage(int width, int height, byte[] rgb)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
-        ArgumentNullException.ThrowIfNull(rgb);
-        if (rgb.Length != checked(width * height * 3))
-            throw new ArgumentException($"Expected {width * height * 3} bytes for {width}x{height} RGB, got {rgb.Length}.", nameof(rgb));
-        Width = width;
-        Height = height;
-        Rgb = rgb;
-    }
-
-    public int Width { get; }
-    public int Height { get; }
-    public byte[] Rgb { get; }
-}
 
 /// <summary>
 /// What a generator returns: the image (raw pixels or an encoded PNG) and the facts of how it was made.

@@ -1,4 +1,4 @@
-using FluxStudio.App.Generation;
+using FluxStudio.Engine.Pipeline;
 using SkiaSharp;
 
 namespace FluxStudio.App.Outputs;
@@ -11,7 +11,7 @@ public static class PngEncoder
         ArgumentNullException.ThrowIfNull(image);
         // Skia has no packed 24-bit format; widen to RGBA with opaque alpha, which the encoder writes as RGB.
         var rgba = new byte[image.Width * image.Height * 4];
-        var rgb = image.Rgb;
+        var rgb = image.Pixels;
         for (int source = 0, target = 0; source < rgb.Length; source += 3, target += 4)
         {
             rgba[target] = rgb[source];

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Text;
 using FluxStudio.Engine.Text.Clip;
@@ -17,16 +18,16 @@ namespace FluxStudio.Engine.Pipeline;
 /// </summary>
 public sealed class LoadedFluxModel : IDisposable
 {
-    private readonly FluxModelPaths _paths;
+    private readonly ModelLocation _location;
     private readonly Lock _gate = new();
     private ClipTextModel? _clip;
     private T5Encoder? _t5;
     private FluxTransformer? _transformer;
     private AutoEncoder? _vae;
 
-    private LoadedFluxModel(FluxModelPaths paths, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers)
+    private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers)
     {
-        _paths = paths;
+        _location = location;
         Target = target;
         LowMemory = lowMemory;
         Config = config;
@@ -45,11 +46,11 @@ public sealed class LoadedFluxModel : IDisposable
     public bool IsGuidanceDistilled => Config.GuidanceEmbed;
 
     /// <summary>Checks the files and reads the configurations; loads every part now unless in low-memory mode.</summary>
-    public static LoadedFluxModel Load(FluxModelPaths paths, ComputeTarget target, bool lowMemory)
+    public static LoadedFluxModel Load(ModelLocation location, ComputeTarget target, bool lowMemory)
     {
-        var config = FluxTransformer.ReadConfig(paths.Transformer, paths.TransformerParams);
-        var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(paths.Tokenizer), T5Tokenizer.FromFolder(paths.Tokenizer2));
-        var model = new LoadedFluxModel(paths, target, lowMemory, config, tokenizers);
+        var config = FluxTransformer.ReadConfig(location.TransformerPath, location.TransformerParamsJson);
+        var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(location.TokenizerPath), T5Tokenizer.FromFolder(location.Tokenizer2Path));
+        var model = new LoadedFluxModel(location, target, lowMemory, config, tokenizers);
         try
         {
             _ = model.Vae;
@@ -73,7 +74,7 @@ public sealed class LoadedFluxModel : IDisposable
         {
             lock (_gate)
                 return _transformer ??= ModuleLifetime.LoadUnscoped(() =>
-                    FluxTransformer.Load(_paths.Transformer, Target.DType, Target.Device, _paths.TransformerParams));
+                    FluxTransformer.Load(_location.TransformerPath, Target.DType, Target.Device, _location.TransformerParamsJson));
         }
     }
 
@@ -82,7 +83,7 @@ public sealed class LoadedFluxModel : IDisposable
         get
         {
             lock (_gate)
-                return _vae ??= ModuleLifetime.LoadUnscoped(() => AutoEncoder.Load(_paths.Vae, Target.DType, Target.Device));
+                return _vae ??= ModuleLifetime.LoadUnscoped(() => AutoEncoder.Load(_location.VaePath, Target.DType, Target.Device));
         }
     }
 
@@ -114,8 +115,8 @@ public sealed class LoadedFluxModel : IDisposable
     {
         lock (_gate)
         {
-            _clip ??= ModuleLifetime.LoadUnscoped(() => ClipTextModel.Load(_paths.TextEncoder, Target.DType, Target.Device));
-            _t5 ??= ModuleLifetime.LoadUnscoped(() => T5Encoder.Load(_paths.TextEncoder2, Target.DType, Target.Device));
+            _clip ??= ModuleLifetime.LoadUnscoped(() => ClipTextModel.Load(_location.TextEncoderPath, Target.DType, Target.Device));
+            _t5 ??= ModuleLifetime.LoadUnscoped(() => T5Encoder.Load(_location.TextEncoder2Path, Target.DType, Target.Device));
         }
     }
 

@@ -103,7 +103,7 @@ public sealed class OutputStoreTests : IDisposable
         foreach (var (x, y) in new[] { (0, 0), (47, 0), (10, 20), (47, 31) })
         {
             var i = (y * 48 + x) * 3;
-            Assert.Equal(new SKColor(image.Pixels!.Rgb[i], image.Pixels.Rgb[i + 1], image.Pixels.Rgb[i + 2]), bitmap.GetPixel(x, y));
+            Assert.Equal(new SKColor(image.Pixels!.Pixels[i], image.Pixels.Pixels[i + 1], image.Pixels.Pixels[i + 2]), bitmap.GetPixel(x, y));
         }
     }
 

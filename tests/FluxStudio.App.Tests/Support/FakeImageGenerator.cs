@@ -1,3 +1,4 @@
+using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
 using FluxStudio.App.Generation;
 
 namespace FluxStudio.App.Tests.Support;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Weights;
@@ -13,7 +14,7 @@ public sealed class FluxPipelineGoldenTests : IClassFixture<FluxPipelineGoldenTe
     public sealed class TinyModel : IDisposable
     {
         public LoadedFluxModel Model { get; } = LoadedFluxModel.Load(
-            FluxModelPaths.FromDiffusersFolder(Fixtures.Path("pipeline-tiny", "model")), ComputeTarget.Cpu, lowMemory: false);
+            ModelLocator.FromDiffusersFolder(Fixtures.Path("pipeline-tiny", "model")), ComputeTarget.Cpu, lowMemory: false);
 
         public void Dispose() => Model.Dispose();
     }

@@ -18,8 +18,8 @@ public sealed class TinyModelPipelineTests : IClassFixture<TinyModelPipelineTest
         {
             TinyModelWriter.Write(Path.Combine(Root, "dev"), dev: true, seed: 1);
             TinyModelWriter.Write(Path.Combine(Root, "schnell"), dev: false, seed: 2);
-            Dev = LoadedFluxModel.Load(FluxModelPaths.FromDiffusersFolder(Path.Combine(Root, "dev")), ComputeTarget.Cpu, lowMemory: false);
-            Schnell = LoadedFluxModel.Load(FluxModelPaths.FromDiffusersFolder(Path.Combine(Root, "schnell")), ComputeTarget.Cpu, lowMemory: true);
+            Dev = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(Path.Combine(Root, "dev")), ComputeTarget.Cpu, lowMemory: false);
+            Schnell = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(Path.Combine(Root, "schnell")), ComputeTarget.Cpu, lowMemory: true);
         }
 
         public void Dispose()
