@@ -3,6 +3,7 @@ using FluxStudio.App.Generation;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -31,6 +32,19 @@ public static class ServiceCollectionExtensions
             sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>()));
         services.TryAddSingleton<GenerationQueue>();
         services.AddHostedService<GenerationWorkerService>();
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the FLUX.1 engine as the image generator: the model locator and Hub downloader (section
+    /// <c>Models</c>), and <see cref="FluxImageGenerator"/> with <see cref="EngineOptions"/> (<c>FluxStudio:Engine</c>).
+    /// </summary>
+    public static IServiceCollection AddFluxStudioEngine(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddFluxModels(options => configuration.GetSection(ModelHubOptions.SectionName).Bind(options));
+        services.AddOptions<EngineOptions>().Bind(configuration.GetSection(EngineOptions.SectionName));
+        services.TryAddSingleton<FluxImageGenerator>();
+        services.TryAddSingleton<IImageGenerator>(sp => sp.GetRequiredService<FluxImageGenerator>());
         return services;
     }
 }

@@ -1,0 +1,22 @@
+namespace FluxStudio.App.Generation;
+
+/// <summary>How the engine runs on this machine (section <c>FluxStudio:Engine</c>).</summary>
+public sealed class EngineOptions
+{
+    public const string SectionName = "FluxStudio:Engine";
+
+    /// <summary>auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>auto (bf16 on a GPU, fp32 on the CPU), fp32, bf16 or fp16.</summary>
+    public string Precision { get; set; } = "auto";
+
+    /// <summary>
+    /// Free the text encoders after each prompt and load the transformer only when needed. Null means on for the
+    /// CPU (where RAM is the limit) and off on a GPU.
+    /// </summary>
+    public bool? LowMemory { get; set; }
+
+    /// <summary>Send a small preview with each denoising step.</summary>
+    public bool Previews { get; set; } = true;
+}

@@ -1,0 +1,91 @@
+using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Pipeline;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Generation;
+
+/// <summary>
+/// The engine behind the queue: finds the model, keeps it loaded between jobs (reloading only when the model, path,
+/// quantization, LoRAs or ControlNet use change), and runs the FLUX.1 pipeline.
+/// </summary>
+public sealed class FluxImageGenerator(
+    ModelLocator locator,
+    IOptionsMonitor<EngineOptions> options,
+    ILogger<FluxImageGenerator> logger) : IImageGenerator, IDisposable
+{
+    private readonly ModelCache<LoadedFluxModel> _cache = new();
+
+    /// <summary>What is loaded now, for status displays.</summary>
+    public ModelKey? LoadedModel => _cache.LoadedKey;
+
+    public int LoadCount => _cache.LoadCount;
+
+    public async Task<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken ct)
+    {
+        EnsureSupported(request);
+        var settings = options.CurrentValue;
+        var target = ComputeTarget.Resolve(settings.Device, settings.Precision);
+        bool lowMemory = settings.LowMemory ?? target.IsCpu;
+        var key = new ModelKey(request.Model.ToAlias(), request.Quantize, request.ModelPath,
+            request.Loras.Select(l => l.Name).ToList(), request.Loras.Select(l => l.Scale).ToList(), request.UsesControlNet,
+            target.DeviceName, target.PrecisionName);
+
+        using var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, lowMemory, progress, token), ct);
+        var pipeline = new FluxPipeline(lease.Model);
+        var engineProgress = new SynchronousProgress<Engine.Pipeline.GenerationProgress>(p =>
+        {
+            if (p.Stage == GenerationStage.Denoising && p.Step > 0)
+                progress.Report(new GenerationProgress(p.Step, p.Steps, p.Preview is { } preview ? PngEncoder.Encode(preview) : null));
+        });
+        var result = await pipeline.GenerateAsync(new FluxGenerationOptions
+        {
+            Prompt = request.Prompt,
+            Seed = (ulong)request.Seed,
+            Steps = request.Steps,
+            Guidance = request.Model == FluxModel.Dev && request.Guidance is { } g ? (float)g : null,
+            Width = request.Width,
+            Height = request.Height,
+            Previews = settings.Previews,
+        }, engineProgress, ct);
+        foreach (var warning in result.Warnings) logger.LogWarning("{Warning}", warning);
+
+        return new GeneratedImage
+        {
+            Pixels = result.Image,
+            Seed = (long)result.Seed,
+            Prompt = request.Prompt,
+            Device = result.Device,
+            Precision = result.Precision,
+            GenerationTime = result.Duration,
+        };
+    }
+
+    private async Task<LoadedFluxModel> LoadAsync(ModelKey key, ComputeTarget target, bool lowMemory,
+        IProgress<GenerationProgress> progress, CancellationToken ct)
+    {
+        logger.LogInformation("Loading {Model}", key);
+        var location = await locator.LocateAsync(key.Path, key.ModelAlias, partsFolder: null, progress: null, cancellationToken: ct);
+        return await Task.Run(() => LoadedFluxModel.Load(location, target, lowMemory), ct);
+    }
+
+    /// <summary>Features whose engine part has not landed yet are refused plainly rather than silently skipped.</summary>
+    private static void EnsureSupported(GenerationRequest request)
+    {
+        if (request.Quantize is not null)
+            throw new NotSupportedException("4- and 8-bit quantization is not available yet; choose no quantization.");
+        if (request.Loras.Count > 0)
+            throw new NotSupportedException("LoRAs are not available yet; generate without them.");
+        if (request.UsesControlNet)
+            throw new NotSupportedException("ControlNet is not available yet; generate without a reference image.");
+    }
+
+    public void Dispose() => _cache.Dispose();
+
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

@@ -1,0 +1,94 @@
+using FluxStudio.App.Generation;
+using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.Models;
+using FluxStudio.Engine.TinyModel;
+using Microsoft.Extensions.Logging.Abstractions;
+using SkiaSharp;
+
+namespace FluxStudio.App.Tests.Generation;
+
+/// <summary>The queue driving the real engine on tiny random models.</summary>
+public sealed class FluxImageGeneratorTests : IDisposable
+{
+    private readonly StudioSandbox _sandbox = new();
+    private readonly CancellationToken _ct = CancellationToken.None;
+    private readonly string _schnell;
+    private readonly string _dev;
+    private readonly FluxImageGenerator _generator;
+
+    public FluxImageGeneratorTests()
+    {
+        _schnell = Path.Combine(_sandbox.Root, "models", "schnell");
+        _dev = Path.Combine(_sandbox.Root, "models", "dev");
+        TinyModelWriter.Write(_schnell, dev: false, seed: 3);
+        TinyModelWriter.Write(_dev, dev: true, seed: 4);
+        var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
+        var options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
+        _generator = new FluxImageGenerator(locator, options, NullLogger<FluxImageGenerator>.Instance);
+    }
+
+    public void Dispose()
+    {
+        _generator.Dispose();
+        _sandbox.Dispose();
+    }
+
+    private GenerationRequest Request(string path, long seed = 42) =>
+        TestRequests.Small("a lighthouse at dusk") with { ModelPath = path, Seed = seed, Steps = 2 };
+
+    [Fact]
+    public async Task A_queued_job_runs_on_the_engine_and_lands_in_history_as_a_png()
+    {
+        var queue = _sandbox.CreateQueue(_generator);
+        var job = await queue.EnqueueAsync(Request(_schnell), _ct);
+        Assert.True(await queue.RunNextAsync("cpu", _ct));
+
+        var done = await queue.GetAsync(job.Id, _ct);
+        Assert.Equal(JobStatus.Done, done!.Status);
+        var entry = await _sandbox.History.GetAsync(done.ImageId!.Value, _ct);
+        Assert.NotNull(entry);
+        using var bitmap = SKBitmap.Decode(entry.ImagePath);
+        Assert.Equal((48, 32), (bitmap.Width, bitmap.Height));
+        Assert.Equal("cpu", entry.Device);
+        Assert.Equal("fp32", entry.Precision);
+    }
+
+    [Fact]
+    public async Task The_model_is_loaded_once_and_again_only_when_the_model_changes()
+    {
+        var steps = new List<GenerationProgress>();
+        var first = await _generator.GenerateAsync(Request(_schnell, 1), new SyncProgress(steps.Add), _ct);
+        var second = await _generator.GenerateAsync(Request(_schnell, 1), new SyncProgress(steps.Add), _ct);
+        Assert.Equal(1, _generator.LoadCount);
+        Assert.Equal(first.Pixels!.Pixels, second.Pixels!.Pixels);
+        Assert.Equal([1, 2, 1, 2], steps.Select(s => s.Step));
+        Assert.All(steps, s => Assert.NotNull(s.PreviewPng));
+
+        await _generator.GenerateAsync(Request(_schnell, 2), new SyncProgress(_ => { }), _ct);
+        Assert.Equal(1, _generator.LoadCount);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, new SyncProgress(_ => { }), _ct);
+        Assert.Equal(2, _generator.LoadCount);
+        Assert.Equal("dev", _generator.LoadedModel!.ModelAlias);
+    }
+
+    [Fact]
+    public async Task Features_the_engine_does_not_have_yet_are_refused_plainly()
+    {
+        var error = await Assert.ThrowsAsync<NotSupportedException>(() =>
+            _generator.GenerateAsync(Request(_schnell) with { Quantize = 8 }, new SyncProgress(_ => { }), _ct));
+        Assert.Contains("quantization is not available yet", error.Message);
+        Assert.Equal(0, _generator.LoadCount);
+    }
+
+    private sealed class SyncProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => report(value);
+    }
+
+    private sealed class StaticOptionsMonitor<T>(T value) : Microsoft.Extensions.Options.IOptionsMonitor<T>
+    {
+        public T CurrentValue => value;
+        public T Get(string? name) => value;
+        public IDisposable? OnChange(Action<T, string?> listener) => null;
+    }
+}
