@@ -8,4 +8,6 @@ root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(RemoveBackgroundCommand.Create());
 root.Subcommands.Add(EnhanceCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(MakeTinyModelCommand.Create());
 return await root.Parse(args).InvokeAsync();

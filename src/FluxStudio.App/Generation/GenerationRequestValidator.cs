@@ -11,6 +11,9 @@ public sealed class GenerationRequestValidatorOptions
     public int MaxSize { get; set; } = 4096;
     public int MaxSteps { get; set; } = 200;
     public int MaxPromptLength { get; set; } = 10_000;
+
+    /// <summary>Accept an empty prompt (FLUX then draws without text conditioning); the CLI allows it when asked explicitly.</summary>
+    public bool AllowEmptyPrompt { get; set; }
     public double MaxGuidance { get; set; } = 100;
     public double MaxLoraScale { get; set; } = 5;
 
@@ -31,7 +34,7 @@ public sealed class GenerationRequestValidator(GenerationRequestValidatorOptions
         ArgumentNullException.ThrowIfNull(request);
         var result = new RequestValidationResult();
 
-        if (string.IsNullOrWhiteSpace(request.Prompt))
+        if (request.Prompt is null || (string.IsNullOrWhiteSpace(request.Prompt) && !_options.AllowEmptyPrompt))
             result.Add(nameof(request.Prompt), "Enter a prompt describing the image.");
         else if (request.Prompt.Length > _options.MaxPromptLength)
             result.Add(nameof(request.Prompt),

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using SkiaSharp;
+
+namespace FluxStudio.Cli.Tests;
+
+public sealed class GenerateCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fluxstudio-cli-gen-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string FindFixtures()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (Directory.Exists(Path.Combine(dir.FullName, "tests", "Fixtures")))
+                return Path.Combine(dir.FullName, "tests", "Fixtures");
+        throw new DirectoryNotFoundException("tests/Fixtures");
+    }
+
+    private static byte[] Rgb(string png)
+    {
+        using var bitmap = SKBitmap.Decode(png);
+        var rgb = new byte[bitmap.Width * bitmap.Height * 3];
+        for (int y = 0, i = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++, i += 3)
+            {
+                var pixel = bitmap.GetPixel(x, y);
+                (rgb[i], rgb[i + 1], rgb[i + 2]) = (pixel.Red, pixel.Green, pixel.Blue);
+            }
+        return rgb;
+    }
+
+    public static TheoryData<string> Runs() => ["a1", "a2", "a3"];
+
+    [Theory]
+    [MemberData(nameof(Runs))]
+    public async Task ReproducesTheReferencePipelinesImages(string run)
+    {
+        var fixtures = FindFixtures();
+        var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtures, "pipeline-tiny", "runs", run, "args.json"))).RootElement;
+        var output = Path.Combine(_dir, $"{run}.png");
+        var result = await CliProcess.RunAsync("generate", "--path", Path.Combine(fixtures, "pipeline-tiny", "model"),
+            "--prompt", args.GetProperty("prompt").GetString()!, "--seed", args.GetProperty("seed").GetUInt64().ToString(),
+            "--width", args.GetProperty("width").GetInt32().ToString(), "--height", args.GetProperty("height").GetInt32().ToString(),
+            "--steps", args.GetProperty("num_steps").GetInt32().ToString(), "--guidance", args.GetProperty("guidance").GetDouble().ToString(),
+            "--dtype", "fp32", "--device", "cpu", "--output", output);
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        var expected = Rgb(Path.Combine(fixtures, "pipeline-tiny", "runs", run, "image.png"));
+        var actual = Rgb(output);
+        Assert.Equal(expected.Length, actual.Length);
+        Assert.All(expected.Zip(actual), pair => Assert.InRange(Math.Abs(pair.First - pair.Second), 0, 1));
+    }
+
+    [Fact]
+    public async Task MakeTinyModelThenGenerateWritesAValidPngWithItsSettings()
+    {
+        var model = Path.Combine(_dir, "tiny");
+        var made = await CliProcess.RunAsync("make-tiny-model", model, "--variant", "schnell", "--seed", "5");
+        Assert.True(made.ExitCode == 0, made.StandardError);
+
+        var output = Path.Combine(_dir, "out", "fox.png");
+        var result = await CliProcess.RunAsync("generate", "--path", model, "--prompt", "a fox", "--seed", "11", "--seed", "12",
+            "--width", "32", "--height", "24", "--output", output, "--metadata");
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        foreach (var seed in new[] { 11, 12 })
+        {
+            var png = Path.Combine(_dir, "out", $"fox_seed_{seed}.png");
+            using var bitmap = SKBitmap.Decode(png);
+            Assert.Equal((32, 24), (bitmap.Width, bitmap.Height));
+            var metadata = JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(png, ".json"))).RootElement;
+            Assert.Equal(seed, metadata.GetProperty("seed").GetInt64());
+            Assert.Equal("schnell", metadata.GetProperty("model").GetString());
+            Assert.Equal(4, metadata.GetProperty("steps").GetInt32());
+        }
+        Assert.NotEqual(Rgb(Path.Combine(_dir, "out", "fox_seed_11.png")), Rgb(Path.Combine(_dir, "out", "fox_seed_12.png")));
+    }
+
+    [Fact]
+    public async Task BadInputGivesASentenceAndExitCodeTwo()
+    {
+        var model = Path.Combine(_dir, "tiny");
+        await CliProcess.RunAsync("make-tiny-model", model);
+        var result = await CliProcess.RunAsync("generate", "--path", model, "--prompt", "a fox", "--width", "30", "--height", "24");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("multiple of 4", result.StandardError);
+        Assert.DoesNotContain("   at ", result.StandardError);
+
+        var noPrompt = await CliProcess.RunAsync("generate", "--path", model);
+        Assert.Equal(2, noPrompt.ExitCode);
+        Assert.Contains("Give a prompt", noPrompt.StandardError);
+    }
+
+    [Fact]
+    public async Task AMissingModelSaysWhereItLookedWithExitCodeThree()
+    {
+        var result = await CliProcess.RunAsync("generate", "--path", Path.Combine(_dir, "nowhere"), "--prompt", "a fox");
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains("nowhere", result.StandardError);
+        Assert.DoesNotContain("   at ", result.StandardError);
+    }
+}
