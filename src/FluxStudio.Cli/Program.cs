@@ -10,4 +10,5 @@ root.Subcommands.Add(EnhanceCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeTinyModelCommand.Create());
+root.Subcommands.Add(DownloadCommand.Create());
 return await root.Parse(args).InvokeAsync();

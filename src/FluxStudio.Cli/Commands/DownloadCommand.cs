@@ -1,0 +1,48 @@
+using System.CommandLine;
+using FluxStudio.Engine.Models;
+
+namespace FluxStudio.Cli.Commands;
+
+/// <summary>`fluxstudio download --model schnell|dev`: fetch a model into the Hugging Face cache, resuming where it stopped.</summary>
+public static class DownloadCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "schnell or dev.", DefaultValueFactory = _ => "schnell" };
+        model.AcceptOnlyFromAmong("schnell", "dev");
+        var command = new Command("download",
+            "Download FLUX.1 into the Hugging Face cache (HF_HUB_CACHE / HF_HOME), where Python tools find it too. " +
+            "dev is gated: accept its licence on the Hub and set HF_TOKEN. An interrupted download resumes.")
+        {
+            model,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var repository = FluxRepository.FromAlias(result.GetValue(model)!);
+            var settings = HubSettings.Resolve(new ModelHubOptions(), Environment.GetEnvironmentVariable);
+            using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+            var downloader = new HubDownloader(http, settings);
+            try
+            {
+                var snapshot = await downloader.DownloadAsync(repository, settings.Revision, FluxDownloadSelection.Full,
+                    new Progress<DownloadProgress>(p => Console.Error.Write(
+                        $"\r{p.CurrentFile} ({p.FileNumber}/{p.FileCount}): {p.BytesDone >> 20} / {(p.BytesTotal ?? 0) >> 20} MiB   ")),
+                    cancellationToken);
+                Console.Error.WriteLine();
+                Console.WriteLine($"Downloaded {repository.RepoId} to {snapshot}");
+                return 0;
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine("\nCancelled; run the same command again to resume.");
+                return 130;
+            }
+            catch (Exception e) when (e is HubDownloadException or HttpRequestException or IOException)
+            {
+                Console.Error.WriteLine($"\nerror: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
