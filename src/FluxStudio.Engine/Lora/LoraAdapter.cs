@@ -45,6 +45,14 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         return output.add(delta.to(output.dtype)).MoveToOuterDisposeScope();
     }
 
+    public void CheckFusable()
+    {
+        if (!Layer.weight.is_floating_point() || Layer.weight.numel() != Layer.InFeatures * Layer.OutFeatures)
+            throw new InvalidOperationException(
+                $"'{Module.Target}' does not hold plain floating-point weights (quantized?), so LoRAs cannot be fused into it; " +
+                "leave them applied at run time (the default), which works on any weights.");
+    }
+
     /// <summary>W[rows] += strength × up·down, in float32, written back in the weight's dtype.</summary>
     public void MergeIntoWeight()
     {

@@ -13,7 +13,9 @@ namespace FluxStudio.Engine.Lora;
 /// <remarks>
 /// Factors: PEFT alpha / r from a per-module <c>.alpha</c> (modules without one take the file's most common alpha, as
 /// diffusers does; none at all: 1); kohya alpha / rank per module (no alpha: 1; the <c>ss_network_alpha</c> metadata
-/// is ignored); XLabs 1. The user's scale multiplies linearly in every format.
+/// is ignored); XLabs 1. The user's scale multiplies linearly in every format, as diffusers does; XLabs' own tool
+/// multiplies both factors by it (scale²), so a caller reproducing that tool squares the scale itself.
+/// Only transformer keys are used: text-encoder LoRA keys are listed as unmatched.
 /// </remarks>
 public sealed class LoraFile : IDisposable
 {

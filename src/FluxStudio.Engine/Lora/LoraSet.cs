@@ -67,6 +67,8 @@ public sealed class LoraSet : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfFused();
+        // Checked for every layer first, so that a refusal leaves no layer half merged.
+        foreach (var adapter in _adapters) adapter.CheckFusable();
         foreach (var adapter in _adapters) adapter.MergeIntoWeight();
         Detach();
         IsFused = true;

@@ -220,6 +220,36 @@ public sealed class LoraFormatTests : IDisposable
     }
 
     [Fact]
+    public void PeftModulesWithoutAlphaTakeTheMostCommonAlphaOfTheFile()
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var (module, alpha) in new (string, float?)[] { ("attn.to_q", 2), ("attn.to_k", 2), ("attn.to_v", 8), ("attn.to_out.0", null) })
+        {
+            tensors[$"transformer.transformer_blocks.0.{module}.lora_A.weight"] = ones(4, H);
+            tensors[$"transformer.transformer_blocks.0.{module}.lora_B.weight"] = ones(H, 4);
+            if (alpha is { } a) tensors[$"transformer.transformer_blocks.0.{module}.alpha"] = LoraTestModel.Alpha(a);
+        }
+        using var file = LoraFile.Load(LoraTestModel.Write(_folder.Path, "partial.safetensors", tensors), _model.Config);
+        var factors = file.Modules.ToDictionary(module => module.Source, module => module.Factor);
+        Assert.Equal(0.5, factors["transformer.transformer_blocks.0.attn.to_q"]);
+        Assert.Equal(2.0, factors["transformer.transformer_blocks.0.attn.to_v"]);
+        Assert.Equal(0.5, factors["transformer.transformer_blocks.0.attn.to_out.0"]);
+    }
+
+    [Fact]
+    public void FusingIntoNonFloatWeightsIsRefused()
+    {
+        // Integer storage stands in for quantized weights: there is nothing to add a float update to.
+        using var integerModel = new FluxTransformer(_model.Config, ScalarType.Int8);
+        using var file = LoraFile.Load(KohyaLora().Path, _model.Config);
+        using var set = LoraSet.Attach(integerModel, [(file, 1.0)]);
+        var error = Assert.Throws<InvalidOperationException>(set.Fuse);
+        Assert.Contains("run time", error.Message);
+        Assert.False(set.IsFused);
+        set.SetScale(0, 0.5);
+    }
+
+    [Fact]
     public void KeysThatMatchNothingAreListedByName()
     {
         using var peft = LoraFile.Load(PeftLora().Path, _model.Config);
