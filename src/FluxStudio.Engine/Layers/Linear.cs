@@ -34,5 +34,14 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 
     public long OutFeatures { get; }
 
-    public override Tensor forward(Tensor input) => nn.functional.linear(input, weight, bias);
+    /// <summary>Run-time additions to the output, applied in order after the base product (LoRA adapters).</summary>
+    public List<ILinearAdapter> Adapters { get; } = [];
+
+    public override Tensor forward(Tensor input)
+    {
+        var output = nn.functional.linear(input, weight, bias);
+        foreach (var adapter in Adapters)
+            output = adapter.Adapt(input, output);
+        return output;
+    }
 }
