@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Models;
 using System.Text.Json;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Lora;
@@ -15,7 +16,7 @@ public sealed class LoraGoldenTests : IClassFixture<LoraGoldenTests.TinyModel>
     public sealed class TinyModel : IDisposable
     {
         public LoadedFluxModel Model { get; } = LoadedFluxModel.Load(
-            FluxModelPaths.FromDiffusersFolder(Fixtures.Path("pipeline-tiny", "model")), ComputeTarget.Cpu, lowMemory: false);
+            ModelLocator.FromDiffusersFolder(Fixtures.Path("pipeline-tiny", "model")), ComputeTarget.Cpu, lowMemory: false);
 
         public void Dispose() => Model.Dispose();
     }
