@@ -52,6 +52,32 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.All(expected.Zip(actual), pair => Assert.InRange(Math.Abs(pair.First - pair.Second), 0, 1));
     }
 
+    public static TheoryData<string> LoraRuns() =>
+        [.. Directory.GetDirectories(Path.Combine(FindFixtures(), "lora-tiny", "runs")).Select(d => Path.GetFileName(d)!).Order()];
+
+    [Theory]
+    [MemberData(nameof(LoraRuns))]
+    public async Task ReproducesEveryReferenceLoraRun(string run)
+    {
+        var fixtures = FindFixtures();
+        var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtures, "lora-tiny", "runs", run, "args.json"))).RootElement;
+        var loras = args.GetProperty("loras").EnumerateArray().ToList();
+        var output = Path.Combine(_dir, $"{run}.png");
+        var result = await CliProcess.RunAsync([
+            "generate", "--path", Path.Combine(fixtures, "pipeline-tiny", "model"),
+            "--prompt", args.GetProperty("prompt").GetString()!, "--seed", args.GetProperty("seed").GetUInt64().ToString(),
+            "--width", args.GetProperty("width").GetInt32().ToString(), "--height", args.GetProperty("height").GetInt32().ToString(),
+            "--steps", args.GetProperty("num_steps").GetInt32().ToString(), "--guidance", args.GetProperty("guidance").GetDouble().ToString(),
+            "--lora-paths", .. loras.Select(l => Path.Combine(fixtures, "lora-tiny", l.GetProperty("file").GetString()!)),
+            "--lora-scales", .. loras.Select(l => l.GetProperty("scale").GetDouble().ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            "--device", "cpu", "--dtype", "fp32", "--output", output]);
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        var expected = Rgb(Path.Combine(fixtures, "lora-tiny", "runs", run, "image.png"));
+        var actual = Rgb(output);
+        Assert.All(expected.Zip(actual), pair => Assert.InRange(Math.Abs(pair.First - pair.Second), 0, 1));
+    }
+
     [Fact]
     public async Task MakeTinyModelThenGenerateWritesAValidPngWithItsSettings()
     {

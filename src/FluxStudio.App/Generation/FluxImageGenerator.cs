@@ -9,11 +9,12 @@ namespace FluxStudio.App.Generation;
 
 /// <summary>
 /// The engine behind the queue: finds the model, keeps it loaded between jobs (reloading only when the model, path,
-/// quantization, LoRAs or ControlNet use change), and runs the FLUX.1 pipeline.
+/// quantization or ControlNet use change; LoRAs are applied at run time), and runs the FLUX.1 pipeline.
 /// </summary>
 public sealed class FluxImageGenerator(
     ModelLocator locator,
     IOptionsMonitor<EngineOptions> options,
+    IOptionsMonitor<StudioOptions> studio,
     ILogger<FluxImageGenerator> logger) : IImageGenerator, IDisposable
 {
     private readonly ModelCache<LoadedFluxModel> _cache = new();
@@ -29,11 +30,15 @@ public sealed class FluxImageGenerator(
         var settings = options.CurrentValue;
         var target = ComputeTarget.Resolve(settings.Device, settings.Precision);
         bool lowMemory = settings.LowMemory ?? target.IsCpu;
-        var key = new ModelKey(request.Model.ToAlias(), request.Quantize, request.ModelPath,
-            request.Loras.Select(l => l.Name).ToList(), request.Loras.Select(l => l.Scale).ToList(), request.UsesControlNet,
+        var key = new ModelKey(request.Model.ToAlias(), request.Quantize, request.ModelPath, request.UsesControlNet,
             target.DeviceName, target.PrecisionName);
 
         using var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, lowMemory, progress, token), ct);
+        var loraFolder = studio.CurrentValue.ResolveLoraFolder();
+        lease.Model.UseLoras(request.Loras.Select(l => (Path.Combine(loraFolder, l.Name), l.Scale)).ToList());
+        foreach (var lora in lease.Model.Loras.Where(l => l.UnmatchedKeys.Count > 0))
+            logger.LogWarning("LoRA {Lora}: {Count} keys match no layer of this model and were skipped: {Keys}", Path.GetFileName(lora.Path),
+                lora.UnmatchedKeys.Count, string.Join(", ", lora.UnmatchedKeys.Take(10)));
         var pipeline = new FluxPipeline(lease.Model);
         var engineProgress = new SynchronousProgress<Engine.Pipeline.GenerationProgress>(p =>
         {
@@ -76,8 +81,6 @@ public sealed class FluxImageGenerator(
     {
         if (request.Quantize is not null)
             throw new NotSupportedException("4- and 8-bit quantization is not available yet; choose no quantization.");
-        if (request.Loras.Count > 0)
-            throw new NotSupportedException("LoRAs are not available yet; generate without them.");
         if (request.UsesControlNet)
             throw new NotSupportedException("ControlNet is not available yet; generate without a reference image.");
     }

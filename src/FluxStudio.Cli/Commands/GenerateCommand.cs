@@ -53,18 +53,31 @@ public static class GenerateCommand
         var output = new Option<FileInfo>("--output") { Description = "The PNG to write.", DefaultValueFactory = _ => new FileInfo("image.png") };
         var metadata = new Option<bool>("--metadata") { Description = "Also write the settings as JSON next to the image." };
         var lowRam = new Option<bool?>("--low-ram") { Description = "Free the text encoders after encoding (default on for the CPU)." };
+        var loraPaths = new Option<string[]>("--lora-paths")
+        {
+            Description = "LoRA files (.safetensors): paths, or names in the LoRA folder (--lora-dir).",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var loraScales = new Option<double[]>("--lora-scales")
+        {
+            Description = "One scale per LoRA (default 1.0 each).",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var loraDir = new Option<DirectoryInfo?>("--lora-dir") { Description = "The LoRA library folder (default ./lora)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or mps.", DefaultValueFactory = _ => "auto" };
         var dtype = new Option<string>("--dtype") { Description = "auto, fp32, bf16 or fp16.", DefaultValueFactory = _ => "auto" };
 
         var command = new Command("generate", "Generate images from a text prompt with FLUX.1.")
         {
-            prompt, promptFile, model, path, quantize, steps, seeds, guidance, width, height, output, metadata, lowRam, device, dtype,
+            prompt, promptFile, model, path, quantize, steps, seeds, guidance, width, height, output, metadata, lowRam,
+            loraPaths, loraScales, loraDir, device, dtype,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
             var arguments = new Arguments(result.GetValue(prompt), result.GetValue(promptFile), result.GetValue(model), result.GetValue(path),
                 result.GetValue(quantize), result.GetValue(steps), result.GetValue(seeds) ?? [], result.GetValue(guidance),
                 result.GetValue(width), result.GetValue(height), result.GetValue(output)!, result.GetValue(metadata), result.GetValue(lowRam),
+                result.GetValue(loraPaths) ?? [], result.GetValue(loraScales) ?? [], result.GetValue(loraDir),
                 result.GetValue(device)!, result.GetValue(dtype)!);
             return await RunAsync(arguments, cancellationToken);
         });
@@ -72,7 +85,8 @@ public static class GenerateCommand
     }
 
     private sealed record Arguments(string? Prompt, FileInfo? PromptFile, string? Model, string? Path, int? Quantize, int? Steps,
-        ulong[] Seeds, double? Guidance, int Width, int Height, FileInfo Output, bool Metadata, bool? LowRam, string Device, string DType);
+        ulong[] Seeds, double? Guidance, int Width, int Height, FileInfo Output, bool Metadata, bool? LowRam,
+        string[] LoraPaths, double[] LoraScales, DirectoryInfo? LoraDir, string Device, string DType);
 
     private static async Task<int> RunAsync(Arguments arguments, CancellationToken cancellationToken)
     {
@@ -95,7 +109,7 @@ public static class GenerateCommand
             await Console.Error.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.OutOfMemory;
         }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or Engine.Lora.LoraFormatException)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.InvalidInput;
@@ -117,6 +131,7 @@ public static class GenerateCommand
         if (seeds.Any(s => s > long.MaxValue))
             throw new ArgumentException($"Seeds must be at most {long.MaxValue}.");
         var target = ComputeTarget.Resolve(arguments.Device, arguments.DType);
+        var loras = ResolveLoras(arguments);
 
         var request = new GenerationRequest
         {
@@ -129,6 +144,7 @@ public static class GenerateCommand
             Height = arguments.Height,
             ModelPath = arguments.Path,
             Metadata = arguments.Metadata,
+            Loras = loras.Select(l => new LoraSelection(l.Path, l.Scale)).ToList(),
         };
         if (request.Quantize is not null)
             throw new NotSupportedException("4- and 8-bit quantization is not available yet; leave out --quantize.");
@@ -149,13 +165,18 @@ public static class GenerateCommand
         }, new LoraCatalog(Options.Create(new StudioOptions())));
         foreach (var seed in seeds)
         {
-            var validation = validator.Validate(request with { Seed = (long)seed });
+            // LoRAs are files here, resolved above; the validator checks catalog names, which the web and API use.
+            var validation = validator.Validate(request with { Seed = (long)seed, Loras = [] });
             if (!validation.IsValid)
                 throw new ArgumentException(string.Join(Environment.NewLine, validation.Errors.Values));
         }
 
         Console.Error.WriteLine($"Loading {fluxModel.ToAlias()} from {location.Origin} on {target}…");
         using var loaded = await Task.Run(() => LoadedFluxModel.Load(location, target, arguments.LowRam ?? target.IsCpu), cancellationToken);
+        loaded.UseLoras(loras);
+        foreach (var lora in loaded.Loras.Where(l => l.UnmatchedKeys.Count > 0))
+            Console.Error.WriteLine($"warning: {lora.UnmatchedKeys.Count} keys of {Path.GetFileName(lora.Path)} match no layer and were skipped: " +
+                                    string.Join(", ", lora.UnmatchedKeys.Take(5)) + (lora.UnmatchedKeys.Count > 5 ? ", …" : ""));
         var pipeline = new FluxPipeline(loaded);
         // A model folder is what it is: dev-style when it embeds guidance, schnell-style otherwise.
         var actual = loaded.IsGuidanceDistilled ? FluxModel.Dev : FluxModel.Schnell;
@@ -195,7 +216,7 @@ public static class GenerateCommand
             };
             var used = request with { Seed = (long)result.Seed };
             var png = PngText.Insert(PngEncoder.Encode(result.Image), Infotext.ChunkKeyword,
-                Infotext.Format(used, image, result.Width, result.Height, []));
+                Infotext.Format(used, image, result.Width, result.Height, loras.Select(l => l.Path).ToList()));
             await WriteAtomicallyAsync(path, png, cancellationToken);
             if (arguments.Metadata)
                 await WriteAtomicallyAsync(Path.ChangeExtension(path, ".json"), Metadata(used, result), cancellationToken);
@@ -203,6 +224,24 @@ public static class GenerateCommand
                               $"{result.Duration.TotalSeconds:F1} s on {result.Device} {result.Precision})");
         }
         return ExitCodes.Success;
+    }
+
+    /// <summary>Each LoRA as a full path (as given, or found by name in the LoRA folder) with its scale.</summary>
+    private static List<(string Path, double Scale)> ResolveLoras(Arguments arguments)
+    {
+        if (arguments.LoraScales.Length > arguments.LoraPaths.Length)
+            throw new ArgumentException($"{arguments.LoraScales.Length} --lora-scales were given for {arguments.LoraPaths.Length} --lora-paths; give one scale per LoRA.");
+        var folder = arguments.LoraDir?.FullName ?? new StudioOptions().ResolveLoraFolder();
+        return arguments.LoraPaths.Select((name, i) =>
+        {
+            var candidates = new[] { name, Path.Combine(folder, name), Path.Combine(folder, name + ".safetensors") };
+            var path = candidates.FirstOrDefault(File.Exists)
+                ?? throw new ArgumentException($"LoRA '{name}' was not found as a file or in the LoRA folder {folder}.");
+            double scale = i < arguments.LoraScales.Length ? arguments.LoraScales[i] : 1.0;
+            if (!double.IsFinite(scale))
+                throw new ArgumentException($"The scale of LoRA '{name}' must be a number.");
+            return (Path.GetFullPath(path), scale);
+        }).ToList();
     }
 
     private static async Task<string> ReadPromptAsync(Arguments arguments, CancellationToken cancellationToken)
@@ -241,6 +280,8 @@ public static class GenerateCommand
             Precision = result.Precision,
             Quantize = request.Quantize,
             GenerationTimeSeconds = Math.Round(result.Duration.TotalSeconds, 3),
+            LoraPaths = request.Loras.Select(l => l.Name).ToList(),
+            LoraScales = request.Loras.Select(l => l.Scale).ToList(),
             Prompt = request.Prompt,
             Width = result.Width,
             Height = result.Height,

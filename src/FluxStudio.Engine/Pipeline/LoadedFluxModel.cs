@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Lora;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Text;
@@ -24,6 +25,8 @@ public sealed class LoadedFluxModel : IDisposable
     private T5Encoder? _t5;
     private FluxTransformer? _transformer;
     private AutoEncoder? _vae;
+    private LoraSet? _loras;
+    private string[] _loraPaths = [];
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers)
     {
@@ -87,6 +90,47 @@ public sealed class LoadedFluxModel : IDisposable
         }
     }
 
+    /// <summary>The LoRAs attached to the transformer now, with their scales and unmatched keys.</summary>
+    public IReadOnlyList<AppliedLora> Loras => _loras?.Loras ?? [];
+
+    /// <summary>How many times LoRA files were read and attached (not counting scale changes).</summary>
+    public int LoraAttachCount { get; private set; }
+
+    /// <summary>
+    /// Applies exactly these LoRAs, at run time: the same files with other scales only change the scales (no file is
+    /// read and nothing is reloaded); another set of files replaces the attached one. An empty list removes them.
+    /// </summary>
+    public void UseLoras(IReadOnlyList<(string Path, double Scale)> loras)
+    {
+        var paths = loras.Select(l => Path.GetFullPath(l.Path)).ToArray();
+        lock (_gate)
+        {
+            if (paths.SequenceEqual(_loraPaths) && _loras is not null)
+            {
+                for (int i = 0; i < loras.Count; i++) _loras.SetScale(i, loras[i].Scale);
+                return;
+            }
+            _loras?.Dispose();
+            (_loras, _loraPaths) = (null, []);
+            if (paths.Length == 0) return;
+        }
+        var files = paths.Select(path => LoraFile.Load(path, Config)).ToList();
+        try
+        {
+            var transformer = Transformer;
+            lock (_gate)
+            {
+                _loras = LoraSet.Attach(transformer, files.Zip(loras, (f, l) => (f, l.Scale)).ToList());
+                _loraPaths = paths;
+                LoraAttachCount++;
+            }
+        }
+        finally
+        {
+            foreach (var file in files) file.Dispose();
+        }
+    }
+
     /// <summary>T5 features (1, L, d) and the pooled CLIP vector (1, d) of token ids, in the model's dtype.</summary>
     public TextConditioning Encode(long[] clipIds, long[] t5Ids)
     {
@@ -135,6 +179,7 @@ public sealed class LoadedFluxModel : IDisposable
     {
         lock (_gate)
         {
+            _loras?.Dispose();
             _clip?.Dispose();
             _t5?.Dispose();
             _transformer?.Dispose();

@@ -24,7 +24,8 @@ public sealed class FluxImageGeneratorTests : IDisposable
         TinyModelWriter.Write(_dev, dev: true, seed: 4);
         var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
         var options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
-        _generator = new FluxImageGenerator(locator, options, NullLogger<FluxImageGenerator>.Instance);
+        _generator = new FluxImageGenerator(locator, options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+            NullLogger<FluxImageGenerator>.Instance);
     }
 
     public void Dispose()
@@ -78,6 +79,48 @@ public sealed class FluxImageGeneratorTests : IDisposable
             _generator.GenerateAsync(Request(_schnell) with { Quantize = 8 }, new SyncProgress(_ => { }), _ct));
         Assert.Contains("quantization is not available yet", error.Message);
         Assert.Equal(0, _generator.LoadCount);
+    }
+
+    [Fact]
+    public async Task Loras_apply_at_run_time_and_a_scale_change_needs_no_reload()
+    {
+        var fixtures = FindFixtures();
+        Directory.CreateDirectory(_sandbox.LoraFolder);
+        File.Copy(Path.Combine(fixtures, "lora-tiny", "lora_kohya.safetensors"), Path.Combine(_sandbox.LoraFolder, "kohya.safetensors"));
+        var reference = TestRequests.Small("a photo of a cat wearing a tiny wizard hat") with
+        {
+            Model = FluxModel.Dev, ModelPath = Path.Combine(fixtures, "pipeline-tiny", "model"), Seed = 42, Steps = 4, Guidance = 3.5,
+        };
+
+        var withLora = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 1.0)] },
+            new SyncProgress(_ => { }), _ct);
+        AssertWithinOneLevel(Path.Combine(fixtures, "lora-tiny", "runs", "kohya-1.0", "image.png"), withLora.Pixels!.Pixels);
+
+        var atZero = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 0.0)] },
+            new SyncProgress(_ => { }), _ct);
+        AssertWithinOneLevel(Path.Combine(fixtures, "pipeline-tiny", "runs", "a1", "image.png"), atZero.Pixels!.Pixels);
+        Assert.Equal(1, _generator.LoadCount);
+    }
+
+    private static void AssertWithinOneLevel(string expectedPng, byte[] actual)
+    {
+        using var bitmap = SKBitmap.Decode(expectedPng);
+        for (int y = 0, i = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++, i += 3)
+            {
+                var pixel = bitmap.GetPixel(x, y);
+                Assert.InRange(Math.Abs(pixel.Red - actual[i]), 0, 1);
+                Assert.InRange(Math.Abs(pixel.Green - actual[i + 1]), 0, 1);
+                Assert.InRange(Math.Abs(pixel.Blue - actual[i + 2]), 0, 1);
+            }
+    }
+
+    private static string FindFixtures()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (Directory.Exists(Path.Combine(dir.FullName, "tests", "Fixtures")))
+                return Path.Combine(dir.FullName, "tests", "Fixtures");
+        throw new DirectoryNotFoundException("tests/Fixtures");
     }
 
     private sealed class SyncProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
