@@ -27,6 +27,8 @@ void Run(string name, Func<BenchOptions, IEnumerable<BenchResult>> bench)
 Run("matmul peak", MatmulBench.Run);
 Run("transformer slice", TransformerBench.Run);
 Run("safetensors load", LoadBench.Run);
+Run("generation overhead", GenerationOverheadBench.Run);
+Run("history store", HistoryBench.Run);
 
 if (options.JsonPath != null)
 {

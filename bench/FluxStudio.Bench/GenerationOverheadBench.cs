@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Pipeline;
+using FluxStudio.Engine.Sampling;
+using FluxStudio.Engine.TinyModel;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Bench;
+
+/// <summary>
+/// A whole tiny-model generation against the sum of its modules' own times (text encoding, each transformer step,
+/// VAE decode) measured alone on the same inputs: what the pipeline adds around the models.
+/// </summary>
+public static class GenerationOverheadBench
+{
+    public static IEnumerable<BenchResult> Run(BenchOptions options)
+    {
+        var folder = Directory.CreateTempSubdirectory("fluxstudio-bench-tiny-").FullName;
+        try
+        {
+            TinyModelWriter.Write(Path.Combine(folder, "model"), dev: true, seed: 3);
+            using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(Path.Combine(folder, "model")), ComputeTarget.Cpu, lowMemory: false);
+            var pipeline = new FluxPipeline(model);
+            int side = options.Quick ? 64 : 128, steps = 4, runs = options.Quick ? 3 : 9;
+            var request = new FluxGenerationOptions { Prompt = "a lighthouse on a cliff at dusk", Seed = 7, Width = side, Height = side, Steps = steps };
+
+            var whole = Timing.Median(() => pipeline.Generate(request), runs, warmups: 2);
+
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var encode = Timing.Median(() => pipeline.EncodePrompt(request.Prompt), runs, warmups: 1);
+            var text = pipeline.EncodePrompt(request.Prompt);
+            var noise = pipeline.PrepareNoise(7, side, side);
+            var (rows, columns) = (noise.shape[2] / 2, noise.shape[3] / 2);
+            var latent = LatentPacking.Pack(noise);
+            var ids = LatentPacking.ImageIds(1, rows, columns);
+            var t = full([1], 0.5f);
+            var g = full([1], 3.5f);
+            var step = Timing.Median(() =>
+            {
+                using var inner = NewDisposeScope();
+                model.Transformer.Forward(latent, ids, text.Features, text.Ids, t, text.Pooled, g);
+            }, runs * steps, warmups: 2);
+            var decode = Timing.Median(() =>
+            {
+                using var inner = NewDisposeScope();
+                pipeline.Decode(latent, rows, columns);
+            }, runs, warmups: 1);
+
+            double sum = encode.TotalMilliseconds + steps * step.TotalMilliseconds + decode.TotalMilliseconds;
+            yield return new BenchResult($"tiny generation {side}² × {steps} steps", whole.TotalMilliseconds, "ms");
+            yield return new BenchResult("  sum of module times", sum, "ms",
+                $"encode {encode.TotalMilliseconds:F1} + {steps} × {step.TotalMilliseconds:F1} + decode {decode.TotalMilliseconds:F1}");
+            yield return new BenchResult("tiny generation / sum of modules", whole.TotalMilliseconds / sum, "ratio", "goal ≤ 1.10");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}
