@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Text;
 using FluxStudio.Engine.Text.Clip;
@@ -23,10 +24,14 @@ public sealed class LoadedFluxModel : IDisposable
     private T5Encoder? _t5;
     private FluxTransformer? _transformer;
     private AutoEncoder? _vae;
+    private readonly int? _quantizeBits;
 
-    private LoadedFluxModel(FluxModelPaths paths, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers)
+    private LoadedFluxModel(FluxModelPaths paths, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers,
+        int? quantizeBits)
     {
         _paths = paths;
+        _quantizeBits = quantizeBits;
+        QuantizationBits = QuantizedModels.StoredBits(paths.Transformer) ?? quantizeBits;
         Target = target;
         LowMemory = lowMemory;
         Config = config;
@@ -34,6 +39,9 @@ public sealed class LoadedFluxModel : IDisposable
     }
 
     public ComputeTarget Target { get; }
+
+    /// <summary>The bit width the transformer runs at: read from a stored quantized model, else the one asked for; null when dense.</summary>
+    public int? QuantizationBits { get; }
 
     public bool LowMemory { get; }
 
@@ -45,11 +53,13 @@ public sealed class LoadedFluxModel : IDisposable
     public bool IsGuidanceDistilled => Config.GuidanceEmbed;
 
     /// <summary>Checks the files and reads the configurations; loads every part now unless in low-memory mode.</summary>
-    public static LoadedFluxModel Load(FluxModelPaths paths, ComputeTarget target, bool lowMemory)
+    /// <param name="quantizeBits">4 or 8 to quantize the transformer and T5 while loading full-precision weights; a
+    /// stored quantized model is loaded at its own bit width whatever this says.</param>
+    public static LoadedFluxModel Load(FluxModelPaths paths, ComputeTarget target, bool lowMemory, int? quantizeBits = null)
     {
         var config = FluxTransformer.ReadConfig(paths.Transformer, paths.TransformerParams);
         var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(paths.Tokenizer), T5Tokenizer.FromFolder(paths.Tokenizer2));
-        var model = new LoadedFluxModel(paths, target, lowMemory, config, tokenizers);
+        var model = new LoadedFluxModel(paths, target, lowMemory, config, tokenizers, quantizeBits);
         try
         {
             _ = model.Vae;
@@ -73,7 +83,7 @@ public sealed class LoadedFluxModel : IDisposable
         {
             lock (_gate)
                 return _transformer ??= ModuleLifetime.LoadUnscoped(() =>
-                    FluxTransformer.Load(_paths.Transformer, Target.DType, Target.Device, _paths.TransformerParams));
+                    QuantizedModels.LoadTransformer(_paths.Transformer, Target.DType, Target.Device, _paths.TransformerParams, _quantizeBits));
         }
     }
 
@@ -115,7 +125,7 @@ public sealed class LoadedFluxModel : IDisposable
         lock (_gate)
         {
             _clip ??= ModuleLifetime.LoadUnscoped(() => ClipTextModel.Load(_paths.TextEncoder, Target.DType, Target.Device));
-            _t5 ??= ModuleLifetime.LoadUnscoped(() => T5Encoder.Load(_paths.TextEncoder2, Target.DType, Target.Device));
+            _t5 ??= ModuleLifetime.LoadUnscoped(() => QuantizedModels.LoadT5(_paths.TextEncoder2, Target.DType, Target.Device, _quantizeBits));
         }
     }
 
