@@ -27,6 +27,7 @@ void Run(string name, Func<BenchOptions, IEnumerable<BenchResult>> bench)
 Run("matmul peak", MatmulBench.Run);
 Run("transformer slice", TransformerBench.Run);
 Run("safetensors load", LoadBench.Run);
+Run("quantization", QuantizationBench.Run);
 
 if (options.JsonPath != null)
 {

@@ -106,29 +106,57 @@ public sealed class QuantizedWeight
     /// x·Wᵀ + b, dequantizing W in blocks of output rows so that no more than about <see cref="BlockElements"/>
     /// dense weight elements exist at once.
     /// </summary>
+    /// <remarks>
+    /// A 4-bit block is not interleaved back into [rows, in]: its low nibbles (even inputs) and high nibbles (odd inputs)
+    /// are dequantized as two [rows, in/2] matrices and multiplied with the even and odd input columns, which gives the
+    /// same product and saves one full-size copy per block.
+    /// </remarks>
     public Tensor Linear(Tensor input, Tensor? bias)
     {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
         var dtype = input.dtype;
         long rowsPerBlock = Math.Max(1, Math.Min(OutFeatures, BlockElements / InFeatures));
-        if (rowsPerBlock >= OutFeatures)
+        Tensor? even = null, odd = null;
+        if (Bits == 4)
         {
-            using var whole = Dequantize(dtype);
-            return nn.functional.linear(input, whole, bias);
+            even = input.slice(-1, 0, InFeatures, 2).contiguous();
+            odd = input.slice(-1, 1, InFeatures, 2).contiguous();
         }
-        using var scope = NewDisposeScope();
         var pieces = new List<Tensor>();
         for (long start = 0; start < OutFeatures; start += rowsPerBlock)
         {
             long rows = Math.Min(rowsPerBlock, OutFeatures - start);
-            var block = Dequantize(dtype, start, rows);
-            pieces.Add(nn.functional.linear(input, block, bias?.narrow(0, start, rows)));
-            block.Dispose();
+            var blockBias = bias is null || rows == OutFeatures ? bias : bias.narrow(0, start, rows);
+            using var blockScope = NewDisposeScope();
+            var packed = Packed.narrow(0, start, rows);
+            var scales = Scales.narrow(0, start, rows).to(dtype).unsqueeze(2);
+            var biases = Biases.narrow(0, start, rows).to(dtype).unsqueeze(2);
+            Tensor output;
+            if (Bits == 8)
+            {
+                var weight = packed.to(dtype).view(rows, InFeatures / GroupSize, GroupSize).mul_(scales).add_(biases);
+                output = nn.functional.linear(input, weight.view(rows, InFeatures), blockBias);
+            }
+            else
+            {
+                long half = InFeatures / 2, groups = InFeatures / GroupSize;
+                var low = packed.bitwise_and(0x0F).to(dtype).view(rows, groups, GroupSize / 2).mul_(scales).add_(biases);
+                var high = packed.div(16, rounding_mode: RoundingMode.floor).to(dtype).view(rows, groups, GroupSize / 2).mul_(scales).add_(biases);
+                output = nn.functional.linear(even!, low.view(rows, half), blockBias);
+                output.add_(nn.functional.linear(odd!, high.view(rows, half)));
+            }
+            pieces.Add(output.MoveToOuterDisposeScope());
         }
-        return cat(pieces, -1).MoveToOuterDisposeScope();
+        return (pieces.Count == 1 ? pieces[0] : cat(pieces, -1)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Dense elements dequantized at once in <see cref="Linear"/> (4 Mi: 8 MB in bf16).</summary>
-    public static long BlockElements { get; set; } = 4L << 20;
+    /// <summary>
+    /// Dense elements dequantized at once in <see cref="Linear"/>: 32 Mi (64 MB in bf16), so FLUX.1's largest layers
+    /// (21504×3072) take two blocks. Smaller blocks cost more than they save: libtorch's bf16 matmul on narrow weight
+    /// slices is much slower (4 Mi blocks made a 4-bit 9216×3072 layer 2.4× slower than one block).
+    /// </summary>
+    public static long BlockElements { get; set; } = 32L << 20;
 
     /// <summary>
     /// The group size used for a layer with <paramref name="inFeatures"/> inputs: the requested one if it divides the
@@ -156,16 +184,14 @@ public sealed class QuantizedWeight
     {
         if (bits == 8) return q.contiguous();
         var pairs = q.reshape(q.shape[0], q.shape[1] / 2, 2);
-        return pairs.select(2, 0).bitwise_or(pairs.select(2, 1).bitwise_left_shift(NibbleShift(q.device))).contiguous();
+        return pairs.select(2, 0).bitwise_or(pairs.select(2, 1).mul(16)).contiguous();
     }
-
-    private static Tensor NibbleShift(Device device) => tensor((byte)4, ScalarType.Byte, device);
 
     private static Tensor Unpack(Tensor packed, int bits)
     {
         if (bits == 8) return packed;
         var low = packed.bitwise_and(0x0F);
-        var high = packed.bitwise_right_shift(NibbleShift(packed.device));
+        var high = packed.div(16, rounding_mode: RoundingMode.floor);
         return stack([low, high], 2).reshape(packed.shape[0], packed.shape[1] * 2);
     }
 }

@@ -54,14 +54,16 @@ public sealed class QuantizedWeightTests
         TensorAssert.Close(row, quantized.Dequantize(), quantized.Scales.to(ScalarType.Float32).item<float>() / 2, "4-bit row");
     }
 
-    [Fact]
-    public void BlockwiseForwardEqualsTheDenseProductWithTheDequantizedWeight()
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    public void BlockwiseForwardEqualsTheDenseProductWithTheDequantizedWeight(int bits)
     {
         using var scope = NewDisposeScope();
         var weight = TestWeight(80, 128, 3);
         var bias = randn(80);
         var input = randn([2, 5, 128]);
-        var quantized = QuantizedWeight.Quantize(weight, 8, 64);
+        var quantized = QuantizedWeight.Quantize(weight, bits, 64);
         var expected = nn.functional.linear(input, quantized.Dequantize(), bias);
         long saved = QuantizedWeight.BlockElements;
         try
