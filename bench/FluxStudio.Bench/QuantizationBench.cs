@@ -75,7 +75,7 @@ public static class QuantizationBench
             yield return new BenchResult($"quant {bits}-bit weights / bf16", (double)bytes / denseBytes, "ratio",
                 $"goal ≤ {(bits == 4 ? "0.30" : "0.55")}; {report.QuantizedGroupSizes.Count} layers, {report.LeftDense.Count} dense");
             yield return new BenchResult($"quant {bits}-bit forward / bf16", time / denseTime, "ratio",
-                $"{time.TotalMilliseconds:N0} ms, blocks of at most {QuantizedWeight.BlockElements >> 20} Mi weights");
+                $"{time.TotalMilliseconds:N0} ms, blocks of at most {QuantizedWeight.DefaultBlockElements >> 20} Mi weights");
             yield return new BenchResult($"quant {bits}-bit output relative error", error, "ratio", "vs bf16, same weights");
         }
     }

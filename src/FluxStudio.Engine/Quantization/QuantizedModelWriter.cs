@@ -21,8 +21,11 @@ public static class QuantizedModelWriter
     private static readonly string[] QuantizedParts = [DiffusersFolder.Transformer, DiffusersFolder.TextEncoder2];
 
     /// <param name="storageDType">dtype of the tensors that stay dense (norms, embeddings, biases).</param>
+    /// <param name="source">What the metadata names as the source (e.g. the repository id); the source folder's full path by default.</param>
+    /// <param name="cancellationToken">Checked between the parts; a cancelled save leaves no output folder.</param>
     public static void Save(string sourceFolder, string outFolder, int bits, long groupSize = Quantizer.DefaultGroupSize,
-        ScalarType storageDType = ScalarType.BFloat16, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+        ScalarType storageDType = ScalarType.BFloat16, string? source = null, IProgress<string>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         if (!QuantizedWeight.SupportedBits.Contains(bits))
             throw new ArgumentOutOfRangeException(nameof(bits), bits, "Quantize to 4 or 8 bits.");
@@ -49,7 +52,7 @@ public static class QuantizedModelWriter
                 [QuantizedModels.FormatKey] = QuantizedModels.FormatValue,
                 [QuantizedModels.BitsKey] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 [QuantizedModels.GroupSizeKey] = groupSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                [QuantizedModels.SourceKey] = Path.GetFullPath(sourceFolder),
+                [QuantizedModels.SourceKey] = source ?? Path.GetFullPath(sourceFolder),
             };
 
             cancellationToken.ThrowIfCancellationRequested();

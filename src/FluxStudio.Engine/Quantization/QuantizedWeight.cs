@@ -103,20 +103,20 @@ public sealed class QuantizedWeight
     }
 
     /// <summary>
-    /// x·Wᵀ + b, dequantizing W in blocks of output rows so that no more than about <see cref="BlockElements"/>
-    /// dense weight elements exist at once.
+    /// x·Wᵀ + b, dequantizing W in blocks of output rows so that no more than about
+    /// dense weight elements exist at once (<paramref name="blockElements"/>, by default <see cref="DefaultBlockElements"/>).
     /// </summary>
     /// <remarks>
     /// A 4-bit block is not interleaved back into [rows, in]: its low nibbles (even inputs) and high nibbles (odd inputs)
     /// are dequantized as two [rows, in/2] matrices and multiplied with the even and odd input columns, which gives the
     /// same product and saves one full-size copy per block.
     /// </remarks>
-    public Tensor Linear(Tensor input, Tensor? bias)
+    public Tensor Linear(Tensor input, Tensor? bias, long blockElements = DefaultBlockElements)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var dtype = input.dtype;
-        long rowsPerBlock = Math.Max(1, Math.Min(OutFeatures, BlockElements / InFeatures));
+        long rowsPerBlock = Math.Max(1, Math.Min(OutFeatures, blockElements / InFeatures));
         Tensor? even = null, odd = null;
         if (Bits == 4)
         {
@@ -156,7 +156,7 @@ public sealed class QuantizedWeight
     /// (21504×3072) take two blocks. Smaller blocks cost more than they save: libtorch's bf16 matmul on narrow weight
     /// slices is much slower (4 Mi blocks made a 4-bit 9216×3072 layer 2.4× slower than one block).
     /// </summary>
-    public static long BlockElements { get; set; } = 32L << 20;
+    public const long DefaultBlockElements = 32L << 20;
 
     /// <summary>
     /// The group size used for a layer with <paramref name="inFeatures"/> inputs: the requested one if it divides the
