@@ -57,6 +57,8 @@ public sealed class LoadedFluxModel : IDisposable
     /// stored quantized model is loaded at its own bit width whatever this says.</param>
     public static LoadedFluxModel Load(FluxModelPaths paths, ComputeTarget target, bool lowMemory, int? quantizeBits = null)
     {
+        if (quantizeBits is { } bits && !QuantizedWeight.SupportedBits.Contains(bits))
+            throw new ArgumentOutOfRangeException(nameof(quantizeBits), bits, "Quantize to 4 or 8 bits, or leave quantization off.");
         var config = FluxTransformer.ReadConfig(paths.Transformer, paths.TransformerParams);
         var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(paths.Tokenizer), T5Tokenizer.FromFolder(paths.Tokenizer2));
         var model = new LoadedFluxModel(paths, target, lowMemory, config, tokenizers, quantizeBits);

@@ -201,6 +201,16 @@ public sealed class QuantizedModelTests : IClassFixture<QuantizedModelTests.Save
     }
 
     [Fact]
+    public void OnlyFourAndEightBitsAreAccepted()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            LoadedFluxModel.Load(FluxModelPaths.FromDiffusersFolder(_saved.Source), ComputeTarget.Cpu, lowMemory: true, quantizeBits: 5));
+        Assert.Contains("4 or 8 bits", error.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => QuantizedModelWriter.Save(_saved.Source, Path.Combine(_saved.Root, "q2"), 2));
+        Assert.False(Directory.Exists(Path.Combine(_saved.Root, "q2")));
+    }
+
+    [Fact]
     public void SavingRefusesAnOccupiedTargetAndAnAlreadyQuantizedSource()
     {
         var occupied = Path.Combine(_saved.Root, "occupied");
