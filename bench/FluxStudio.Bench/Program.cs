@@ -29,6 +29,7 @@ Run("transformer slice", TransformerBench.Run);
 Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
 Run("history store", HistoryBench.Run);
+Run("quantization", QuantizationBench.Run);
 
 if (options.JsonPath != null)
 {

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Quantization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -39,9 +40,42 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        var output = nn.functional.linear(input, weight, bias);
+        var output = Quantized is { } quantized ? quantized.Linear(input, bias) : nn.functional.linear(input, weight, bias);
         foreach (var adapter in Adapters)
             output = adapter.Adapt(input, output);
         return output;
+    }
+
+    // ---- Quantized storage (FluxStudio.Engine.Quantization) ----
+
+    /// <summary>
+    /// The group-wise quantized weight, when this layer holds one instead of the dense <see cref="weight"/> (which is
+    /// then emptied and no longer a registered parameter; the checkpoint names become <c>qweight</c>, <c>scales</c>,
+    /// <c>biases</c>).
+    /// </summary>
+    public QuantizedWeight? Quantized { get; private set; }
+
+    /// <summary>Replaces the dense weight with its <paramref name="bits"/>-bit quantization.</summary>
+    public void Quantize(int bits, long groupSize)
+    {
+        if (Quantized != null)
+            throw new InvalidOperationException("This layer is already quantized.");
+        using var _ = no_grad();
+        UseQuantized(QuantizedWeight.Quantize(weight, bits, groupSize));
+    }
+
+    /// <summary>Holds <paramref name="quantized"/> (e.g. empty storage a loader fills) instead of the dense weight.</summary>
+    public void UseQuantized(QuantizedWeight quantized)
+    {
+        if (Quantized != null)
+            throw new InvalidOperationException("This layer is already quantized.");
+        if (quantized.OutFeatures != OutFeatures || quantized.InFeatures != InFeatures)
+            throw new ArgumentException($"A [{quantized.OutFeatures}, {quantized.InFeatures}] weight does not fit a [{OutFeatures}, {InFeatures}] layer.", nameof(quantized));
+        _internal_params.Remove(nameof(weight));
+        using (no_grad()) weight.set_(empty(0, weight.dtype, weight.device));
+        register_buffer("qweight", quantized.Packed);
+        register_buffer("scales", quantized.Scales);
+        register_buffer("biases", quantized.Biases);
+        Quantized = quantized;
     }
 }

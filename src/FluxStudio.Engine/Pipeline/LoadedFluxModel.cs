@@ -3,6 +3,7 @@ using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Lora;
 using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Text;
 using FluxStudio.Engine.Text.Clip;
@@ -27,10 +28,14 @@ public sealed class LoadedFluxModel : IDisposable
     private AutoEncoder? _vae;
     private LoraSet? _loras;
     private string[] _loraPaths = [];
+    private readonly int? _quantizeBits;
 
-    private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers)
+    private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers,
+        int? quantizeBits)
     {
         _location = location;
+        _quantizeBits = quantizeBits;
+        QuantizationBits = QuantizedModels.StoredBits(location.TransformerPath) ?? quantizeBits;
         Target = target;
         LowMemory = lowMemory;
         Config = config;
@@ -48,12 +53,19 @@ public sealed class LoadedFluxModel : IDisposable
     /// <summary>Guidance-distilled (dev-style): takes a guidance scale, 512 T5 tokens and a shifted schedule.</summary>
     public bool IsGuidanceDistilled => Config.GuidanceEmbed;
 
+    /// <summary>The bit width the transformer runs at: read from a stored quantized model, else the one asked for; null when dense.</summary>
+    public int? QuantizationBits { get; }
+
     /// <summary>Checks the files and reads the configurations; loads every part now unless in low-memory mode.</summary>
-    public static LoadedFluxModel Load(ModelLocation location, ComputeTarget target, bool lowMemory)
+    /// <param name="quantizeBits">4 or 8 to quantize the transformer and T5 while loading full-precision weights; a
+    /// stored quantized model is loaded at its own bit width whatever this says.</param>
+    public static LoadedFluxModel Load(ModelLocation location, ComputeTarget target, bool lowMemory, int? quantizeBits = null)
     {
+        if (quantizeBits is { } bits && !QuantizedWeight.SupportedBits.Contains(bits))
+            throw new ArgumentOutOfRangeException(nameof(quantizeBits), bits, "Quantize to 4 or 8 bits, or leave quantization off.");
         var config = FluxTransformer.ReadConfig(location.TransformerPath, location.TransformerParamsJson);
         var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(location.TokenizerPath), T5Tokenizer.FromFolder(location.Tokenizer2Path));
-        var model = new LoadedFluxModel(location, target, lowMemory, config, tokenizers);
+        var model = new LoadedFluxModel(location, target, lowMemory, config, tokenizers, quantizeBits);
         try
         {
             _ = model.Vae;
@@ -77,7 +89,7 @@ public sealed class LoadedFluxModel : IDisposable
         {
             lock (_gate)
                 return _transformer ??= ModuleLifetime.LoadUnscoped(() =>
-                    FluxTransformer.Load(_location.TransformerPath, Target.DType, Target.Device, _location.TransformerParamsJson));
+                    QuantizedModels.LoadTransformer(_location.TransformerPath, Target.DType, Target.Device, _location.TransformerParamsJson, _quantizeBits));
         }
     }
 
@@ -160,7 +172,7 @@ public sealed class LoadedFluxModel : IDisposable
         lock (_gate)
         {
             _clip ??= ModuleLifetime.LoadUnscoped(() => ClipTextModel.Load(_location.TextEncoderPath, Target.DType, Target.Device));
-            _t5 ??= ModuleLifetime.LoadUnscoped(() => T5Encoder.Load(_location.TextEncoder2Path, Target.DType, Target.Device));
+            _t5 ??= ModuleLifetime.LoadUnscoped(() => QuantizedModels.LoadT5(_location.TextEncoder2Path, Target.DType, Target.Device, _quantizeBits));
         }
     }
 

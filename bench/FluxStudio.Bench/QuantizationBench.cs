@@ -1,0 +1,120 @@
+using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Quantization;
+using FluxStudio.Engine.Sampling;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Bench;
+
+/// <summary>
+/// Resident weight bytes and forward time of a quantized FLUX.1-width transformer slice (hidden 3072, one double and
+/// one single block, random weights) against the same slice in bf16, both computing in bf16. Quantized layers
+/// dequantize on the fly in blocks (TorchSharp 0.107 exposes no integer matmul kernels such as _weight_int8pack_mm).
+/// </summary>
+public static class QuantizationBench
+{
+    public static IEnumerable<BenchResult> Run(BenchOptions options)
+    {
+        foreach (var result in LayerRatios(options)) yield return result;
+        var config = FluxConfig.Dev with { Depth = 1, DepthSingleBlocks = 1 };
+        int imageTokens = options.Quick ? 256 : 1024, textTokens = options.Quick ? 64 : 256;
+        int runs = options.Quick ? 2 : 5;
+        using var scope = NewDisposeScope();
+        var generator = new Generator(11);
+        int side = (int)Math.Sqrt(imageTokens);
+        var img = randn([1, imageTokens, config.InChannels], generator: generator);
+        var ids = LatentPacking.ImageIds(1, side, imageTokens / side);
+        var txt = randn([1, textTokens, config.ContextInDim], generator: generator);
+        var txtIds = LatentPacking.TextIds(1, textTokens);
+        var y = randn([1, config.VecInDim], generator: generator);
+        var t = full([1], 0.5f);
+        var g = full([1], 3.5f);
+
+        FluxTransformer Model()
+        {
+            var model = new FluxTransformer(config, ScalarType.BFloat16);
+            Initialization.Randomize(model, new Generator(7));
+            return model;
+        }
+        TimeSpan Time(FluxTransformer model)
+        {
+            using var _ = no_grad();
+            return Timing.Median(() =>
+            {
+                using var inner = NewDisposeScope();
+                model.Forward(img, ids, txt, txtIds, t, y, g);
+            }, runs);
+        }
+
+        long denseBytes;
+        TimeSpan denseTime;
+        Tensor denseOutput;
+        using (var dense = Model())
+        {
+            denseBytes = Quantizer.ResidentBytes(dense);
+            denseTime = Time(dense);
+            using var _ = no_grad();
+            denseOutput = dense.Forward(img, ids, txt, txtIds, t, y, g).to(ScalarType.Float32);
+        }
+        string tokens = $"{imageTokens}+{textTokens} tokens";
+        yield return new BenchResult("quant bf16 slice weights", denseBytes / 1e6, "MB");
+        yield return new BenchResult("quant bf16 slice forward", denseTime.TotalMilliseconds, "ms", tokens);
+
+        foreach (var bits in new[] { 8, 4 })
+        {
+            using var model = Model();
+            var report = Quantizer.QuantizeModule(model, bits);
+            long bytes = Quantizer.ResidentBytes(model);
+            var time = Time(model);
+            double error;
+            using (no_grad())
+            {
+                using var output = model.Forward(img, ids, txt, txtIds, t, y, g).to(ScalarType.Float32);
+                error = ((output - denseOutput).norm() / denseOutput.norm()).item<float>();
+            }
+            yield return new BenchResult($"quant {bits}-bit weights / bf16", (double)bytes / denseBytes, "ratio",
+                $"goal ≤ {(bits == 4 ? "0.30" : "0.55")}; {report.QuantizedGroupSizes.Count} layers, {report.LeftDense.Count} dense");
+            yield return new BenchResult($"quant {bits}-bit forward / bf16", time / denseTime, "ratio",
+                $"{time.TotalMilliseconds:N0} ms, blocks of at most {QuantizedWeight.DefaultBlockElements >> 20} Mi weights");
+            yield return new BenchResult($"quant {bits}-bit output relative error", error, "ratio", "vs bf16, same weights");
+        }
+    }
+
+    /// <summary>
+    /// One 3072→9216 layer (a FLUX.1 qkv projection) on 320 (quick) or 1280 tokens, dense bf16 and quantized timed in alternation so
+    /// that load from other processes hits both alike.
+    /// </summary>
+    private static IEnumerable<BenchResult> LayerRatios(BenchOptions options)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(5);
+        var weight = (randn([9216, 3072], generator: generator) / Math.Sqrt(3072)).to(ScalarType.BFloat16);
+        int tokens = options.Quick ? 320 : 1280;
+        var input = randn([1, tokens, 3072], generator: generator).to(ScalarType.BFloat16);
+        using var _ = no_grad();
+        int rounds = options.Quick ? 5 : 11;
+        foreach (var bits in new[] { 8, 4 })
+        {
+            var quantized = QuantizedWeight.Quantize(weight, bits, 64);
+            var dense = new List<double>();
+            var blocked = new List<double>();
+            for (int i = 0; i <= rounds; i++)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                nn.functional.linear(input, weight).Dispose();
+                double denseMs = clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                quantized.Linear(input, null).Dispose();
+                double quantizedMs = clock.Elapsed.TotalMilliseconds;
+                if (i == 0) continue; // warm-up
+                dense.Add(denseMs);
+                blocked.Add(quantizedMs);
+            }
+            dense.Sort();
+            blocked.Sort();
+            double denseMedian = dense[dense.Count / 2], quantizedMedian = blocked[blocked.Count / 2];
+            yield return new BenchResult($"quant {bits}-bit layer forward / bf16", quantizedMedian / denseMedian, "ratio",
+                $"9216×3072 on {tokens} tokens: {quantizedMedian:N1} vs {denseMedian:N1} ms");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Text;
+using FluxStudio.Engine.Text.T5;
+using FluxStudio.Engine.Weights;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Quantization;
+
+/// <summary>
+/// Loads the quantizable model parts (transformer, T5) in any of three ways: stored quantized (a folder written by
+/// <see cref="QuantizedModelWriter"/>: bits read from the file, nothing re-quantized), quantized while loading from
+/// full-precision weights (tensor by tensor), or dense as before.
+/// </summary>
+public static class QuantizedModels
+{
+    public const string BitsKey = "quantization_bits";
+    public const string GroupSizeKey = "quantization_group_size";
+    public const string SourceKey = "source";
+    public const string FormatKey = "format";
+    public const string FormatValue = "fluxstudio-quantized-1";
+
+    /// <summary>The weight file name the quantized parts are saved under (one file per part).</summary>
+    public static string WeightFileFor(string part) => part == "transformer" ? "diffusion_pytorch_model.safetensors" : "model.safetensors";
+
+    /// <summary>The bit width a stored quantized part was saved with, or null when the part is not stored quantized.</summary>
+    /// <exception cref="QuantizedModelException">The file claims to be quantized but its metadata is unusable.</exception>
+    public static int? StoredBits(string partPath)
+    {
+        var file = QuantizedFile(partPath);
+        if (file == null) return null;
+        using var weights = SafetensorsFile.Open(file);
+        return ReadBits(weights);
+    }
+
+    public static FluxTransformer LoadTransformer(string path, ScalarType dtype = ScalarType.Float32, Device? device = null,
+        string? paramsJson = null, int? quantizeBits = null, long groupSize = Quantizer.DefaultGroupSize)
+    {
+        if (QuantizedFile(path) is { } stored)
+        {
+            using var weights = SafetensorsFile.Open(stored);
+            int bits = ReadBits(weights);
+            return Build(new FluxTransformer(FluxTransformer.ReadConfig(path, paramsJson), dtype, device), model =>
+            {
+                Quantizer.PrepareForStoredWeights(model, weights, bits);
+                WeightLoader.Load(model, weights);
+            });
+        }
+        if (quantizeBits is not { } quantize) return FluxTransformer.Load(path, dtype, device, paramsJson);
+        using (var weights = TensorSources.Open(path))
+        {
+            var config = FluxTransformer.ReadConfig(path, paramsJson);
+            return Build(new FluxTransformer(config, dtype, device), model =>
+            {
+                var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
+                var canonical = FluxKeyMap.IsDiffusers(weights) ? FluxKeyMap.FromDiffusers(weights, config) : weights;
+                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(canonical, prepared));
+            });
+        }
+    }
+
+    public static T5Encoder LoadT5(string path, ScalarType dtype = ScalarType.Float32, Device? device = null,
+        int? quantizeBits = null, long groupSize = Quantizer.DefaultGroupSize)
+    {
+        if (QuantizedFile(path) is { } stored)
+        {
+            using var weights = SafetensorsFile.Open(stored);
+            int bits = ReadBits(weights);
+            return Build(new T5Encoder(T5Config(path), dtype, device), model =>
+            {
+                Quantizer.PrepareForStoredWeights(model, weights, bits);
+                WeightLoader.Load(model, weights);
+            });
+        }
+        if (quantizeBits is not { } quantize) return T5Encoder.Load(path, dtype, device);
+        using (var weights = TensorSources.Open(path))
+        {
+            return Build(new T5Encoder(T5Config(path), dtype, device), model =>
+            {
+                var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
+                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(WithSharedEmbedding(weights), prepared),
+                    ignoreUnexpected: name => name == TiedEmbedding);
+            });
+        }
+    }
+
+    private const string SharedEmbedding = "shared.weight";
+    private const string TiedEmbedding = "encoder.embed_tokens.weight";
+
+    /// <summary>T5 files store the token embedding under either tied name (as <see cref="T5Encoder.Load(string, ScalarType, Device?)"/> accepts).</summary>
+    private static ITensorSource WithSharedEmbedding(ITensorSource source) =>
+        source.Contains(SharedEmbedding) || !source.Contains(TiedEmbedding)
+            ? source
+            : new MappedTensorSource(source, new Dictionary<string, TensorRecipe> { [SharedEmbedding] = TensorRecipe.Rename(TiedEmbedding) }, "tied embedding");
+
+    private static T5EncoderConfig T5Config(string path) =>
+        T5EncoderConfig.FromFile(CheckpointConfig.PathFor(path, "T5 encoder", "T5EncoderConfig.FluxT5Xxl"));
+
+    private static T Build<T>(T model, Action<T> load) where T : nn.Module
+    {
+        try
+        {
+            load(model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The single weight file of a part folder (or the file itself) when its metadata marks it quantized.</summary>
+    private static string? QuantizedFile(string partPath)
+    {
+        string? file = Directory.Exists(partPath)
+            ? new[] { "diffusion_pytorch_model.safetensors", "model.safetensors" }.Select(n => Path.Combine(partPath, n)).FirstOrDefault(File.Exists)
+            : partPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(partPath) ? partPath : null;
+        if (file == null) return null;
+        using var weights = SafetensorsFile.Open(file);
+        return weights.Metadata.ContainsKey(BitsKey) ? file : null;
+    }
+
+    private static int ReadBits(SafetensorsFile weights)
+    {
+        var metadata = weights.Metadata;
+        if (!metadata.TryGetValue(FormatKey, out var format) || format != FormatValue)
+            throw new QuantizedModelException(weights.Path,
+                $"the file is marked quantized but its format is '{format ?? "missing"}' (this version reads '{FormatValue}')");
+        if (!metadata.TryGetValue(BitsKey, out var text) || !int.TryParse(text, out int bits) || !QuantizedWeight.SupportedBits.Contains(bits))
+            throw new QuantizedModelException(weights.Path, $"{BitsKey} is '{text}', not 4 or 8");
+        return bits;
+    }
+}

@@ -1,0 +1,197 @@
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Quantization;
+
+/// <summary>
+/// A weight matrix [out, in] stored group-wise affine, as mflux/MLX do: each run of <see cref="GroupSize"/> input
+/// elements of a row has one scale and one bias, and <c>w ≈ scale · q + bias</c> with q an unsigned
+/// <see cref="Bits"/>-bit integer.
+/// </summary>
+/// <remarks>
+/// Storage: <see cref="Packed"/> is uint8 [out, in·bits/8]. 8-bit: one q per byte. 4-bit: two per byte, element 2j in
+/// the low nibble and element 2j+1 in the high nibble (MLX's order within a word). <see cref="Scales"/> and
+/// <see cref="Biases"/> are bfloat16 [out, in/group] (as MLX): with float32 they would cost 8-bit storage 0.56 of
+/// bf16 instead of 0.53. So that rounding them to bf16 cannot push a weight outside the representable range, the bias
+/// is rounded down and the scale up before q is computed: every weight is within scale/2 of its dequantized value.
+/// </remarks>
+public sealed class QuantizedWeight
+{
+    public static readonly int[] SupportedBits = [4, 8];
+
+    public QuantizedWeight(Tensor packed, Tensor scales, Tensor biases, int bits, long inFeatures)
+    {
+        if (!SupportedBits.Contains(bits))
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, "Quantization supports 4 or 8 bits.");
+        Packed = packed;
+        Scales = scales;
+        Biases = biases;
+        Bits = bits;
+        InFeatures = inFeatures;
+        OutFeatures = packed.shape[0];
+        GroupSize = inFeatures / scales.shape[1];
+    }
+
+    public Tensor Packed { get; }
+
+    public Tensor Scales { get; }
+
+    public Tensor Biases { get; }
+
+    public int Bits { get; }
+
+    public long InFeatures { get; }
+
+    public long OutFeatures { get; }
+
+    public long GroupSize { get; }
+
+    public long Levels => (1L << Bits) - 1;
+
+    /// <summary>Bytes held by the packed values, scales and biases.</summary>
+    public long ByteCount => Packed.NumberOfElements + 2 * (Scales.NumberOfElements + Biases.NumberOfElements);
+
+    /// <summary>Shapes of the three stored tensors for a [out, in] weight.</summary>
+    public static (long[] Packed, long[] Scales) StorageShapes(long outFeatures, long inFeatures, int bits, long groupSize) =>
+        ([outFeatures, inFeatures * bits / 8], [outFeatures, inFeatures / groupSize]);
+
+    /// <summary>Uninitialised storage, to be filled by a weight loader.</summary>
+    public static QuantizedWeight Empty(long outFeatures, long inFeatures, int bits, long groupSize, Device? device = null)
+    {
+        CheckLayout(inFeatures, bits, groupSize);
+        var (packedShape, scaleShape) = StorageShapes(outFeatures, inFeatures, bits, groupSize);
+        return new QuantizedWeight(empty(packedShape, ScalarType.Byte, device), empty(scaleShape, ScalarType.BFloat16, device),
+            empty(scaleShape, ScalarType.BFloat16, device), bits, inFeatures);
+    }
+
+    /// <summary>Quantizes a dense [out, in] weight (any float dtype); the result lives on the weight's device.</summary>
+    public static QuantizedWeight Quantize(Tensor weight, int bits, long groupSize)
+    {
+        if (weight.dim() != 2)
+            throw new ArgumentException($"Only matrices are quantized; this weight has shape [{string.Join(", ", weight.shape)}].", nameof(weight));
+        long outFeatures = weight.shape[0], inFeatures = weight.shape[1];
+        CheckLayout(inFeatures, bits, groupSize);
+        long levels = (1L << bits) - 1;
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var groups = weight.to(ScalarType.Float32).reshape(outFeatures, inFeatures / groupSize, groupSize);
+        var minimum = groups.amin([2]);
+        var maximum = groups.amax([2]);
+        // Rounded to bf16 away from the group's range (margins above bf16's half-ulp of 2^-9 relative).
+        var bias = (minimum - minimum.abs() * (1.0 / 128)).to(ScalarType.BFloat16);
+        var biasValue = bias.to(ScalarType.Float32);
+        var span = (maximum - biasValue) / levels;
+        // A constant group has span 0; any positive scale then represents it exactly enough (q = 0, w = bias).
+        span = span.clamp_min(1e-30);
+        var scale = (span * (1 + 1.0 / 128)).to(ScalarType.BFloat16);
+        var scaleValue = scale.to(ScalarType.Float32);
+        var q = ((groups - biasValue.unsqueeze(2)) / scaleValue.unsqueeze(2)).round().clamp(0, levels)
+            .to(ScalarType.Byte).reshape(outFeatures, inFeatures);
+        var packed = Pack(q, bits);
+        return new QuantizedWeight(packed.MoveToOuterDisposeScope(), scale.MoveToOuterDisposeScope(),
+            bias.MoveToOuterDisposeScope(), bits, inFeatures);
+    }
+
+    /// <summary>The dense weight rows [start, start + count) in <paramref name="dtype"/>.</summary>
+    public Tensor Dequantize(ScalarType dtype = ScalarType.Float32, long start = 0, long? count = null)
+    {
+        long rows = count ?? OutFeatures - start;
+        using var scope = NewDisposeScope();
+        var q = Unpack(Packed.narrow(0, start, rows), Bits).to(dtype).reshape(rows, InFeatures / GroupSize, GroupSize);
+        var scales = Scales.narrow(0, start, rows).to(dtype).unsqueeze(2);
+        var biases = Biases.narrow(0, start, rows).to(dtype).unsqueeze(2);
+        return addcmul(biases, q, scales, 1).reshape(rows, InFeatures).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// x·Wᵀ + b, dequantizing W in blocks of output rows so that no more than about
+    /// dense weight elements exist at once (<paramref name="blockElements"/>, by default <see cref="DefaultBlockElements"/>).
+    /// </summary>
+    /// <remarks>
+    /// A 4-bit block is not interleaved back into [rows, in]: its low nibbles (even inputs) and high nibbles (odd inputs)
+    /// are dequantized as two [rows, in/2] matrices and multiplied with the even and odd input columns, which gives the
+    /// same product and saves one full-size copy per block.
+    /// </remarks>
+    public Tensor Linear(Tensor input, Tensor? bias, long blockElements = DefaultBlockElements)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var dtype = input.dtype;
+        long rowsPerBlock = Math.Max(1, Math.Min(OutFeatures, blockElements / InFeatures));
+        Tensor? even = null, odd = null;
+        if (Bits == 4)
+        {
+            even = input.slice(-1, 0, InFeatures, 2).contiguous();
+            odd = input.slice(-1, 1, InFeatures, 2).contiguous();
+        }
+        var pieces = new List<Tensor>();
+        for (long start = 0; start < OutFeatures; start += rowsPerBlock)
+        {
+            long rows = Math.Min(rowsPerBlock, OutFeatures - start);
+            var blockBias = bias is null || rows == OutFeatures ? bias : bias.narrow(0, start, rows);
+            using var blockScope = NewDisposeScope();
+            var packed = Packed.narrow(0, start, rows);
+            var scales = Scales.narrow(0, start, rows).to(dtype).unsqueeze(2);
+            var biases = Biases.narrow(0, start, rows).to(dtype).unsqueeze(2);
+            Tensor output;
+            if (Bits == 8)
+            {
+                var weight = packed.to(dtype).view(rows, InFeatures / GroupSize, GroupSize).mul_(scales).add_(biases);
+                output = nn.functional.linear(input, weight.view(rows, InFeatures), blockBias);
+            }
+            else
+            {
+                long half = InFeatures / 2, groups = InFeatures / GroupSize;
+                var low = packed.bitwise_and(0x0F).to(dtype).view(rows, groups, GroupSize / 2).mul_(scales).add_(biases);
+                var high = packed.div(16, rounding_mode: RoundingMode.floor).to(dtype).view(rows, groups, GroupSize / 2).mul_(scales).add_(biases);
+                output = nn.functional.linear(even!, low.view(rows, half), blockBias);
+                output.add_(nn.functional.linear(odd!, high.view(rows, half)));
+            }
+            pieces.Add(output.MoveToOuterDisposeScope());
+        }
+        return (pieces.Count == 1 ? pieces[0] : cat(pieces, -1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Dense elements dequantized at once in <see cref="Linear"/>: 32 Mi (64 MB in bf16), so FLUX.1's largest layers
+    /// (21504×3072) take two blocks. Smaller blocks cost more than they save: libtorch's bf16 matmul on narrow weight
+    /// slices is much slower (4 Mi blocks made a 4-bit 9216×3072 layer 2.4× slower than one block).
+    /// </summary>
+    public const long DefaultBlockElements = 32L << 20;
+
+    /// <summary>
+    /// The group size used for a layer with <paramref name="inFeatures"/> inputs: the requested one if it divides the
+    /// input size, else the largest half, quarter, … of it (at least 8) that does; null when none does (the layer then
+    /// stays dense). FLUX.1 and T5-XXL input sizes are all multiples of 64, so only tiny test models fall back.
+    /// </summary>
+    public static long? GroupSizeFor(long inFeatures, long groupSize)
+    {
+        for (long g = groupSize; g >= 8; g /= 2)
+            if (inFeatures % g == 0) return g;
+        return null;
+    }
+
+    private static void CheckLayout(long inFeatures, int bits, long groupSize)
+    {
+        if (!SupportedBits.Contains(bits))
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, "Quantization supports 4 or 8 bits.");
+        if (groupSize < 2 || groupSize % 2 != 0 || inFeatures % groupSize != 0)
+            throw new ArgumentException(
+                $"Group size {groupSize} does not divide the {inFeatures} inputs of this layer into even groups; use {nameof(GroupSizeFor)}.",
+                nameof(groupSize));
+    }
+
+    private static Tensor Pack(Tensor q, int bits)
+    {
+        if (bits == 8) return q.contiguous();
+        var pairs = q.reshape(q.shape[0], q.shape[1] / 2, 2);
+        return pairs.select(2, 0).bitwise_or(pairs.select(2, 1).mul(16)).contiguous();
+    }
+
+    private static Tensor Unpack(Tensor packed, int bits)
+    {
+        if (bits == 8) return packed;
+        var low = packed.bitwise_and(0x0F);
+        var high = packed.div(16, rounding_mode: RoundingMode.floor);
+        return stack([low, high], 2).reshape(packed.shape[0], packed.shape[1] * 2);
+    }
+}
