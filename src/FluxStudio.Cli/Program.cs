@@ -11,4 +11,5 @@ root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeTinyModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
+root.Subcommands.Add(SaveCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -103,6 +103,28 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task SaveWritesAQuantizedModelThatGenerateLoadsAtItsOwnBitWidth()
+    {
+        var model = Path.Combine(_dir, "tiny");
+        await CliProcess.RunAsync("make-tiny-model", model, "--variant", "dev");
+        var quantized = Path.Combine(_dir, "tiny-q8");
+        var saved = await CliProcess.RunAsync("save", "--from", model, "-q", "8", "--path", quantized);
+        Assert.True(saved.ExitCode == 0, saved.StandardError);
+
+        var fromSaved = Path.Combine(_dir, "saved.png");
+        var fromDense = Path.Combine(_dir, "at-load.png");
+        var first = await CliProcess.RunAsync("generate", "--path", quantized, "--prompt", "a fox", "--seed", "3",
+            "--width", "32", "--height", "24", "--steps", "2", "--output", fromSaved, "--metadata");
+        var second = await CliProcess.RunAsync("generate", "--path", model, "-q", "8", "--prompt", "a fox", "--seed", "3",
+            "--width", "32", "--height", "24", "--steps", "2", "--output", fromDense);
+        Assert.True(first.ExitCode == 0, first.StandardError);
+        Assert.True(second.ExitCode == 0, second.StandardError);
+        Assert.Equal(8, JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(fromSaved, ".json"))).RootElement.GetProperty("quantize").GetInt32());
+        // Quantizing at load and loading the saved quantized model give the same weights, so the same pixels.
+        Assert.Equal(Rgb(fromDense), Rgb(fromSaved));
+    }
+
+    [Fact]
     public async Task BadInputGivesASentenceAndExitCodeTwo()
     {
         var model = Path.Combine(_dir, "tiny");

@@ -73,14 +73,12 @@ public sealed class FluxImageGenerator(
     {
         logger.LogInformation("Loading {Model}", key);
         var location = await locator.LocateAsync(key.Path, key.ModelAlias, partsFolder: null, progress: null, cancellationToken: ct);
-        return await Task.Run(() => LoadedFluxModel.Load(location, target, lowMemory), ct);
+        return await Task.Run(() => LoadedFluxModel.Load(location, target, lowMemory, key.Quantize), ct);
     }
 
     /// <summary>Features whose engine part has not landed yet are refused plainly rather than silently skipped.</summary>
     private static void EnsureSupported(GenerationRequest request)
     {
-        if (request.Quantize is not null)
-            throw new NotSupportedException("4- and 8-bit quantization is not available yet; choose no quantization.");
         if (request.UsesControlNet)
             throw new NotSupportedException("ControlNet is not available yet; generate without a reference image.");
     }

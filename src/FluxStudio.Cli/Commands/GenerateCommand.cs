@@ -146,8 +146,6 @@ public static class GenerateCommand
             Metadata = arguments.Metadata,
             Loras = loras.Select(l => new LoraSelection(l.Path, l.Scale)).ToList(),
         };
-        if (request.Quantize is not null)
-            throw new NotSupportedException("4- and 8-bit quantization is not available yet; leave out --quantize.");
 
         var settings = HubSettings.Resolve(new ModelHubOptions(), Environment.GetEnvironmentVariable);
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -172,11 +170,17 @@ public static class GenerateCommand
         }
 
         Console.Error.WriteLine($"Loading {fluxModel.ToAlias()} from {location.Origin} on {target}…");
-        using var loaded = await Task.Run(() => LoadedFluxModel.Load(location, target, arguments.LowRam ?? target.IsCpu), cancellationToken);
+        using var loaded = await Task.Run(() => LoadedFluxModel.Load(location, target, arguments.LowRam ?? target.IsCpu, arguments.Quantize), cancellationToken);
         loaded.UseLoras(loras);
         foreach (var lora in loaded.Loras.Where(l => l.UnmatchedKeys.Count > 0))
             Console.Error.WriteLine($"warning: {lora.UnmatchedKeys.Count} keys of {Path.GetFileName(lora.Path)} match no layer and were skipped: " +
                                     string.Join(", ", lora.UnmatchedKeys.Take(5)) + (lora.UnmatchedKeys.Count > 5 ? ", …" : ""));
+        if (loaded.QuantizationBits is { } bits && bits != arguments.Quantize)
+        {
+            if (arguments.Quantize is not null)
+                Console.Error.WriteLine($"warning: the model at {location.Origin} is stored {bits}-bit; -q {arguments.Quantize} was ignored.");
+            request = request with { Quantize = bits };
+        }
         var pipeline = new FluxPipeline(loaded);
         // A model folder is what it is: dev-style when it embeds guidance, schnell-style otherwise.
         var actual = loaded.IsGuidanceDistilled ? FluxModel.Dev : FluxModel.Schnell;

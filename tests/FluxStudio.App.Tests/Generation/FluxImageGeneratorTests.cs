@@ -70,14 +70,17 @@ public sealed class FluxImageGeneratorTests : IDisposable
         await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, new SyncProgress(_ => { }), _ct);
         Assert.Equal(2, _generator.LoadCount);
         Assert.Equal("dev", _generator.LoadedModel!.ModelAlias);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, new SyncProgress(_ => { }), _ct);
+        Assert.Equal(3, _generator.LoadCount);
+        Assert.Equal(8, _generator.LoadedModel!.Quantize);
     }
 
     [Fact]
     public async Task Features_the_engine_does_not_have_yet_are_refused_plainly()
     {
         var error = await Assert.ThrowsAsync<NotSupportedException>(() =>
-            _generator.GenerateAsync(Request(_schnell) with { Quantize = 8 }, new SyncProgress(_ => { }), _ct));
-        Assert.Contains("quantization is not available yet", error.Message);
+            _generator.GenerateAsync(Request(_schnell) with { ControlNetImagePath = "/tmp/edges.png" }, new SyncProgress(_ => { }), _ct));
+        Assert.Contains("ControlNet is not available yet", error.Message);
         Assert.Equal(0, _generator.LoadCount);
     }
 
