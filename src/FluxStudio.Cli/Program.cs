@@ -8,4 +8,5 @@ root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(RemoveBackgroundCommand.Create());
 root.Subcommands.Add(EnhanceCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 return await root.Parse(args).InvokeAsync();

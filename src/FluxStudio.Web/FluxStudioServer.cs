@@ -21,6 +21,8 @@ public static class FluxStudioServer
         {
             Args = args,
             ContentRootPath = AppContext.BaseDirectory,
+            // The web project's name, also when `fluxstudio serve` hosts it: static assets and components are found by it.
+            ApplicationName = typeof(FluxStudioServer).Assembly.GetName().Name,
         });
         if (string.IsNullOrEmpty(builder.Configuration["Urls"]))
             builder.WebHost.UseUrls(DefaultUrl);
