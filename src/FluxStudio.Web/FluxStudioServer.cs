@@ -24,6 +24,9 @@ public static class FluxStudioServer
             // The web project's name, also when `fluxstudio serve` hosts it: static assets and components are found by it.
             ApplicationName = typeof(FluxStudioServer).Assembly.GetName().Name,
         });
+        // Outside Development, ASP.NET Core only serves published static files. Running from build output (`fluxstudio
+        // serve`, tests) needs the build's static web assets manifest; a published app has none and is unaffected.
+        builder.WebHost.UseStaticWebAssets();
         if (string.IsNullOrEmpty(builder.Configuration["Urls"]))
             builder.WebHost.UseUrls(DefaultUrl);
 
