@@ -52,7 +52,7 @@ public static class FluxStudioServer
 
         services.AddOptions<WebOptions>().Bind(configuration.GetSection(WebOptions.SectionName));
         // Read from the final configuration, so a URL given on the command line or by a test counts.
-        services.AddSingleton(sp => ListenScope.FromUrls(sp.GetRequiredService<IConfiguration>()["Urls"]));
+        services.AddSingleton(sp => ListenScope.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
         services.AddSingleton<GenerationProgressTracker>();
@@ -67,7 +67,8 @@ public static class FluxStudioServer
             var token = app.Services.GetRequiredService<IOptions<WebOptions>>().Value.AccessToken;
             if (string.IsNullOrWhiteSpace(token))
                 throw new InvalidOperationException(
-                    $"FluxStudio is set to listen on '{app.Configuration["Urls"]}', which is reachable from other machines. " +
+                    "FluxStudio is set to listen on an address reachable from other machines " +
+                    $"(Urls '{app.Configuration["Urls"]}' or Kestrel:Endpoints). " +
                     $"Set an access token ({WebOptions.SectionName}:AccessToken, e.g. the environment variable " +
                     "FluxStudio__Web__AccessToken) or listen on 127.0.0.1.");
             app.UseMiddleware<AccessTokenMiddleware>(token);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using Microsoft.Extensions.Configuration;
 using FluxStudio.Web.Security;
 using static FluxStudio.Web.Tests.ApiClient;
 
@@ -94,6 +95,14 @@ public sealed class NetworkBindingTests : IDisposable
 
 public sealed class ListenScopeTests
 {
+    [Fact]
+    public void TheServerRefusesToListenBeyondLoopbackWithoutAnAccessToken()
+    {
+        using var factory = new UnprotectedNetworkStudioFactory();
+        var error = Assert.Throws<InvalidOperationException>(() => factory.CreateClient());
+        Assert.Contains("FluxStudio:Web:AccessToken", error.Message);
+    }
+
     [Theory]
     [InlineData("http://127.0.0.1:7860", true)]
     [InlineData("http://localhost:5000", true)]
@@ -106,4 +115,28 @@ public sealed class ListenScopeTests
     [InlineData("http://127.0.0.1:7860;http://0.0.0.0:7861", false)]
     public void OnlyLoopbackAddressesCountAsLocal(string urls, bool loopback) =>
         Assert.Equal(loopback, ListenScope.FromUrls(urls).LoopbackOnly);
+
+    [Theory]
+    [InlineData("Kestrel:Endpoints:Http:Url", "http://0.0.0.0:7860", false)]
+    [InlineData("Kestrel:Endpoints:Http:Url", "http://127.0.0.1:7860", true)]
+    [InlineData("Urls", "http://127.0.0.1:7860", true)]
+    [InlineData("HTTP_PORTS", "8080", false)]
+    public void KestrelEndpointsAndPortsAreJudgedToo(string key, string value, bool loopback)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
+        Assert.Equal(loopback, ListenScope.FromConfiguration(configuration).LoopbackOnly);
+    }
+
+    [Fact]
+    public void AKestrelEndpointBindingEverywhereOverridesALoopbackUrl()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Urls"] = "http://127.0.0.1:7860",
+                ["Kestrel:Endpoints:Public:Url"] = "http://*:80",
+            }).Build();
+        Assert.False(ListenScope.FromConfiguration(configuration).LoopbackOnly);
+    }
 }

@@ -76,3 +76,9 @@ public sealed class NetworkStudioFactory : StudioFactory
         new("FluxStudio:Web:MaxUploadBytes", "1024"),
     ];
 }
+
+/// <summary>Bound to every interface without an access token: the server must refuse to start.</summary>
+public sealed class UnprotectedNetworkStudioFactory : StudioFactory
+{
+    protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings() => [new("Urls", "http://0.0.0.0:7860")];
+}
