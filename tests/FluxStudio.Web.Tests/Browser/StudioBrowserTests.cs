@@ -49,7 +49,8 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         await ScreenshotAsync(page, "generate");
 
         await ByTestId(page, "tab-history").ClickAsync();
-        var thumb = page.Locator("[data-testid^=\"history-item-\"]");
+        // Other tests in this collection share the server; find this test's image by its prompt.
+        var thumb = page.Locator("[data-testid^=\"history-item-\"][title=\"a tiny lighthouse in the fog\"]");
         await Assertions.Expect(thumb).ToHaveCountAsync(1);
         await thumb.ClickAsync();
         var details = ByTestId(page, "history-details-text");
@@ -57,12 +58,19 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         await Assertions.Expect(details).ToContainTextAsync("Seed: 1234");
         await ScreenshotAsync(page, "history");
 
+        await ByTestId(page, "history-reuse").ClickAsync();
+        await Assertions.Expect(ByTestId(page, "panel-generate")).ToBeVisibleAsync();
+        await Assertions.Expect(ByTestId(page, "prompt")).ToHaveValueAsync("a tiny lighthouse in the fog");
+        await Assertions.Expect(ByTestId(page, "seed")).ToHaveValueAsync("1234");
+        await Assertions.Expect(ByTestId(page, "width")).ToHaveValueAsync("48");
+        await ByTestId(page, "tab-history").ClickAsync();
+
         await ByTestId(page, "history-delete").ClickAsync();
         await Assertions.Expect(ByTestId(page, "history-confirm")).ToBeVisibleAsync();
         await ByTestId(page, "history-confirm-delete").ClickAsync();
         await Assertions.Expect(ByTestId(page, "history-message")).ToContainTextAsync("Deleted image");
         await Assertions.Expect(thumb).ToHaveCountAsync(0);
-        await Assertions.Expect(ByTestId(page, "history-empty")).ToBeVisibleAsync();
+        await Assertions.Expect(ByTestId(page, "history-details")).ToHaveCountAsync(0);
     }
 
     [Fact]
