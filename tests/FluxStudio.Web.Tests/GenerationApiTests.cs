@@ -85,6 +85,22 @@ public sealed class GenerationApiTests : IDisposable
     }
 
     [Fact]
+    public async Task OnLoopbackAnyExistingModelPathIsHonoured()
+    {
+        using var client = _factory.CreateClient();
+        var elsewhere = Directory.CreateTempSubdirectory("fluxstudio-model-").FullName;
+        try
+        {
+            var response = await client.PostAsJsonAsync("/api/generations", new { prompt = "fox", width = 48, height = 32, path = elsewhere });
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+        finally
+        {
+            Directory.Delete(elsewhere);
+        }
+    }
+
+    [Fact]
     public async Task ABodyThatIsNotJsonIsABadRequestProblem()
     {
         using var client = _factory.CreateClient();
