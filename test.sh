@@ -23,7 +23,7 @@ install_system_packages() {
 }
 
 if command -v dpkg-query >/dev/null; then
-    install_system_packages fonts-dejavu-core fontconfig || exit 1
+    install_system_packages fonts-dejavu-core fontconfig chromium || exit 1
 fi
 
 rm -rf "$results"

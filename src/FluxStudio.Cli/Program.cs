@@ -12,4 +12,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeTinyModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaveCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,113 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using FluxStudio.App.Generation;
+using FluxStudio.App.History;
+using FluxStudio.Web.Services;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace FluxStudio.Web.Api;
+
+public static class GenerationEndpoints
+{
+    public static RouteGroupBuilder MapGenerationApi(this RouteGroupBuilder api)
+    {
+        var group = api.MapGroup("/generations").WithTags("Generations");
+        group.MapPost("/", CreateAsync).WithSummary("Queue a generation");
+        group.MapGet("/{id:long}", GetAsync).WithSummary("The state of a generation");
+        group.MapGet("/{id:long}/events", EventsAsync).WithSummary("Server-sent progress events of a generation");
+        group.MapDelete("/{id:long}", CancelAsync).WithSummary("Cancel a generation");
+        return group;
+    }
+
+    private static async Task<Results<Accepted<GenerationCreated>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+        GenerationApiRequest body, GenerationSubmitter submitter, CancellationToken ct)
+    {
+        var (request, shapeErrors) = body.ToRequest();
+        var result = await submitter.SubmitAsync(request, shapeErrors, ct);
+        if (result.Job is { } job)
+            return TypedResults.Accepted($"/api/generations/{job.Id}", new GenerationCreated(job.Id));
+        if (result.Refusal is { } refusal)
+            return TypedResults.Problem(refusal, statusCode: StatusCodes.Status429TooManyRequests, title: "The queue is full");
+        return TypedResults.ValidationProblem(ProblemFields.ToJsonNames(result.Errors),
+            title: "The generation settings are not valid");
+    }
+
+    private static async Task<Results<Ok<GenerationStatus>, ProblemHttpResult>> GetAsync(
+        long id, GenerationQueue queue, HistoryStore history, GenerationProgressTracker tracker, CancellationToken ct)
+    {
+        var job = await queue.GetAsync(id, ct);
+        if (job is null)
+            return NoSuchJob(id);
+        return TypedResults.Ok(await DescribeAsync(job, queue, history, tracker, ct));
+    }
+
+    internal static async Task<GenerationStatus> DescribeAsync(GenerationJob job, GenerationQueue queue, HistoryStore history,
+        GenerationProgressTracker tracker, CancellationToken ct)
+    {
+        var steps = job.Request.EffectiveSteps;
+        var step = job.Status == JobStatus.Done ? steps : tracker.Get(job.Id)?.Step ?? 0;
+        long? seed = job.Request.Seed != 0 ? job.Request.Seed : null;
+        if (job.ImageId is { } imageId && await history.GetAsync(imageId, ct) is { } entry)
+            seed = entry.Seed;
+        int? position = null;
+        if (job.Status is JobStatus.Queued or JobStatus.Running)
+        {
+            var active = await queue.ListActiveAsync(ct);
+            var index = active.ToList().FindIndex(j => j.Id == job.Id);
+            position = index >= 0 ? index : null;
+        }
+        return new GenerationStatus(job.Id, job.Status.ToString().ToLowerInvariant(), step, steps, seed, job.ImageId, position, job.Error);
+    }
+
+    private static async Task<IResult> EventsAsync(long id, GenerationQueue queue, HttpContext context, CancellationToken ct)
+    {
+        // Subscribe before reading the job, so an event between the two is not missed.
+        var subscription = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var events = queue.SubscribeAsync(subscription.Token);
+        var job = await queue.GetAsync(id, ct);
+        if (job is null)
+        {
+            await subscription.CancelAsync();
+            subscription.Dispose();
+            return NoSuchJob(id);
+        }
+        context.Response.RegisterForDispose(subscription);
+        return TypedResults.ServerSentEvents(StreamAsync(job, events, subscription.Token));
+    }
+
+    private static async IAsyncEnumerable<SseItem<GenerationEvent>> StreamAsync(GenerationJob job, IAsyncEnumerable<QueueEvent> events,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        var steps = job.Request.EffectiveSteps;
+        yield return new SseItem<GenerationEvent>(new GenerationEvent(job.Id, null, steps, job.ImageId, job.Error, null),
+            job.Status.ToString().ToLowerInvariant());
+        if (job.IsFinished)
+            yield break;
+        await foreach (var e in events.WithCancellation(ct))
+        {
+            if (e.JobId != job.Id)
+                continue;
+            var kind = e.Kind.ToString().ToLowerInvariant();
+            yield return new SseItem<GenerationEvent>(
+                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng), kind);
+            if (e.Kind is QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled or QueueEventKind.Interrupted)
+                yield break;
+        }
+    }
+
+    private static async Task<Results<Accepted<GenerationStatus>, ProblemHttpResult>> CancelAsync(
+        long id, GenerationQueue queue, HistoryStore history, GenerationProgressTracker tracker, CancellationToken ct)
+    {
+        var result = await queue.CancelAsync(id, ct);
+        var job = await queue.GetAsync(id, ct);
+        if (job is null)
+            return NoSuchJob(id);
+        if (!result.Cancelled)
+            return TypedResults.Problem(result.Message, statusCode: StatusCodes.Status409Conflict, title: "The generation cannot be cancelled");
+        return TypedResults.Accepted($"/api/generations/{id}", await DescribeAsync(job, queue, history, tracker, ct));
+    }
+
+    private static ProblemHttpResult NoSuchJob(long id) =>
+        TypedResults.Problem($"There is no generation {id}; check the id returned by POST /api/generations.",
+            statusCode: StatusCodes.Status404NotFound, title: "Generation not found");
+}

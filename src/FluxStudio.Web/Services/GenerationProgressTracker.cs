@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using FluxStudio.App.Generation;
+
+namespace FluxStudio.Web.Services;
+
+/// <summary>
+/// Remembers the latest step and preview of each running job, which the queue only announces as events, so
+/// that <c>GET /api/generations/{id}</c> and a page opened mid-run can show them.
+/// </summary>
+public sealed class GenerationProgressTracker : IHostedService
+{
+    private readonly GenerationQueue _queue;
+    private readonly ConcurrentDictionary<long, JobProgress> _progress = new();
+
+    public GenerationProgressTracker(GenerationQueue queue)
+    {
+        _queue = queue;
+    }
+
+    public JobProgress? Get(long jobId) => _progress.GetValueOrDefault(jobId);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _queue.Changed += OnChanged;
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Changed -= OnChanged;
+        return Task.CompletedTask;
+    }
+
+    private void OnChanged(object? sender, QueueEvent e)
+    {
+        switch (e.Kind)
+        {
+            case QueueEventKind.Progress when e.Step is { } step && e.TotalSteps is { } total:
+                _progress[e.JobId] = new JobProgress(step, total, e.PreviewPng ?? _progress.GetValueOrDefault(e.JobId)?.PreviewPng);
+                break;
+            case QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled or QueueEventKind.Interrupted
+                or QueueEventKind.Requeued:
+                _progress.TryRemove(e.JobId, out _);
+                break;
+        }
+    }
+}
+
+public sealed record JobProgress(int Step, int TotalSteps, byte[]? PreviewPng);

@@ -1,0 +1,41 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using FluxStudio.Web.Api;
+
+namespace FluxStudio.Web.Tests;
+
+/// <summary>Small helpers over the REST API shared by the tests.</summary>
+public static class ApiClient
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static object SmallRequest(string prompt = "a red fox", long seed = 42, int steps = 2) =>
+        new { prompt, model = "schnell", steps, seed, width = 48, height = 32 };
+
+    public static async Task<long> QueueAsync(HttpClient client, object body)
+    {
+        var response = await client.PostAsJsonAsync("/api/generations", body);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        var created = await response.Content.ReadFromJsonAsync<GenerationCreated>(Json);
+        return created!.Id;
+    }
+
+    /// <summary>Polls until the job leaves the queue; the limit only keeps a broken server from hanging the run.</summary>
+    public static async Task<GenerationStatus> WaitFinishedAsync(HttpClient client, long id)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var status = await client.GetFromJsonAsync<GenerationStatus>($"/api/generations/{id}", Json, limit.Token);
+            if (status!.Status is "done" or "failed" or "cancelled")
+                return status;
+            await Task.Delay(50, limit.Token);
+        }
+    }
+
+    public static async Task<JsonElement> ProblemAsync(HttpResponseMessage response)
+    {
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        return await response.Content.ReadFromJsonAsync<JsonElement>(Json);
+    }
+}

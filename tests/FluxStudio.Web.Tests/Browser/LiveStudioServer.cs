@@ -1,0 +1,101 @@
+using FluxStudio.Engine.TinyModel;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace FluxStudio.Web.Tests.Browser;
+
+/// <summary>
+/// The real server on a free loopback port with the real FLUX engine on a tiny model, a temporary data folder, and
+/// Debian's chromium driven by Playwright.
+/// </summary>
+public sealed class LiveStudioServer : IAsyncLifetime
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    private WebApplication? _app;
+    private IPlaywright? _playwright;
+
+    public string DataRoot { get; } = Directory.CreateTempSubdirectory("fluxstudio-browser-").FullName;
+
+    public string TinyModel => Path.Combine(DataRoot, "models", "tiny-schnell");
+
+    public string BaseUrl { get; private set; } = "";
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    /// <summary>Where screenshots of each tab are saved.</summary>
+    public static string ScreenshotFolder =>
+        Environment.GetEnvironmentVariable("FLUXSTUDIO_SCREENSHOTS") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(ChromiumPath))
+            throw new InvalidOperationException(
+                $"The browser tests need Debian's chromium at {ChromiumPath}: run 'apt-get install --no-install-recommends chromium' (test.sh does).");
+        TinyModelWriter.Write(TinyModel, dev: false, seed: 7);
+        _app = FluxStudioServer.Build(
+        [
+            "--urls", "http://127.0.0.1:0",
+            $"--FluxStudio:DataRoot={DataRoot}",
+            "--FluxStudio:Validation:SizeMultiple=4",
+            "--FluxStudio:Engine:Device=cpu",
+            "--FluxStudio:Engine:Precision=fp32",
+            "--Models:AllowDownload=false",
+            "--Enhancer:Endpoint=http://127.0.0.1:9/",
+            "--Logging:LogLevel:Default=Warning",
+        ]);
+        await _app.StartAsync();
+        BaseUrl = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        Directory.CreateDirectory(ScreenshotFolder);
+    }
+
+    /// <summary>A new page on the studio, once its circuit is connected and clicks are handled.</summary>
+    public async Task<IPage> OpenStudioAsync()
+    {
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1200, Height = 1000 } });
+        var console = new List<string>();
+        page.Console += (_, message) => console.Add($"{message.Type}: {message.Text}");
+        page.PageError += (_, error) => console.Add($"error: {error}");
+        await page.GotoAsync(BaseUrl);
+        try
+        {
+            await page.WaitForSelectorAsync("[data-testid=ready][data-interactive=true]",
+                new PageWaitForSelectorOptions { State = WaitForSelectorState.Attached, Timeout = 60_000 });
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException("The page did not become interactive. Browser console:\n" + string.Join("\n", console), ex);
+        }
+        return page;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+            await Browser.DisposeAsync();
+        _playwright?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        try
+        {
+            Directory.Delete(DataRoot, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

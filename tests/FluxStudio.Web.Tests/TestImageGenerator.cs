@@ -1,0 +1,51 @@
+using FluxStudio.App.Generation;
+using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
+
+namespace FluxStudio.Web.Tests;
+
+/// <summary>
+/// Draws a grey image of the requested size, reporting each step. When <see cref="Hold"/> is set, it waits after the
+/// first step until <see cref="Release"/> or cancellation, so tests can watch and cancel a running job.
+/// </summary>
+public sealed class TestImageGenerator : IImageGenerator
+{
+    private TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public bool Hold { get; set; }
+
+    public TaskCompletionSource FirstStepReported { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release() => _release.TrySetResult();
+
+    public void Reset()
+    {
+        _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        FirstStepReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public async Task<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken ct)
+    {
+        var steps = request.EffectiveSteps;
+        for (var step = 1; step <= steps; step++)
+        {
+            ct.ThrowIfCancellationRequested();
+            progress.Report(new GenerationProgress(step, steps, [0x89, 0x50, 0x4E, 0x47]));
+            if (step == 1)
+            {
+                FirstStepReported.TrySetResult();
+                if (Hold)
+                    await _release.Task.WaitAsync(ct);
+            }
+        }
+        var pixels = new byte[request.Width * request.Height * 3];
+        Array.Fill(pixels, (byte)128);
+        return new GeneratedImage
+        {
+            Pixels = new RgbImage(request.Width, request.Height, pixels),
+            Seed = request.Seed,
+            Prompt = request.Prompt,
+            Device = "test",
+            Precision = "float32",
+        };
+    }
+}
