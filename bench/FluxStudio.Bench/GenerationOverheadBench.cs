@@ -48,6 +48,29 @@ public static class GenerationOverheadBench
                 pipeline.Decode(latent, rows, columns);
             }, runs, warmups: 1);
 
+            // The same work stage by stage, to see where a gap between the two comes from.
+            double tokenize = 0, encodeText = 0, denoise = 0, decodeImage = 0;
+            for (int run = 0; run < runs; run++)
+            {
+                using var inner = NewDisposeScope();
+                var clock = Stopwatch.StartNew();
+                var clip = model.Tokenizers.Clip.Tokenize(request.Prompt);
+                var t5 = model.Tokenizers.T5.Tokenize(request.Prompt, model.Config.T5SequenceLength);
+                tokenize += clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                var conditioning = model.Encode(clip.Ids, t5.Ids);
+                encodeText += clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                var final = EulerSampler.Denoise(model.Transformer, latent, ids, conditioning,
+                    pipeline.Schedule(steps, (int)(rows * columns)), 3.5f);
+                denoise += clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                ImageConversion.ToRgb(pipeline.Decode(final, rows, columns));
+                decodeImage += clock.Elapsed.TotalMilliseconds;
+            }
+            yield return new BenchResult("  stages in order (mean)", (tokenize + encodeText + denoise + decodeImage) / runs, "ms",
+                $"tokenize {tokenize / runs:F1}, encode {encodeText / runs:F1}, denoise {denoise / runs:F1}, decode {decodeImage / runs:F1}");
+
             double sum = encode.TotalMilliseconds + steps * step.TotalMilliseconds + decode.TotalMilliseconds;
             yield return new BenchResult($"tiny generation {side}² × {steps} steps", whole.TotalMilliseconds, "ms");
             yield return new BenchResult("  sum of module times", sum, "ms",
