@@ -16,6 +16,9 @@ public sealed class LiveStudioServer : IAsyncLifetime
     public const string ChromiumPath = "/usr/bin/chromium";
 
     private WebApplication? _app;
+
+    /// <summary>A loopback server that answers like Ollama, for the Prompt Enhancer tab.</summary>
+    public FluxStudio.App.Tests.Enhancement.FakeOllamaServer Ollama { get; private set; } = null!;
     private IPlaywright? _playwright;
 
     public string DataRoot { get; } = Directory.CreateTempSubdirectory("fluxstudio-browser-").FullName;
@@ -36,6 +39,7 @@ public sealed class LiveStudioServer : IAsyncLifetime
             throw new InvalidOperationException(
                 $"The browser tests need Debian's chromium at {ChromiumPath}: run 'apt-get install --no-install-recommends chromium' (test.sh does).");
         TinyModelWriter.Write(TinyModel, dev: false, seed: 7);
+        Ollama = await FluxStudio.App.Tests.Enhancement.FakeOllamaServer.StartAsync();
         _app = FluxStudioServer.Build(
         [
             "--urls", "http://127.0.0.1:0",
@@ -44,7 +48,7 @@ public sealed class LiveStudioServer : IAsyncLifetime
             "--FluxStudio:Engine:Device=cpu",
             "--FluxStudio:Engine:Precision=fp32",
             "--Models:AllowDownload=false",
-            "--Enhancer:Endpoint=http://127.0.0.1:9/",
+            $"--Enhancer:Endpoint={Ollama.Endpoint}",
             "--Logging:LogLevel:Default=Warning",
         ]);
         await _app.StartAsync();
@@ -90,6 +94,8 @@ public sealed class LiveStudioServer : IAsyncLifetime
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+        if (Ollama is not null)
+            await Ollama.DisposeAsync();
         try
         {
             Directory.Delete(DataRoot, recursive: true);

@@ -74,6 +74,31 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
     }
 
     [Fact]
+    public async Task TheEnhancerAdaptsToVisionModelsStreamsAndHandsItsPromptToGenerate()
+    {
+        var page = await server.OpenStudioAsync();
+        await ByTestId(page, "tab-enhance").ClickAsync();
+        var model = ByTestId(page, "enhance-model");
+        await Assertions.Expect(model.Locator("option")).ToHaveCountAsync(2);
+
+        await model.SelectOptionAsync("llava:7b");
+        await Assertions.Expect(ByTestId(page, "enhance")).ToHaveTextAsync("Describe image as prompt");
+        await Assertions.Expect(ByTestId(page, "enhance-image")).ToBeVisibleAsync();
+
+        await model.SelectOptionAsync("llama3.2:latest");
+        await Assertions.Expect(ByTestId(page, "enhance")).ToHaveTextAsync("Enhance prompt");
+        await Assertions.Expect(ByTestId(page, "enhance-image")).ToHaveCountAsync(0);
+        await SetAsync(page, "enhance-text", "a fox");
+        await ByTestId(page, "enhance").ClickAsync();
+        await Assertions.Expect(ByTestId(page, "enhance-result")).ToHaveValueAsync("A red fox in fresh snow.", new() { Timeout = 60_000 });
+        await ScreenshotAsync(page, "enhance");
+
+        await ByTestId(page, "enhance-use").ClickAsync();
+        await Assertions.Expect(ByTestId(page, "panel-generate")).ToBeVisibleAsync();
+        await Assertions.Expect(ByTestId(page, "prompt")).ToHaveValueAsync("A red fox in fresh snow.");
+    }
+
+    [Fact]
     public async Task GuidanceIsHiddenForSchnellAndShownForDev()
     {
         var page = await server.OpenStudioAsync();
