@@ -9,7 +9,14 @@ public sealed class StudioOptions
 {
     public const string SectionName = "FluxStudio";
 
-    public string DataRoot { get; set; } = ".";
+    /// <summary>
+    /// Where history, images and LoRAs live. Default: the user's data folder (~/.local/share/FluxStudio on Linux,
+    /// %LOCALAPPDATA%\FluxStudio on Windows), so the place does not depend on where the app was started.
+    /// </summary>
+    public string DataRoot { get; set; } = DefaultDataRoot;
+
+    public static string DefaultDataRoot { get; } =
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "FluxStudio");
 
     /// <summary>The SQLite file holding history and the job queue. Default: <c>{DataRoot}/fluxstudio.db</c>.</summary>
     public string? DatabasePath { get; set; }

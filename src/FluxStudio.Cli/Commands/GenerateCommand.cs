@@ -63,7 +63,7 @@ public static class GenerateCommand
             Description = "One scale per LoRA (default 1.0 each).",
             AllowMultipleArgumentsPerToken = true,
         };
-        var loraDir = new Option<DirectoryInfo?>("--lora-dir") { Description = "The LoRA library folder (default ./lora)." };
+        var loraDir = new Option<DirectoryInfo?>("--lora-dir") { Description = "The LoRA library folder (default: lora/ in the studio's data folder)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or mps.", DefaultValueFactory = _ => "auto" };
         var dtype = new Option<string>("--dtype") { Description = "auto, fp32, bf16 or fp16.", DefaultValueFactory = _ => "auto" };
 
@@ -235,7 +235,8 @@ public static class GenerateCommand
     {
         if (arguments.LoraScales.Length > arguments.LoraPaths.Length)
             throw new ArgumentException($"{arguments.LoraScales.Length} --lora-scales were given for {arguments.LoraPaths.Length} --lora-paths; give one scale per LoRA.");
-        var folder = arguments.LoraDir?.FullName ?? new StudioOptions().ResolveLoraFolder();
+        var dataRoot = Environment.GetEnvironmentVariable("FluxStudio__DataRoot") ?? StudioOptions.DefaultDataRoot;
+        var folder = arguments.LoraDir?.FullName ?? new StudioOptions { DataRoot = dataRoot }.ResolveLoraFolder();
         return arguments.LoraPaths.Select((name, i) =>
         {
             var candidates = new[] { name, Path.Combine(folder, name), Path.Combine(folder, name + ".safetensors") };

@@ -12,8 +12,8 @@ public static class HistoryCommand
 {
     private static readonly Option<string> DataRoot = new("--data-root")
     {
-        Description = "The FluxStudio data folder (database and outputimage/). Default: $FluxStudio__DataRoot or the current folder.",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FluxStudio__DataRoot") ?? ".",
+        Description = "The FluxStudio data folder (database and outputimage/). Default: $FluxStudio__DataRoot or the studio's data folder.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FluxStudio__DataRoot") ?? StudioOptions.DefaultDataRoot,
         Recursive = true,
     };
 
@@ -114,7 +114,7 @@ public static class HistoryCommand
 
     private static HistoryStore OpenStore(ParseResult parse)
     {
-        var options = Options.Create(new StudioOptions { DataRoot = parse.GetValue(DataRoot) ?? "." });
+        var options = Options.Create(new StudioOptions { DataRoot = parse.GetValue(DataRoot) ?? StudioOptions.DefaultDataRoot });
         return new HistoryStore(new StudioDatabase(options), options);
     }
 
