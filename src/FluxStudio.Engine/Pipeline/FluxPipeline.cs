@@ -126,7 +126,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var latent = LatentPacking.Unpack(clean, rows, columns)[0].narrow(0, 0, 3).to(ScalarType.Float32, CPU);
         var (low, high) = (latent.amin([1, 2], keepdim: true), latent.amax([1, 2], keepdim: true));
         var scaled = ((latent - low) / (high - low + 1e-6) * 255).clamp(0, 255).permute(1, 2, 0).contiguous();
-        return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).data<byte>().ToArray());
+        return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).bytes.ToArray());
     }
 
     private static T Guard<T>(string operation, Func<T> action)

@@ -14,7 +14,7 @@ public static class ImageConversion
             throw new ArgumentException($"expected one RGB image (1, 3, H, W), got [{string.Join(", ", decoded.shape)}]", nameof(decoded));
         using var scope = NewDisposeScope();
         var hwc = ((decoded[0].to(ScalarType.Float32, CPU).clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).contiguous();
-        var bytes = hwc.to(ScalarType.Byte).data<byte>().ToArray();
+        var bytes = hwc.to(ScalarType.Byte).bytes.ToArray();
         return new RgbImage((int)decoded.shape[3], (int)decoded.shape[2], bytes);
     }
 
