@@ -18,4 +18,15 @@ public interface ITensorSource : IDisposable
     TensorInfo Info(string name);
 
     Tensor Load(string name, ScalarType? dtype = null, Device? device = null);
+
+    /// <summary>
+    /// Writes a tensor into <paramref name="target"/> (same shape), converting dtype and device as needed. Sources that
+    /// can read straight into the target's memory do so, without an intermediate copy.
+    /// </summary>
+    void LoadInto(string name, Tensor target)
+    {
+        using var value = Load(name);
+        using var _ = no_grad();
+        target.copy_(value);
+    }
 }

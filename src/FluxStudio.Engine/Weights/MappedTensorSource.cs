@@ -64,6 +64,20 @@ public sealed class MappedTensorSource : ITensorSource
         return joined.to(dtype ?? joined.dtype, device ?? CPU).contiguous().MoveToOuterDisposeScope();
     }
 
+    public void LoadInto(string name, Tensor target)
+    {
+        if (!_recipes.TryGetValue(name, out var recipe))
+            _inner.LoadInto(name, target);
+        else if (recipe.Parts is [{ RowStart: null } part] && recipe.Reshape is null)
+            _inner.LoadInto(part.SourceName, target);
+        else
+        {
+            using var value = Load(name);
+            using var _ = no_grad();
+            target.copy_(value);
+        }
+    }
+
     private static long RowCount(TensorPart part, TensorInfo info) =>
         part.RowStart is { } start ? (part.RowEnd ?? info.Shape[0]) - start : info.Shape.FirstOrDefault(1);
 

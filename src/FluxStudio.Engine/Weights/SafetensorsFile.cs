@@ -76,6 +76,23 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             return tensor.to(dtype ?? info.DType, device ?? CPU);
     }
 
+    /// <summary>Copies the stored bytes straight into a CPU tensor of the same dtype, shape and layout; converts otherwise.</summary>
+    public void LoadInto(string name, Tensor target)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var info = Info(name);
+        if (target.device_type == DeviceType.CPU && target.dtype == info.DType && target.is_contiguous()
+            && target.shape.SequenceEqual(info.Shape))
+        {
+            if (info.ByteLength > 0)
+                CopyInto(target, _data + info.ByteOffset, info.ByteLength);
+            return;
+        }
+        using var value = Load(name);
+        using var _ = no_grad();
+        target.copy_(value);
+    }
+
     /// <summary>The raw stored bytes of a tensor (for tests and for copying files without decoding).</summary>
     public ReadOnlySpan<byte> RawBytes(string name)
     {
@@ -84,13 +101,29 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         return new ReadOnlySpan<byte>(_data + info.ByteOffset, checked((int)info.ByteLength));
     }
 
+    private const long ParallelCopyChunk = 8L << 20;
+
     private static void CopyInto(Tensor tensor, byte* source, long length)
     {
         var target = tensor.bytes;
         if (target.Length != length)
             throw new InvalidOperationException($"tensor holds {target.Length} bytes, expected {length}");
         fixed (byte* destination = target)
-            Buffer.MemoryCopy(source, destination, length, length);
+        {
+            if (length < 2 * ParallelCopyChunk)
+            {
+                Buffer.MemoryCopy(source, destination, length, length);
+                return;
+            }
+            // Large tensors: the page faults of the mapping and the copy itself spread over the cores.
+            var (from, to) = ((nint)source, (nint)destination);
+            long chunks = (length + ParallelCopyChunk - 1) / ParallelCopyChunk;
+            Parallel.For(0, chunks, chunk =>
+            {
+                long offset = chunk * ParallelCopyChunk, count = Math.Min(ParallelCopyChunk, length - offset);
+                Buffer.MemoryCopy((byte*)from + offset, (byte*)to + offset, count, count);
+            });
+        }
     }
 
     public void Dispose()

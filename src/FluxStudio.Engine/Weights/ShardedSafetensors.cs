@@ -60,6 +60,8 @@ public sealed class ShardedSafetensors : ITensorSource
 
     public Tensor Load(string name, ScalarType? dtype = null, Device? device = null) => Shard(name).Load(name, dtype, device);
 
+    public void LoadInto(string name, Tensor target) => Shard(name).LoadInto(name, target);
+
     private SafetensorsFile Shard(string name)
     {
         if (!_weightMap.TryGetValue(name, out var file))

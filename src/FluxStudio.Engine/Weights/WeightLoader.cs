@@ -36,8 +36,7 @@ public static class WeightLoader
         foreach (var (name, target) in targets)
         {
             if (!source.Contains(name)) continue;
-            using var value = source.Load(name);
-            target.copy_(value);
+            source.LoadInto(name, target);
         }
     }
 }

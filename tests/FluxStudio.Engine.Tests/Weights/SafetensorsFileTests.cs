@@ -85,6 +85,24 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void LoadsIntoExistingTensorsDirectlyOrConverting()
+    {
+        var path = Path.Combine(_dir, "into.safetensors");
+        var large = arange(6_000_000, ScalarType.Float32).reshape(3000, 2000); // 24 MB: the chunked, parallel copy
+        var small = randn(7, 3).to(ScalarType.BFloat16);
+        SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["large"] = large, ["small"] = small });
+        using var file = SafetensorsFile.Open(path);
+
+        using var sameType = empty(3000, 2000);
+        file.LoadInto("large", sameType);
+        Assert.True(large.bytes.SequenceEqual(sameType.bytes));
+
+        using var widened = empty(7, 3);
+        file.LoadInto("small", widened);
+        Assert.Equal(small.to(ScalarType.Float32).data<float>().ToArray(), widened.data<float>().ToArray());
+    }
+
+    [Fact]
     public void ReadsShardedCheckpointsThroughTheirIndex()
     {
         SafetensorsWriter.Write(Path.Combine(_dir, "model-00001-of-00002.safetensors"), new Dictionary<string, Tensor> { ["a"] = ones(2) });
