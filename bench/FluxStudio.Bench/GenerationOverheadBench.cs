@@ -1,3 +1,4 @@
+using FluxStudio.Engine;
 using System.Diagnostics;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
@@ -14,10 +15,6 @@ namespace FluxStudio.Bench;
 /// </summary>
 public static class GenerationOverheadBench
 {
-    private sealed class TimedProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
-    {
-        public void Report(GenerationProgress value) => report(value);
-    }
 
     public static IEnumerable<BenchResult> Run(BenchOptions options)
     {
@@ -35,7 +32,7 @@ public static class GenerationOverheadBench
             // Where the time goes inside Generate, from the progress reports' timestamps.
             var marks = new List<(string Stage, double Ms)>();
             var stopwatch = Stopwatch.StartNew();
-            pipeline.Generate(request, new TimedProgress(p => marks.Add(($"{p.Stage} {p.Step}", stopwatch.Elapsed.TotalMilliseconds))));
+            pipeline.Generate(request, new SynchronousProgress<GenerationProgress>(p => marks.Add(($"{p.Stage} {p.Step}", stopwatch.Elapsed.TotalMilliseconds))));
             double end = stopwatch.Elapsed.TotalMilliseconds;
             var spans = marks.Zip(marks.Skip(1).Select(m => m.Ms).Append(end), (m, next) => $"{m.Stage}: {next - m.Ms:F1}");
             yield return new BenchResult("  inside Generate", end, "ms", string.Join(", ", spans));

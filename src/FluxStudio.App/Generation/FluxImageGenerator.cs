@@ -1,4 +1,5 @@
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
@@ -84,9 +85,4 @@ public sealed class FluxImageGenerator(
     }
 
     public void Dispose() => _cache.Dispose();
-
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

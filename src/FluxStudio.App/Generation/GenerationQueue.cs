@@ -1,3 +1,4 @@
+using FluxStudio.Engine;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
@@ -272,7 +273,7 @@ public sealed class GenerationQueue
             Seed = job.Request.Seed != 0 ? job.Request.Seed : Random.Shared.NextInt64(1, uint.MaxValue),
             Prompt = catalog.ComposePrompt(job.Request.Prompt, job.Request.Loras.Select(l => l.Name)),
         };
-        var progress = new ImmediateProgress<GenerationProgress>(p =>
+        var progress = new SynchronousProgress<GenerationProgress>(p =>
             Publish(new QueueEvent(QueueEventKind.Progress, job.Id) { Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng }));
         var image = await generator.GenerateAsync(request, progress, ct);
         ct.ThrowIfCancellationRequested();
@@ -315,10 +316,4 @@ public sealed class GenerationQueue
     private void SignalWork() => Interlocked.Exchange(ref _workArrived, NewSignal()).TrySetResult();
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>Reports on the generator's thread: <see cref="Progress{T}"/> would post to the thread pool and reorder steps.</summary>
-    private sealed class ImmediateProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

@@ -1,3 +1,4 @@
+using FluxStudio.Engine;
 using FluxStudio.App.Background;
 using FluxStudio.App.Tests.Background.TestModels;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -370,18 +371,13 @@ public sealed class BackgroundRemoverTests : IDisposable
         using var remover = CreateRemover(new TinyMattingModel());
         var reports = new List<BackgroundRemovalProgress>();
 
-        await remover.RemoveAsync(new MemoryStream(TestImages.EncodePng(Varied(8, 8))), new SynchronousProgress(reports.Add), CancellationToken.None);
+        await remover.RemoveAsync(new MemoryStream(TestImages.EncodePng(Varied(8, 8))), new SynchronousProgress<BackgroundRemovalProgress>(reports.Add), CancellationToken.None);
 
         Assert.Equal(
             [BackgroundRemovalStage.ReadingImage, BackgroundRemovalStage.LoadingModel, BackgroundRemovalStage.RunningModel, BackgroundRemovalStage.Encoding],
             reports.Select(report => report.Stage));
         Assert.Equal([1, 2, 3, 4], reports.Select(report => report.Step));
         Assert.All(reports, report => Assert.Equal(4, report.StepCount));
-    }
-
-    private sealed class SynchronousProgress(Action<BackgroundRemovalProgress> report) : IProgress<BackgroundRemovalProgress>
-    {
-        public void Report(BackgroundRemovalProgress value) => report(value);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.Models;
@@ -58,19 +59,19 @@ public sealed class FluxImageGeneratorTests : IDisposable
     public async Task The_model_is_loaded_once_and_again_only_when_the_model_changes()
     {
         var steps = new List<GenerationProgress>();
-        var first = await _generator.GenerateAsync(Request(_schnell, 1), new SyncProgress(steps.Add), _ct);
-        var second = await _generator.GenerateAsync(Request(_schnell, 1), new SyncProgress(steps.Add), _ct);
+        var first = await _generator.GenerateAsync(Request(_schnell, 1), new SynchronousProgress<GenerationProgress>(steps.Add), _ct);
+        var second = await _generator.GenerateAsync(Request(_schnell, 1), new SynchronousProgress<GenerationProgress>(steps.Add), _ct);
         Assert.Equal(1, _generator.LoadCount);
         Assert.Equal(first.Pixels!.Pixels, second.Pixels!.Pixels);
         Assert.Equal([1, 2, 1, 2], steps.Select(s => s.Step));
         Assert.All(steps, s => Assert.NotNull(s.PreviewPng));
 
-        await _generator.GenerateAsync(Request(_schnell, 2), new SyncProgress(_ => { }), _ct);
+        await _generator.GenerateAsync(Request(_schnell, 2), new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
         Assert.Equal(1, _generator.LoadCount);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, new SyncProgress(_ => { }), _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
         Assert.Equal(2, _generator.LoadCount);
         Assert.Equal("dev", _generator.LoadedModel!.ModelAlias);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, new SyncProgress(_ => { }), _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
         Assert.Equal(3, _generator.LoadCount);
         Assert.Equal(8, _generator.LoadedModel!.Quantize);
     }
@@ -79,7 +80,7 @@ public sealed class FluxImageGeneratorTests : IDisposable
     public async Task Features_the_engine_does_not_have_yet_are_refused_plainly()
     {
         var error = await Assert.ThrowsAsync<NotSupportedException>(() =>
-            _generator.GenerateAsync(Request(_schnell) with { ControlNetImagePath = "/tmp/edges.png" }, new SyncProgress(_ => { }), _ct));
+            _generator.GenerateAsync(Request(_schnell) with { ControlNetImagePath = "/tmp/edges.png" }, new SynchronousProgress<GenerationProgress>(_ => { }), _ct));
         Assert.Contains("ControlNet is not available yet", error.Message);
         Assert.Equal(0, _generator.LoadCount);
     }
@@ -96,11 +97,11 @@ public sealed class FluxImageGeneratorTests : IDisposable
         };
 
         var withLora = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 1.0)] },
-            new SyncProgress(_ => { }), _ct);
+            new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
         AssertWithinOneLevel(Path.Combine(fixtures, "lora-tiny", "runs", "kohya-1.0", "image.png"), withLora.Pixels!.Pixels);
 
         var atZero = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 0.0)] },
-            new SyncProgress(_ => { }), _ct);
+            new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
         AssertWithinOneLevel(Path.Combine(fixtures, "pipeline-tiny", "runs", "a1", "image.png"), atZero.Pixels!.Pixels);
         Assert.Equal(1, _generator.LoadCount);
     }
@@ -124,11 +125,6 @@ public sealed class FluxImageGeneratorTests : IDisposable
             if (Directory.Exists(Path.Combine(dir.FullName, "tests", "Fixtures")))
                 return Path.Combine(dir.FullName, "tests", "Fixtures");
         throw new DirectoryNotFoundException("tests/Fixtures");
-    }
-
-    private sealed class SyncProgress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
-    {
-        public void Report(GenerationProgress value) => report(value);
     }
 
     private sealed class StaticOptionsMonitor<T>(T value) : Microsoft.Extensions.Options.IOptionsMonitor<T>

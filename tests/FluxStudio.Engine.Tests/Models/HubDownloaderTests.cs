@@ -42,7 +42,7 @@ public sealed class HubDownloaderTests : IDisposable
     {
         var reports = new List<DownloadProgress>();
         var snapshot = await Downloader().DownloadAsync(
-            "black-forest-labs/FLUX.1-schnell", "main", new InlineProgress<DownloadProgress>(reports.Add), CancellationToken.None);
+            "black-forest-labs/FLUX.1-schnell", "main", new SynchronousProgress<DownloadProgress>(reports.Add), CancellationToken.None);
 
         Assert.Equal(Path.Combine(RepoFolder, "snapshots", Commit), snapshot);
         Assert.Equal(Commit, File.ReadAllText(Path.Combine(RepoFolder, "refs", "main")));
@@ -184,7 +184,7 @@ public sealed class HubDownloaderTests : IDisposable
     {
         _hub.StallMidwayOnce.Add(Shard);
         using var cancellation = new CancellationTokenSource();
-        var progress = new InlineProgress<DownloadProgress>(p =>
+        var progress = new SynchronousProgress<DownloadProgress>(p =>
         {
             if (p.CurrentFile == Shard && p.FileBytesDone > 0) cancellation.Cancel();
         });

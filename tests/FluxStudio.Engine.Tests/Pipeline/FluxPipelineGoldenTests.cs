@@ -101,9 +101,3 @@ public sealed class FluxPipelineGoldenTests : IClassFixture<FluxPipelineGoldenTe
         Assert.Equal(GenerationStage.Done, steps[^1].Stage);
     }
 }
-
-/// <summary>Reports on the caller's thread, so tests see every report before the call returns.</summary>
-public sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}

@@ -1,3 +1,4 @@
+using FluxStudio.Engine;
 using FluxStudio.Engine.Vae;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -61,7 +62,7 @@ public sealed class TiledDecodingTests(ITestOutputHelper output)
         var reports = new List<double>();
 
         var whole = vae.Decode(latent);
-        var shared = vae.DecodeTiled(latent, new VaeTiling(TileSize: 24, Overlap: 8), new SynchronousProgress(reports.Add));
+        var shared = vae.DecodeTiled(latent, new VaeTiling(TileSize: 24, Overlap: 8), new SynchronousProgress<double>(reports.Add));
         var perTile = vae.DecodeTiled(latent, new VaeTiling(TileSize: 24, Overlap: 8, StatisticsPasses: 0));
 
         var (sharedMax, sharedMean) = Difference(shared, whole);
@@ -93,11 +94,6 @@ public sealed class TiledDecodingTests(ITestOutputHelper output)
         cancellation.Cancel();
         Assert.Throws<OperationCanceledException>(
             () => vae.DecodeTiled(zeros(1, 4, 40, 40), new VaeTiling(16, 4), cancellationToken: cancellation.Token));
-    }
-
-    private sealed class SynchronousProgress(Action<double> report) : IProgress<double>
-    {
-        public void Report(double value) => report(value);
     }
 
     private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
