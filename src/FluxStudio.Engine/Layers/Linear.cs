@@ -35,6 +35,9 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 
     public long OutFeatures { get; }
 
+    /// <summary>Where the layer's weights live, dense or quantized.</summary>
+    public Device Device => Quantized?.Packed.device ?? weight.device;
+
     /// <summary>Run-time additions to the output, applied in order after the base product (LoRA adapters).</summary>
     public List<ILinearAdapter> Adapters { get; } = [];
 
@@ -72,6 +75,9 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         if (quantized.OutFeatures != OutFeatures || quantized.InFeatures != InFeatures)
             throw new ArgumentException($"A [{quantized.OutFeatures}, {quantized.InFeatures}] weight does not fit a [{OutFeatures}, {InFeatures}] layer.", nameof(quantized));
         _internal_params.Remove(nameof(weight));
+        // No longer a parameter, so nothing keeps it alive: detach it from the caller's dispose scope, so that the
+        // emptied tensor stays valid for code that inspects the layer.
+        weight.DetachFromDisposeScope();
         using (no_grad()) weight.set_(empty(0, weight.dtype, weight.device));
         register_buffer("qweight", quantized.Packed);
         register_buffer("scales", quantized.Scales);

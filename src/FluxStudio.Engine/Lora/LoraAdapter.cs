@@ -18,8 +18,7 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         Module = module;
         Layer = layer;
         _outFeatures = layer.OutFeatures;
-        // A quantized layer's dense weight is emptied; its packed storage says where it lives.
-        var device = layer.Quantized?.Packed.device ?? layer.weight.device;
+        var device = layer.Device;
         Down = module.Down.to(device).DetachFromDisposeScope();
         Up = module.Up.to(device).DetachFromDisposeScope();
     }
@@ -48,7 +47,7 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
 
     public void CheckFusable()
     {
-        if (Layer.Quantized is not null || !Layer.weight.is_floating_point() || Layer.weight.numel() != Layer.InFeatures * Layer.OutFeatures)
+        if (!Layer.weight.is_floating_point() || Layer.weight.numel() != Layer.InFeatures * Layer.OutFeatures)
             throw new InvalidOperationException(
                 $"'{Module.Target}' does not hold plain floating-point weights (quantized?), so LoRAs cannot be fused into it; " +
                 "leave them applied at run time (the default), which works on any weights.");

@@ -23,7 +23,7 @@ public static class Quantizer
     /// </summary>
     public static QuantizationReport PrepareForQuantizedLoading(nn.Module module, int bits, long groupSize = DefaultGroupSize) =>
         Apply(module, bits, groupSize, (linear, group) =>
-            linear.UseQuantized(QuantizedWeight.Empty(linear.OutFeatures, linear.InFeatures, bits, group, linear.weight.device)));
+            linear.UseQuantized(QuantizedWeight.Empty(linear.OutFeatures, linear.InFeatures, bits, group, linear.Device)));
 
     /// <summary>
     /// A view of <paramref name="source"/> (names already the module's) in which the dense weights of the prepared
@@ -57,7 +57,7 @@ public static class Quantizer
                     $"layer '{name}' does not fit {bits}-bit storage of a [{linear.OutFeatures}, {linear.InFeatures}] weight " +
                     $"(qweight {packed.DType} {packed.ShapeText}, expected Byte {expectedPacked}; scales {scales?.ShapeText ?? "missing"})");
             long group = linear.InFeatures / scales.Shape[1];
-            linear.UseQuantized(QuantizedWeight.Empty(linear.OutFeatures, linear.InFeatures, bits, group, linear.weight.device));
+            linear.UseQuantized(QuantizedWeight.Empty(linear.OutFeatures, linear.InFeatures, bits, group, linear.Device));
             quantized[name] = group;
         }
         long typical = quantized.Count == 0 ? 0 : quantized.Values.GroupBy(g => g).MaxBy(g => g.Count())!.Key;
