@@ -221,9 +221,9 @@ public static class GenerateCommand
             var used = request with { Seed = (long)result.Seed };
             var png = PngText.Insert(PngEncoder.Encode(result.Image), Infotext.ChunkKeyword,
                 Infotext.Format(used, image, result.Width, result.Height, loras.Select(l => l.Path).ToList()));
-            await WriteAtomicallyAsync(path, png, cancellationToken);
+            await AtomicFile.WriteAsync(path, png, overwrite: true, cancellationToken);
             if (arguments.Metadata)
-                await WriteAtomicallyAsync(Path.ChangeExtension(path, ".json"), Metadata(used, result), cancellationToken);
+                await AtomicFile.WriteAsync(Path.ChangeExtension(path, ".json"), Metadata(used, result), overwrite: true, cancellationToken);
             Console.WriteLine($"Wrote {path} (seed {result.Seed}, {result.Width}×{result.Height}, {result.Steps} steps, " +
                               $"{result.Duration.TotalSeconds:F1} s on {result.Device} {result.Precision})");
         }
@@ -291,22 +291,6 @@ public static class GenerateCommand
             Width = result.Width,
             Height = result.Height,
         }, ImageMetadata.SerializerOptions);
-
-    private static async Task WriteAtomicallyAsync(string path, byte[] bytes, CancellationToken cancellationToken)
-    {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            await File.WriteAllBytesAsync(temporary, bytes, cancellationToken);
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
 
     /// <summary>A one-line progress bar on standard error (a line per step when it is not a terminal).</summary>
     private sealed class ProgressLine : IProgress<GenerationProgress>, IDisposable

@@ -75,11 +75,11 @@ public static class RemoveBackgroundCommand
             result = await remover.RemoveAsync(image, new StageWriter(), cancellationToken);
         var model = await remover.GetModelInfoAsync(cancellationToken);
 
-        await WriteAsync(request.Output, result.Png, request.Force, cancellationToken);
+        await AtomicFile.WriteAsync(request.Output.FullName, result.Png, request.Force, cancellationToken);
         Console.WriteLine($"Wrote {request.Output.FullName} ({result.Width}×{result.Height}, model {model.Path} on {model.ExecutionProvider})");
         if (request.Mask is { } maskFile)
         {
-            await WriteAsync(maskFile, result.MaskPng, request.Force, cancellationToken);
+            await AtomicFile.WriteAsync(maskFile.FullName, result.MaskPng, request.Force, cancellationToken);
             Console.WriteLine($"Wrote {maskFile.FullName}");
         }
         return 0;
@@ -129,22 +129,6 @@ public static class RemoveBackgroundCommand
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (IsEnabled(logLevel)) Console.Error.WriteLine(formatter(state, exception));
-        }
-    }
-
-    /// <summary>Writes beside the target first, so an interrupted run never leaves half a file under the real name.</summary>
-    private static async Task WriteAsync(FileInfo file, byte[] bytes, bool overwrite, CancellationToken cancellationToken)
-    {
-        file.Directory?.Create();
-        var temporary = Path.Combine(file.DirectoryName ?? ".", $".{file.Name}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            await File.WriteAllBytesAsync(temporary, bytes, cancellationToken);
-            File.Move(temporary, file.FullName, overwrite);
-        }
-        finally
-        {
-            File.Delete(temporary);
         }
     }
 }
