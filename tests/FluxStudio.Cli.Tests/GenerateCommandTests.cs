@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using System.Text.Json;
 using SkiaSharp;
 
@@ -8,14 +9,6 @@ public sealed class GenerateCommandTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("fluxstudio-cli-gen-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private static string FindFixtures()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (Directory.Exists(Path.Combine(dir.FullName, "tests", "Fixtures")))
-                return Path.Combine(dir.FullName, "tests", "Fixtures");
-        throw new DirectoryNotFoundException("tests/Fixtures");
-    }
 
     private static byte[] Rgb(string png)
     {
@@ -36,7 +29,7 @@ public sealed class GenerateCommandTests : IDisposable
     [MemberData(nameof(Runs))]
     public async Task ReproducesTheReferencePipelinesImages(string run)
     {
-        var fixtures = FindFixtures();
+        var fixtures = Fixtures.Path();
         var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtures, "pipeline-tiny", "runs", run, "args.json"))).RootElement;
         var output = Path.Combine(_dir, $"{run}.png");
         var result = await CliProcess.RunAsync("generate", "--path", Path.Combine(fixtures, "pipeline-tiny", "model"),
@@ -53,13 +46,13 @@ public sealed class GenerateCommandTests : IDisposable
     }
 
     public static TheoryData<string> LoraRuns() =>
-        [.. Directory.GetDirectories(Path.Combine(FindFixtures(), "lora-tiny", "runs")).Select(d => Path.GetFileName(d)!).Order()];
+        [.. Directory.GetDirectories(Path.Combine(Fixtures.Path(), "lora-tiny", "runs")).Select(d => Path.GetFileName(d)!).Order()];
 
     [Theory]
     [MemberData(nameof(LoraRuns))]
     public async Task ReproducesEveryReferenceLoraRun(string run)
     {
-        var fixtures = FindFixtures();
+        var fixtures = Fixtures.Path();
         var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtures, "lora-tiny", "runs", run, "args.json"))).RootElement;
         var loras = args.GetProperty("loras").EnumerateArray().ToList();
         var output = Path.Combine(_dir, $"{run}.png");

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
@@ -88,7 +89,7 @@ public sealed class FluxImageGeneratorTests : IDisposable
     [Fact]
     public async Task Loras_apply_at_run_time_and_a_scale_change_needs_no_reload()
     {
-        var fixtures = FindFixtures();
+        var fixtures = Fixtures.Path();
         Directory.CreateDirectory(_sandbox.LoraFolder);
         File.Copy(Path.Combine(fixtures, "lora-tiny", "lora_kohya.safetensors"), Path.Combine(_sandbox.LoraFolder, "kohya.safetensors"));
         var reference = TestRequests.Small("a photo of a cat wearing a tiny wizard hat") with
@@ -117,14 +118,6 @@ public sealed class FluxImageGeneratorTests : IDisposable
                 Assert.InRange(Math.Abs(pixel.Green - actual[i + 1]), 0, 1);
                 Assert.InRange(Math.Abs(pixel.Blue - actual[i + 2]), 0, 1);
             }
-    }
-
-    private static string FindFixtures()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (Directory.Exists(Path.Combine(dir.FullName, "tests", "Fixtures")))
-                return Path.Combine(dir.FullName, "tests", "Fixtures");
-        throw new DirectoryNotFoundException("tests/Fixtures");
     }
 
     private sealed class StaticOptionsMonitor<T>(T value) : Microsoft.Extensions.Options.IOptionsMonitor<T>

@@ -11,19 +11,11 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Tests.Lora;
 
 /// <summary>The LoRA runs of tests/Fixtures/lora-tiny, through the pipeline with the LoRAs attached at run time.</summary>
-public sealed class LoraGoldenTests : IClassFixture<LoraGoldenTests.TinyModel>
+public sealed class LoraGoldenTests : IClassFixture<PipelineTinyModel>
 {
-    public sealed class TinyModel : IDisposable
-    {
-        public LoadedFluxModel Model { get; } = LoadedFluxModel.Load(
-            ModelLocator.FromDiffusersFolder(Fixtures.Path("pipeline-tiny", "model")), ComputeTarget.Cpu, lowMemory: false);
-
-        public void Dispose() => Model.Dispose();
-    }
-
     private readonly FluxPipeline _pipeline;
 
-    public LoraGoldenTests(TinyModel tiny) => _pipeline = new FluxPipeline(tiny.Model);
+    public LoraGoldenTests(PipelineTinyModel tiny) => _pipeline = new FluxPipeline(tiny.Model);
 
     public static TheoryData<string> Runs() =>
         ["peft-1.0", "peft_alpha-1.0", "kohya-1.0", "xlabs-1.0", "peft-0.5", "kohya-0.0", "kohya-0.8_xlabs-0.6"];

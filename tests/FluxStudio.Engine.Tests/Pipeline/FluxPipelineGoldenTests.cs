@@ -9,19 +9,11 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Tests.Pipeline;
 
 /// <summary>The whole chain against the reference pipeline's runs in tests/Fixtures/pipeline-tiny.</summary>
-public sealed class FluxPipelineGoldenTests : IClassFixture<FluxPipelineGoldenTests.TinyModel>
+public sealed class FluxPipelineGoldenTests : IClassFixture<PipelineTinyModel>
 {
-    public sealed class TinyModel : IDisposable
-    {
-        public LoadedFluxModel Model { get; } = LoadedFluxModel.Load(
-            ModelLocator.FromDiffusersFolder(Fixtures.Path("pipeline-tiny", "model")), ComputeTarget.Cpu, lowMemory: false);
-
-        public void Dispose() => Model.Dispose();
-    }
-
     private readonly FluxPipeline _pipeline;
 
-    public FluxPipelineGoldenTests(TinyModel tiny) => _pipeline = new FluxPipeline(tiny.Model);
+    public FluxPipelineGoldenTests(PipelineTinyModel tiny) => _pipeline = new FluxPipeline(tiny.Model);
 
     public static TheoryData<string> Runs() => ["a1", "a2", "a3"];
 
