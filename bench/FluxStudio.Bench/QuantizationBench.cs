@@ -16,35 +16,10 @@ public static class QuantizationBench
     public static IEnumerable<BenchResult> Run(BenchOptions options)
     {
         foreach (var result in LayerRatios(options)) yield return result;
-        var config = FluxConfig.Dev with { Depth = 1, DepthSingleBlocks = 1 };
-        int imageTokens = options.Quick ? 256 : 1024, textTokens = options.Quick ? 64 : 256;
         int runs = options.Quick ? 2 : 5;
-        using var scope = NewDisposeScope();
-        var generator = new Generator(11);
-        int side = (int)Math.Sqrt(imageTokens);
-        var img = randn([1, imageTokens, config.InChannels], generator: generator);
-        var ids = LatentPacking.ImageIds(1, side, imageTokens / side);
-        var txt = randn([1, textTokens, config.ContextInDim], generator: generator);
-        var txtIds = LatentPacking.TextIds(1, textTokens);
-        var y = randn([1, config.VecInDim], generator: generator);
-        var t = full([1], 0.5f);
-        var g = full([1], 3.5f);
-
-        FluxTransformer Model()
-        {
-            var model = new FluxTransformer(config, ScalarType.BFloat16);
-            Initialization.Randomize(model, new Generator(7));
-            return model;
-        }
-        TimeSpan Time(FluxTransformer model)
-        {
-            using var _ = no_grad();
-            return Timing.Median(() =>
-            {
-                using var inner = NewDisposeScope();
-                model.Forward(img, ids, txt, txtIds, t, y, g);
-            }, runs);
-        }
+        using var slice = new TransformerSlice(options);
+        static FluxTransformer Model() => TransformerSlice.RandomModel(ScalarType.BFloat16);
+        TimeSpan Time(FluxTransformer model) => slice.Time(model, runs);
 
         long denseBytes;
         TimeSpan denseTime;
@@ -53,10 +28,9 @@ public static class QuantizationBench
         {
             denseBytes = Quantizer.ResidentBytes(dense);
             denseTime = Time(dense);
-            using var _ = no_grad();
-            denseOutput = dense.Forward(img, ids, txt, txtIds, t, y, g).to(ScalarType.Float32);
+            denseOutput = slice.Forward(dense).to(ScalarType.Float32);
         }
-        string tokens = $"{imageTokens}+{textTokens} tokens";
+        string tokens = slice.Tokens;
         yield return new BenchResult("quant bf16 slice weights", denseBytes / 1e6, "MB");
         yield return new BenchResult("quant bf16 slice forward", denseTime.TotalMilliseconds, "ms", tokens);
 
@@ -69,7 +43,7 @@ public static class QuantizationBench
             double error;
             using (no_grad())
             {
-                using var output = model.Forward(img, ids, txt, txtIds, t, y, g).to(ScalarType.Float32);
+                using var output = slice.Forward(model).to(ScalarType.Float32);
                 error = ((output - denseOutput).norm() / denseOutput.norm()).item<float>();
             }
             yield return new BenchResult($"quant {bits}-bit weights / bf16", (double)bytes / denseBytes, "ratio",

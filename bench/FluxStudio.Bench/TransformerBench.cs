@@ -13,33 +13,16 @@ public static class TransformerBench
 {
     public static IEnumerable<BenchResult> Run(BenchOptions options)
     {
-        var config = FluxConfig.Dev with { Depth = 1, DepthSingleBlocks = 1 };
-        int imageTokens = options.Quick ? 256 : 1024, textTokens = options.Quick ? 64 : 256;
-        double flops = ForwardFlops(config, imageTokens, textTokens);
+        using var slice = new TransformerSlice(options);
+        double flops = ForwardFlops(TransformerSlice.Config, slice.ImageTokens, slice.TextTokens);
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
         {
-            using var scope = NewDisposeScope();
-            using var model = new FluxTransformer(config, dtype);
-            Initialization.Randomize(model, new Generator(7));
-            var generator = new Generator(11);
-            int side = (int)Math.Sqrt(imageTokens);
-            var img = randn([1, imageTokens, config.InChannels], generator: generator);
-            var ids = LatentPacking.ImageIds(1, side, imageTokens / side);
-            var txt = randn([1, textTokens, config.ContextInDim], generator: generator);
-            var txtIds = LatentPacking.TextIds(1, textTokens);
-            var y = randn([1, config.VecInDim], generator: generator);
-            var t = full([1], 0.5f);
-            var g = full([1], 3.5f);
-            using var _ = no_grad();
-            var time = Timing.Median(() =>
-            {
-                using var inner = NewDisposeScope();
-                model.Forward(img, ids, txt, txtIds, t, y, g);
-            }, runs: options.Quick ? 2 : 5);
+            using var model = TransformerSlice.RandomModel(dtype);
+            var time = slice.Time(model, runs: options.Quick ? 2 : 5);
             double achieved = flops / time.TotalSeconds / 1e9;
             string name = MatmulBench.Name(dtype);
             yield return new BenchResult($"transformer slice forward {name}", time.TotalMilliseconds, "ms",
-                $"{imageTokens}+{textTokens} tokens, {flops / 1e9:N1} GFLOP");
+                $"{slice.Tokens}, {flops / 1e9:N1} GFLOP");
             yield return new BenchResult($"transformer slice {name}", achieved, "GFLOP/s");
             if (MatmulBench.Peak(dtype) > 0)
                 yield return new BenchResult($"transformer slice {name} / matmul peak", achieved / MatmulBench.Peak(dtype), "ratio", "goal ≥ 0.90");

@@ -1,0 +1,63 @@
+using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Sampling;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Bench;
+
+/// <summary>
+/// A FLUX.1-width transformer slice (hidden 3072, 24 heads of 128, one double and one single block) with fixed random
+/// inputs: 1024 image and 256 text tokens (256 and 64 with --quick). Shared by the benches that time it.
+/// </summary>
+public sealed class TransformerSlice : IDisposable
+{
+    public static FluxConfig Config { get; } = FluxConfig.Dev with { Depth = 1, DepthSingleBlocks = 1 };
+
+    private readonly Tensor _img, _ids, _txt, _txtIds, _y, _t, _g;
+
+    public TransformerSlice(BenchOptions options)
+    {
+        (ImageTokens, TextTokens) = options.Quick ? (256, 64) : (1024, 256);
+        var generator = new Generator(11);
+        int side = (int)Math.Sqrt(ImageTokens);
+        _img = randn([1, ImageTokens, Config.InChannels], generator: generator);
+        _ids = LatentPacking.ImageIds(1, side, ImageTokens / side);
+        _txt = randn([1, TextTokens, Config.ContextInDim], generator: generator);
+        _txtIds = LatentPacking.TextIds(1, TextTokens);
+        _y = randn([1, Config.VecInDim], generator: generator);
+        _t = full([1], 0.5f);
+        _g = full([1], 3.5f);
+    }
+
+    public int ImageTokens { get; }
+
+    public int TextTokens { get; }
+
+    public string Tokens => $"{ImageTokens}+{TextTokens} tokens";
+
+    /// <summary>The slice with random weights (the same for every call).</summary>
+    public static FluxTransformer RandomModel(ScalarType dtype)
+    {
+        var model = new FluxTransformer(Config, dtype);
+        Initialization.Randomize(model, new Generator(7));
+        return model;
+    }
+
+    public Tensor Forward(FluxTransformer model)
+    {
+        using var _ = no_grad();
+        return model.Forward(_img, _ids, _txt, _txtIds, _t, _y, _g);
+    }
+
+    /// <summary>Median time of one forward pass.</summary>
+    public TimeSpan Time(FluxTransformer model, int runs) => Timing.Median(() =>
+    {
+        using var scope = NewDisposeScope();
+        Forward(model);
+    }, runs);
+
+    public void Dispose()
+    {
+        foreach (var tensor in new[] { _img, _ids, _txt, _txtIds, _y, _t, _g }) tensor.Dispose();
+    }
+}
