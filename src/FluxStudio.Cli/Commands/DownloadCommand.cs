@@ -25,8 +25,7 @@ public static class DownloadCommand
             try
             {
                 var snapshot = await downloader.DownloadAsync(repository, settings.Revision, FluxDownloadSelection.Full,
-                    new Progress<DownloadProgress>(p => Console.Error.Write(
-                        $"\r{p.CurrentFile} ({p.FileNumber}/{p.FileCount}): {p.BytesDone >> 20} / {(p.BytesTotal ?? 0) >> 20} MiB   ")),
+                    ProgressOnStandardError(),
                     cancellationToken);
                 Console.Error.WriteLine();
                 Console.WriteLine($"Downloaded {repository.RepoId} to {snapshot}");
@@ -45,4 +44,8 @@ public static class DownloadCommand
         });
         return command;
     }
+
+    /// <summary>One line on standard error that the download keeps rewriting.</summary>
+    public static IProgress<DownloadProgress> ProgressOnStandardError() => new Progress<DownloadProgress>(p => Console.Error.Write(
+        $"\rDownloading {p.CurrentFile} ({p.FileNumber}/{p.FileCount}): {p.BytesDone >> 20} / {(p.BytesTotal ?? 0) >> 20} MiB   "));
 }

@@ -2,13 +2,11 @@ using System.CommandLine;
 using System.Text.Json;
 using FluxStudio.App;
 using FluxStudio.App.Generation;
-using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Vae;
-using Microsoft.Extensions.Options;
 using GenerationProgress = FluxStudio.Engine.Pipeline.GenerationProgress;
 
 namespace FluxStudio.Cli.Commands;
@@ -151,16 +149,14 @@ public static class GenerateCommand
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
         var locator = new ModelLocator(settings, new HubDownloader(http, settings));
         var location = await locator.LocateAsync(arguments.Path, fluxModel.ToAlias(), partsFolder: null,
-            new Progress<DownloadProgress>(p => Console.Error.Write(
-                $"\rDownloading {p.CurrentFile} ({p.FileNumber}/{p.FileCount}): {p.BytesDone >> 20} / {(p.BytesTotal ?? 0) >> 20} MiB   ")),
-            cancellationToken);
+            DownloadCommand.ProgressOnStandardError(), cancellationToken);
 
         var validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions
         {
             SizeMultiple = 2 * VaeDownsampleFactor(location),
             CheckFiles = false,
             AllowEmptyPrompt = true,
-        }, new LoraCatalog(Options.Create(new StudioOptions())));
+        });
         foreach (var seed in seeds)
         {
             // LoRAs are files here, resolved above; the validator checks catalog names, which the web and API use.
