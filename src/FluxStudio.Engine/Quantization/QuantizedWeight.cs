@@ -12,7 +12,8 @@ namespace FluxStudio.Engine.Quantization;
 /// the low nibble and element 2j+1 in the high nibble (MLX's order within a word). <see cref="Scales"/> and
 /// <see cref="Biases"/> are bfloat16 [out, in/group] (as MLX): with float32 they would cost 8-bit storage 0.56 of
 /// bf16 instead of 0.53. So that rounding them to bf16 cannot push a weight outside the representable range, the bias
-/// is rounded down and the scale up before q is computed: every weight is within scale/2 of its dequantized value.
+/// is rounded down and the scale up to the next bf16 value before q is computed: every weight is within scale/2 of its
+/// dequantized value, and the step is at most one bf16 ulp (&lt; 1 %) wider than the group's range implies.
 /// </remarks>
 public sealed class QuantizedWeight
 {
@@ -76,13 +77,11 @@ public sealed class QuantizedWeight
         var groups = weight.to(ScalarType.Float32).reshape(outFeatures, inFeatures / groupSize, groupSize);
         var minimum = groups.amin([2]);
         var maximum = groups.amax([2]);
-        // Rounded to bf16 away from the group's range (margins above bf16's half-ulp of 2^-9 relative).
-        var bias = (minimum - minimum.abs() * (1.0 / 128)).to(ScalarType.BFloat16);
+        var bias = BFloat16AtMost(minimum);
         var biasValue = bias.to(ScalarType.Float32);
-        var span = (maximum - biasValue) / levels;
         // A constant group has span 0; any positive scale then represents it exactly enough (q = 0, w = bias).
-        span = span.clamp_min(1e-30);
-        var scale = (span * (1 + 1.0 / 128)).to(ScalarType.BFloat16);
+        var span = ((maximum - biasValue) / levels).clamp_min(1e-30);
+        var scale = BFloat16AtLeast(span);
         var scaleValue = scale.to(ScalarType.Float32);
         var q = ((groups - biasValue.unsqueeze(2)) / scaleValue.unsqueeze(2)).round().clamp(0, levels)
             .to(ScalarType.Byte).reshape(outFeatures, inFeatures);
@@ -178,6 +177,20 @@ public sealed class QuantizedWeight
             throw new ArgumentException(
                 $"Group size {groupSize} does not divide the {inFeatures} inputs of this layer into even groups; use {nameof(GroupSizeFor)}.",
                 nameof(groupSize));
+    }
+
+    /// <summary>The largest bfloat16 values not above <paramref name="value"/> (float32).</summary>
+    private static Tensor BFloat16AtMost(Tensor value)
+    {
+        var nearest = value.to(ScalarType.BFloat16);
+        return where(nearest.to(ScalarType.Float32) > value, nearest.nextafter(full_like(nearest, double.NegativeInfinity)), nearest);
+    }
+
+    /// <summary>The smallest bfloat16 values not below <paramref name="value"/> (float32).</summary>
+    private static Tensor BFloat16AtLeast(Tensor value)
+    {
+        var nearest = value.to(ScalarType.BFloat16);
+        return where(nearest.to(ScalarType.Float32) < value, nearest.nextafter(full_like(nearest, double.PositiveInfinity)), nearest);
     }
 
     private static Tensor Pack(Tensor q, int bits)

@@ -36,10 +36,11 @@ public sealed class QuantizedWeightTests
         var allowed = scale / 2 + 1e-6 * (groups.abs().amax([2]) + 1);
         Assert.True((error <= allowed).all().item<bool>(), $"max excess {(error - allowed).max().item<float>():E3}");
 
-        // The step is the group's range over 2^bits − 1, widened only by the bf16 rounding margins (< 2 %).
+        // The step is the group's range over 2^bits − 1, widened only by rounding the bias down and the scale up to bf16
+        // (each by less than one bf16 ulp, 2^-7 relative).
         var minimum = groups.amin([2]);
-        var ideal = (groups.amax([2]) - minimum + minimum.abs() / 64) / ((1 << bits) - 1);
-        Assert.True((scale <= ideal * 1.02 + 1e-30).all().item<bool>());
+        var ideal = (groups.amax([2]) - minimum + minimum.abs() / 100) / ((1 << bits) - 1);
+        Assert.True((scale <= ideal * 1.01 + 1e-30).all().item<bool>(), $"max step excess {(scale / ideal).max().item<float>()}");
         Assert.True(error.max().item<float>() > 0, "quantization cannot be lossless on random weights");
     }
 
