@@ -4,7 +4,10 @@ using Linear = FluxStudio.Engine.Layers.Linear;
 
 namespace FluxStudio.Engine.Quantization;
 
-/// <summary>Which linear layers of a module were quantized, and which stayed dense because no group size fits them.</summary>
+/// <summary>
+/// Which linear layers of a module were quantized, and which stayed dense: those the model keeps in full precision
+/// (<see cref="IFullPrecisionLayers"/>) and those no group size fits.
+/// </summary>
 public sealed record QuantizationReport(int Bits, long GroupSize, IReadOnlyDictionary<string, long> QuantizedGroupSizes,
     IReadOnlyList<string> LeftDense);
 
@@ -78,6 +81,11 @@ public static class Quantizer
         foreach (var (name, linear) in Linears(module))
         {
             if (linear.Quantized != null) continue;
+            if (module is IFullPrecisionLayers model && model.StaysFullPrecision(name))
+            {
+                dense.Add(name);
+                continue;
+            }
             if (QuantizedWeight.GroupSizeFor(linear.InFeatures, groupSize) is not { } group)
             {
                 dense.Add(name);

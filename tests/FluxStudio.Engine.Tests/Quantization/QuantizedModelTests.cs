@@ -60,8 +60,9 @@ public sealed class QuantizedModelTests : IClassFixture<QuantizedModelTests.Save
         using var loaded = QuantizedModels.LoadTransformer(Part(bits, "transformer"));
         using var fresh = QuantizedModels.LoadTransformer(Path.Combine(_saved.Source, "transformer"), quantizeBits: bits);
         AssertSameState(fresh, loaded);
-        var linears = loaded.modules().OfType<Linear>().ToList();
-        Assert.All(linears, linear => Assert.Equal(bits, linear.Quantized?.Bits));
+        var linears = loaded.named_modules().Where(m => m.module is Linear).ToList();
+        Assert.Equal(10, linears.Count(m => loaded.StaysFullPrecision(m.name)));
+        Assert.All(linears, m => Assert.Equal(loaded.StaysFullPrecision(m.name) ? null : bits, ((Linear)m.module).Quantized?.Bits));
 
         using var t5 = QuantizedModels.LoadT5(Part(bits, "text_encoder_2"));
         using var freshT5 = QuantizedModels.LoadT5(Path.Combine(_saved.Source, "text_encoder_2"), quantizeBits: bits);
@@ -100,13 +101,12 @@ public sealed class QuantizedModelTests : IClassFixture<QuantizedModelTests.Save
     }
 
     /// <remarks>
-    /// The goal was 1 %; this tiny random model measures 1.41 % at 8 bits, group 64. That is what the scheme implies
-    /// here: on N(0, σ²) weights a 64-element group spans ~4.8σ, so the step is ~σ/53 and the rms weight error 0.54 %
-    /// (measured: 0.545 %); each of the 40 linear layers alone moves the output by 0.01–0.6 %, and they add up. Smaller
-    /// groups barely help (group 16: 1.02 %). The bound below is therefore 2 %, with the measured errors printed.
+    /// Group-wise 8-bit rounding moves each weight by ~0.54 % rms here (a 64-element group of N(0, σ²) weights spans
+    /// ~4.8σ, so the step is ~σ/53). Quantizing every linear layer gives 1.4 % at the output; the embedders and the final
+    /// layer stay dense (<see cref="FluxStudio.Engine.Flux.FluxTransformer.StaysFullPrecision"/>), which gives 0.8 %.
     /// </remarks>
     [Fact]
-    public void EightBitTransformerOutputStaysCloseToTheDenseOne()
+    public void EightBitTransformerOutputIsWithinOnePercentOfTheDenseOne()
     {
         var errors = new Dictionary<int, double>();
         foreach (var bits in new[] { 8, 4 })
@@ -115,9 +115,12 @@ public sealed class QuantizedModelTests : IClassFixture<QuantizedModelTests.Save
             using var dense = LoadFixtureTransformer();
             using var quantized = LoadFixtureTransformer();
             var report = Quantizer.QuantizeModule(quantized, bits);
-            Assert.Empty(report.LeftDense);
-            Assert.Equal(8, report.QuantizedGroupSizes["vector_in.in_layer"]); // 24 inputs: groups of 8
+            string[] edges = ["img_in", "time_in.in_layer", "time_in.out_layer", "vector_in.in_layer", "vector_in.out_layer",
+                "guidance_in.in_layer", "guidance_in.out_layer", "txt_in", "final_layer.linear", "final_layer.adaLN_modulation.1"];
+            Assert.Equal(edges.Order(StringComparer.Ordinal), report.LeftDense.Order(StringComparer.Ordinal));
+            Assert.Equal(2 * 10 + 2 * 3, report.QuantizedGroupSizes.Count); // every linear layer of the two double and two single blocks
             Assert.Equal(64, report.QuantizedGroupSizes["double_blocks.0.img_mlp.0"]);
+            Assert.Equal(64, report.QuantizedGroupSizes["single_blocks.1.linear2"]);
 
             using var golden = SafetensorsFile.Open(Fixtures.Path("flux-tiny", "forward.safetensors"));
             using var _ = no_grad();
@@ -127,7 +130,7 @@ public sealed class QuantizedModelTests : IClassFixture<QuantizedModelTests.Save
             errors[bits] = ((Run(quantized) - expected).norm() / expected.norm()).item<float>();
             _output.WriteLine($"{bits}-bit transformer output: relative error {errors[bits]:P3}");
         }
-        Assert.True(errors[8] < 0.02, $"8-bit relative error {errors[8]:P3}");
+        Assert.True(errors[8] < 0.01, $"8-bit relative error {errors[8]:P3}");
         Assert.True(errors[4] > errors[8], "4 bits should lose more than 8");
     }
 
