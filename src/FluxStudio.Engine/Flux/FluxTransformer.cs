@@ -47,6 +47,8 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
 
     public FluxConfig Config { get; }
 
+    public ScalarType DType { get; }
+
     /// <summary>
     /// The input embedders and the final layer: about 0.5 % of FLUX.1's weights, but they feed the blocks or form the
     /// output directly, so their quantization error reaches the prediction undamped. Other FLUX quantizers keep them
@@ -56,8 +58,6 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
 
     public bool StaysFullPrecision(string layerName) =>
         FullPrecisionParts.Any(part => layerName == part || layerName.StartsWith(part + ".", StringComparison.Ordinal));
-
-    public ScalarType DType { get; }
 
     /// <param name="img">Packed image latents (B, L_img, in_channels).</param>
     /// <param name="imgIds">Position ids (B, L_img, 3).</param>
