@@ -12,7 +12,5 @@ namespace FluxStudio.Engine.Lora;
 /// <param name="Factor">The format's own multiplier (alpha / rank, or 1), before the user's scale.</param>
 public sealed record LoraModule(string Source, string Target, long RowStart, long RowEnd, Tensor Down, Tensor Up, double Factor)
 {
-    public long Rank => Down.shape[0];
-
     public long Rows => RowEnd - RowStart;
 }

@@ -35,9 +35,6 @@ public sealed record HubSettings
 
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Reads the settings with <see cref="Environment.GetEnvironmentVariable(string)"/>.</summary>
-    public static HubSettings FromEnvironment(ModelHubOptions options) => Resolve(options, Environment.GetEnvironmentVariable);
-
     /// <summary>Resolves the options against an environment given as a lookup function (so tests can supply one).</summary>
     public static HubSettings Resolve(ModelHubOptions options, Func<string, string?> environment)
     {

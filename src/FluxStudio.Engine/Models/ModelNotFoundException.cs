@@ -6,9 +6,6 @@ public class ModelNotFoundException : Exception
     public ModelNotFoundException(string message, IReadOnlyList<string> searchedPlaces)
         : base(message) => SearchedPlaces = searchedPlaces;
 
-    public ModelNotFoundException(string message, IReadOnlyList<string> searchedPlaces, Exception inner)
-        : base(message, inner) => SearchedPlaces = searchedPlaces;
-
     /// <summary>Each place looked at, with why it did not qualify.</summary>
     public IReadOnlyList<string> SearchedPlaces { get; }
 }

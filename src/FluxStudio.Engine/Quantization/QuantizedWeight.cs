@@ -46,11 +46,6 @@ public sealed class QuantizedWeight
 
     public long GroupSize { get; }
 
-    public long Levels => (1L << Bits) - 1;
-
-    /// <summary>Bytes held by the packed values, scales and biases.</summary>
-    public long ByteCount => Packed.NumberOfElements + 2 * (Scales.NumberOfElements + Biases.NumberOfElements);
-
     /// <summary>Shapes of the three stored tensors for a [out, in] weight.</summary>
     public static (long[] Packed, long[] Scales) StorageShapes(long outFeatures, long inFeatures, int bits, long groupSize) =>
         ([outFeatures, inFeatures * bits / 8], [outFeatures, inFeatures / groupSize]);
