@@ -26,25 +26,15 @@ public static class QuantizedModels
     /// <exception cref="QuantizedModelException">The file claims to be quantized but its metadata is unusable.</exception>
     public static int? StoredBits(string partPath)
     {
-        var file = QuantizedFile(partPath);
-        if (file == null) return null;
-        using var weights = SafetensorsFile.Open(file);
-        return ReadBits(weights);
+        using var stored = OpenStored(partPath);
+        return stored is null ? null : ReadBits(stored);
     }
 
     public static FluxTransformer LoadTransformer(string path, ScalarType dtype = ScalarType.Float32, Device? device = null,
         string? paramsJson = null, int? quantizeBits = null, long groupSize = Quantizer.DefaultGroupSize)
     {
-        if (QuantizedFile(path) is { } stored)
-        {
-            using var weights = SafetensorsFile.Open(stored);
-            int bits = ReadBits(weights);
-            return Build(new FluxTransformer(FluxTransformer.ReadConfig(path, paramsJson), dtype, device), model =>
-            {
-                Quantizer.PrepareForStoredWeights(model, weights, bits);
-                WeightLoader.Load(model, weights);
-            });
-        }
+        using var stored = OpenStored(path);
+        if (stored is not null) return LoadStored(stored, () => new FluxTransformer(FluxTransformer.ReadConfig(path, paramsJson), dtype, device));
         if (quantizeBits is not { } quantize) return FluxTransformer.Load(path, dtype, device, paramsJson);
         using (var weights = TensorSources.Open(path))
         {
@@ -61,16 +51,8 @@ public static class QuantizedModels
     public static T5Encoder LoadT5(string path, ScalarType dtype = ScalarType.Float32, Device? device = null,
         int? quantizeBits = null, long groupSize = Quantizer.DefaultGroupSize)
     {
-        if (QuantizedFile(path) is { } stored)
-        {
-            using var weights = SafetensorsFile.Open(stored);
-            int bits = ReadBits(weights);
-            return Build(new T5Encoder(T5Config(path), dtype, device), model =>
-            {
-                Quantizer.PrepareForStoredWeights(model, weights, bits);
-                WeightLoader.Load(model, weights);
-            });
-        }
+        using var stored = OpenStored(path);
+        if (stored is not null) return LoadStored(stored, () => new T5Encoder(T5Config(path), dtype, device));
         if (quantizeBits is not { } quantize) return T5Encoder.Load(path, dtype, device);
         using (var weights = TensorSources.Open(path))
         {
@@ -95,6 +77,17 @@ public static class QuantizedModels
     private static T5EncoderConfig T5Config(string path) =>
         T5EncoderConfig.FromFile(CheckpointConfig.PathFor(path, "T5 encoder", "T5EncoderConfig.FluxT5Xxl"));
 
+    /// <summary>Builds a model for a stored quantized file and fills it at the file's own bit width.</summary>
+    private static T LoadStored<T>(SafetensorsFile stored, Func<T> create) where T : nn.Module
+    {
+        int bits = ReadBits(stored);
+        return Build(create(), model =>
+        {
+            Quantizer.PrepareForStoredWeights(model, stored, bits);
+            WeightLoader.Load(model, stored);
+        });
+    }
+
     private static T Build<T>(T model, Action<T> load) where T : nn.Module
     {
         try
@@ -109,15 +102,20 @@ public static class QuantizedModels
         }
     }
 
-    /// <summary>The single weight file of a part folder (or the file itself) when its metadata marks it quantized.</summary>
-    private static string? QuantizedFile(string partPath)
+    /// <summary>
+    /// The single weight file of a part folder (or the file itself), opened, when its metadata marks it quantized; null
+    /// otherwise. The caller reads the weights from this one opening instead of parsing the header again.
+    /// </summary>
+    private static SafetensorsFile? OpenStored(string partPath)
     {
         string? file = Directory.Exists(partPath)
             ? new[] { "diffusion_pytorch_model.safetensors", "model.safetensors" }.Select(n => Path.Combine(partPath, n)).FirstOrDefault(File.Exists)
             : partPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(partPath) ? partPath : null;
         if (file == null) return null;
-        using var weights = SafetensorsFile.Open(file);
-        return weights.Metadata.ContainsKey(BitsKey) ? file : null;
+        var weights = SafetensorsFile.Open(file);
+        if (weights.Metadata.ContainsKey(BitsKey)) return weights;
+        weights.Dispose();
+        return null;
     }
 
     private static int ReadBits(SafetensorsFile weights)
