@@ -213,7 +213,7 @@ public sealed partial class HubDownloader
                         throw new HubDownloadException(
                             $"Downloading {item.Path} of {repo.RepoId} failed {failuresWithoutProgress} times in a row ({e.Message}). "
                             + $"The {stream.Length:N0} bytes received are kept in {incompletePath}; run the download again to resume.", e);
-                    var delay = _settings.RetryDelay * Math.Pow(2, failuresWithoutProgress - 1);
+                    var delay = RetryDelay(failuresWithoutProgress);
                     _logger.LogWarning("{Repo}: {File} interrupted at byte {Offset} ({Reason}); resuming in {Delay}",
                         repo.RepoId, item.Path, stream.Length, e.Message, delay);
                     await Task.Delay(delay, cancellationToken);
@@ -343,7 +343,7 @@ public sealed partial class HubDownloader
             }
             catch (Exception e) when (IsTransient(e, cancellationToken) && attempt < _settings.MaxAttempts)
             {
-                var delay = _settings.RetryDelay * Math.Pow(2, attempt - 1);
+                var delay = RetryDelay(attempt);
                 _logger.LogWarning("Asking the Hub for {What} failed ({Reason}); retrying in {Delay}", what, e.Message, delay);
                 await Task.Delay(delay, cancellationToken);
             }
@@ -376,8 +376,8 @@ public sealed partial class HubDownloader
         if (response.IsSuccessStatusCode) return;
         var code = response.StatusCode;
         var message = $"{uri} answered HTTP {(int)code} {response.ReasonPhrase}";
-        if ((int)code >= 500 || code is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout)
-            throw new HttpRequestException(message, null, code); // worth a retry
+        if (IsRetryable(code))
+            throw new HttpRequestException(message, null, code);
         throw new HubDownloadException(message + ".");
     }
 
@@ -386,10 +386,17 @@ public sealed partial class HubDownloader
         _ when cancellationToken.IsCancellationRequested => false,
         HubDownloadException => false,
         HttpRequestException { StatusCode: null } => true,
-        HttpRequestException { StatusCode: { } code } => (int)code >= 500 || code is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout,
+        HttpRequestException { StatusCode: { } code } => IsRetryable(code),
         IOException or TimeoutException or OperationCanceledException => true,
         _ => false,
     };
+
+    /// <summary>Server errors, 429 and 408 may pass; every other failed status is final.</summary>
+    private static bool IsRetryable(HttpStatusCode code) =>
+        (int)code >= 500 || code is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout;
+
+    /// <summary>The pause before retry number <paramref name="failures"/>: the configured delay, doubled with each failure.</summary>
+    private TimeSpan RetryDelay(int failures) => _settings.RetryDelay * Math.Pow(2, failures - 1);
 
     private static long Restart(FileStream stream)
     {
