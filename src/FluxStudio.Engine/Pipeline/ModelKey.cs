@@ -5,7 +5,7 @@ namespace FluxStudio.Engine.Pipeline;
 /// path, ControlNet use, device and precision). LoRAs are not part of it: they are applied at run time, so
 /// changing them or their scales needs no reload (the original app reloaded the whole model).
 /// </summary>
-public sealed class ModelKey : IEquatable<ModelKey>
+public sealed record ModelKey
 {
     public ModelKey(string modelAlias, int? quantize, string? path, bool controlNet = false, string device = "cpu",
         string precision = "fp32")
@@ -24,24 +24,6 @@ public sealed class ModelKey : IEquatable<ModelKey>
     public bool ControlNet { get; }
     public string Device { get; }
     public string Precision { get; }
-
-    public bool Equals(ModelKey? other) =>
-        other is not null && ModelAlias == other.ModelAlias && Quantize == other.Quantize && Path == other.Path
-        && ControlNet == other.ControlNet && Device == other.Device && Precision == other.Precision;
-
-    public override bool Equals(object? obj) => Equals(obj as ModelKey);
-
-    public override int GetHashCode()
-    {
-        var hash = new HashCode();
-        hash.Add(ModelAlias);
-        hash.Add(Quantize);
-        hash.Add(Path);
-        hash.Add(ControlNet);
-        hash.Add(Device);
-        hash.Add(Precision);
-        return hash.ToHashCode();
-    }
 
     public override string ToString() =>
         $"{ModelAlias}{(Path != null ? $" from {Path}" : "")}, {(Quantize is { } q ? $"{q}-bit" : "unquantized")}" +
