@@ -45,7 +45,7 @@ public static class TinyModelWriter
         Initialization.Randomize(model, generator);
         var canonical = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var diffusers = RecipeInverse.Invert(FluxKeyMap.Recipes(config), canonical,
-            name => name.Contains("proj_mlp") ? config.MlpHiddenDim : config.HiddenSize);
+            name => FluxKeyMap.FusedPartRows(name, config));
         WriteWeights(folder, "transformer/diffusion_pytorch_model.safetensors", diffusers);
         WriteJson(folder, "transformer/config.json", new JsonObject
         {

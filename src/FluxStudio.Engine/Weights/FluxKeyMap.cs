@@ -15,6 +15,13 @@ public static class FluxKeyMap
     public static ITensorSource FromDiffusers(ITensorSource weights, FluxConfig config) =>
         new MappedTensorSource(weights, Recipes(config), "diffusers");
 
+    /// <summary>
+    /// Rows of a diffusers tensor fused whole into one of ours, which a recipe alone cannot tell: q, k and v have the
+    /// hidden size, the single blocks' MLP input (<c>proj_mlp</c>) the MLP width.
+    /// </summary>
+    public static long FusedPartRows(string sourceName, FluxConfig config) =>
+        sourceName.Contains("proj_mlp", StringComparison.Ordinal) ? config.MlpHiddenDim : config.HiddenSize;
+
     public static IReadOnlyDictionary<string, TensorRecipe> Recipes(FluxConfig config)
     {
         var map = new Dictionary<string, TensorRecipe>(StringComparer.Ordinal);

@@ -15,7 +15,7 @@ public sealed class RecipeInverseTests
         var canonical = bfl.Names.ToDictionary(n => n, n => bfl.Load(n));
 
         var converted = RecipeInverse.Invert(FluxKeyMap.Recipes(config), canonical,
-            name => name.Contains("proj_mlp") ? config.MlpHiddenDim : config.HiddenSize);
+            name => FluxKeyMap.FusedPartRows(name, config));
 
         Assert.Equal(diffusers.Names.Order(), converted.Keys.Order());
         foreach (var name in diffusers.Names)
