@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Weights;
 
 namespace FluxStudio.Engine.Lora;
 
@@ -12,6 +13,7 @@ public sealed partial class LoraKeyMap
     private readonly FluxConfig _config;
     private readonly IReadOnlyDictionary<string, LinearShape> _linears;
     private readonly Dictionary<string, string> _kohyaNames;
+    private readonly Dictionary<string, LoraTarget> _peftTargets;
 
     public LoraKeyMap(FluxConfig config)
     {
@@ -20,6 +22,7 @@ public sealed partial class LoraKeyMap
         // kohya writes the BFL path with every dot as an underscore; matching whole known paths avoids guessing which
         // underscores were dots (img_attn, txt_mod, adaLN_modulation).
         _kohyaNames = _linears.Keys.ToDictionary(path => "lora_unet_" + path.Replace('.', '_'), path => path, StringComparer.Ordinal);
+        _peftTargets = PeftTargets(config, _linears);
     }
 
     public IReadOnlyDictionary<string, LinearShape> Linears => _linears;
@@ -65,67 +68,41 @@ public sealed partial class LoraKeyMap
         };
     }
 
-    private LoraTarget? MapPeft(string module)
+    private LoraTarget? MapPeft(string module) =>
+        _peftTargets.GetValueOrDefault(module.StartsWith("transformer.", StringComparison.Ordinal) ? module["transformer.".Length..] : module);
+
+    /// <summary>
+    /// Every diffusers linear module of the transformer and the rows of ours it lands in, read off the recipes that load
+    /// diffusers checkpoints (<see cref="FluxKeyMap"/>), so that LoRAs and weights follow one name mapping: the parts
+    /// of a fused weight (q, k, v, and the MLP input of a single block) fill its rows in order, and a weight made of
+    /// its own source's halves in the other order (<c>norm_out.linear</c>) is the swapped target.
+    /// </summary>
+    private static Dictionary<string, LoraTarget> PeftTargets(FluxConfig config, IReadOnlyDictionary<string, LinearShape> linears)
     {
-        long h = _config.HiddenSize, m = _config.MlpHiddenDim;
-        string name = module.StartsWith("transformer.", StringComparison.Ordinal) ? module["transformer.".Length..] : module;
-        var match = PeftBlockName().Match(name);
-        if (match.Success)
+        const string Weight = ".weight";
+        static string Module(TensorPart part) => part.SourceName[..^Weight.Length];
+        var targets = new Dictionary<string, LoraTarget>(StringComparer.Ordinal);
+        foreach (var (name, recipe) in FluxKeyMap.Recipes(config))
         {
-            string index = match.Groups["index"].Value, rest = match.Groups["rest"].Value;
-            if (match.Groups["kind"].Value == "transformer_blocks")
+            if (!name.EndsWith(Weight, StringComparison.Ordinal)) continue;
+            var layer = name[..^Weight.Length];
+            if (!linears.TryGetValue(layer, out var shape)) continue;
+            if (recipe.Parts.DistinctBy(part => part.SourceName).Count() < recipe.Parts.Count)
             {
-                string ours = $"double_blocks.{index}";
-                return rest switch
-                {
-                    "attn.to_q" => Rows($"{ours}.img_attn.qkv", 0, h),
-                    "attn.to_k" => Rows($"{ours}.img_attn.qkv", h, h),
-                    "attn.to_v" => Rows($"{ours}.img_attn.qkv", 2 * h, h),
-                    "attn.add_q_proj" => Rows($"{ours}.txt_attn.qkv", 0, h),
-                    "attn.add_k_proj" => Rows($"{ours}.txt_attn.qkv", h, h),
-                    "attn.add_v_proj" => Rows($"{ours}.txt_attn.qkv", 2 * h, h),
-                    "attn.to_out.0" => Whole($"{ours}.img_attn.proj"),
-                    "attn.to_add_out" => Whole($"{ours}.txt_attn.proj"),
-                    "ff.net.0.proj" => Whole($"{ours}.img_mlp.0"),
-                    "ff.net.2" => Whole($"{ours}.img_mlp.2"),
-                    "ff_context.net.0.proj" => Whole($"{ours}.txt_mlp.0"),
-                    "ff_context.net.2" => Whole($"{ours}.txt_mlp.2"),
-                    "norm1.linear" => Whole($"{ours}.img_mod.lin"),
-                    "norm1_context.linear" => Whole($"{ours}.txt_mod.lin"),
-                    _ => null,
-                };
+                targets[Module(recipe.Parts[0])] = new LoraTarget(layer, 0, shape.OutFeatures, SwapHalves: true);
+                continue;
             }
-            string single = $"single_blocks.{index}";
-            return rest switch
+            long offset = 0;
+            foreach (var part in recipe.Parts)
             {
-                "attn.to_q" => Rows($"{single}.linear1", 0, h),
-                "attn.to_k" => Rows($"{single}.linear1", h, h),
-                "attn.to_v" => Rows($"{single}.linear1", 2 * h, h),
-                "proj_mlp" => Rows($"{single}.linear1", 3 * h, m),
-                "proj_out" => Whole($"{single}.linear2"),
-                "norm.linear" => Whole($"{single}.modulation.lin"),
-                _ => null,
-            };
+                long rows = recipe.Parts.Count == 1 ? shape.OutFeatures : FluxKeyMap.FusedPartRows(part.SourceName, config);
+                targets[Module(part)] = new LoraTarget(layer, offset, offset + rows);
+                offset += rows;
+            }
         }
-        return name switch
-        {
-            "x_embedder" => Whole("img_in"),
-            "context_embedder" => Whole("txt_in"),
-            "time_text_embed.timestep_embedder.linear_1" => Whole("time_in.in_layer"),
-            "time_text_embed.timestep_embedder.linear_2" => Whole("time_in.out_layer"),
-            "time_text_embed.text_embedder.linear_1" => Whole("vector_in.in_layer"),
-            "time_text_embed.text_embedder.linear_2" => Whole("vector_in.out_layer"),
-            "time_text_embed.guidance_embedder.linear_1" => Whole("guidance_in.in_layer"),
-            "time_text_embed.guidance_embedder.linear_2" => Whole("guidance_in.out_layer"),
-            "proj_out" => Whole("final_layer.linear"),
-            "norm_out.linear" => Whole("final_layer.adaLN_modulation.1") is { } target ? target with { SwapHalves = true } : null,
-            _ => null,
-        };
+        return targets;
     }
 
     [GeneratedRegex(@"^(?<kind>double|single)_blocks\.(?<index>\d+)\.processor\.(?<name>\w+)$")]
     private static partial Regex XLabsName();
-
-    [GeneratedRegex(@"^(?<kind>transformer_blocks|single_transformer_blocks)\.(?<index>\d+)\.(?<rest>.+)$")]
-    private static partial Regex PeftBlockName();
 }
