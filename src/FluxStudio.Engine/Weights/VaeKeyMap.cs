@@ -23,9 +23,11 @@ public static partial class VaeKeyMap
     private const string Parameter = @"(weight|bias)";
 
     private static readonly (string Diffusers, string Bfl)[] AttentionNames =
-        [("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out"),
-         // Older diffusers checkpoints used these attention names.
-         ("query", "q"), ("key", "k"), ("value", "v"), ("proj_attn", "proj_out")];
+        [("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out")];
+
+    /// <summary>The attention names of older diffusers checkpoints: read, never written.</summary>
+    private static readonly (string Diffusers, string Bfl)[] LegacyAttentionNames =
+        [("query", "q"), ("key", "k"), ("value", "v"), ("proj_attn", "proj_out")];
 
     /// <summary>Which naming a VAE checkpoint uses, from its tensor names; throws if it is neither.</summary>
     public static VaeLayout DetectLayout(IReadOnlyCollection<string> names, string description)
@@ -67,7 +69,7 @@ public static partial class VaeKeyMap
             return Reversed(match, levelCount) is { } level ? $"{part}.up.{level}.upsample.conv.{match.Groups[2]}" : null;
         if ((match = Matches(rest, @"mid_block\.resnets\.([01])\." + Resnet("conv_shortcut"))).Success)
             return $"{part}.mid.block_{int.Parse(match.Groups[1].Value) + 1}.{BflResnet(match, 2)}";
-        foreach (var (diffusers, bfl) in AttentionNames)
+        foreach (var (diffusers, bfl) in AttentionNames.Concat(LegacyAttentionNames))
         {
             if (ParameterOf(rest, $"mid_block.attentions.0.{diffusers}.") is { } parameter)
                 return $"{part}.mid.attn_1.{bfl}.{parameter}";
@@ -94,7 +96,7 @@ public static partial class VaeKeyMap
             return Reversed(match, levelCount) is { } level ? $"{part}.up_blocks.{level}.upsamplers.0.conv.{match.Groups[2]}" : null;
         if ((match = Matches(rest, @"mid\.block_([12])\." + Resnet("nin_shortcut"))).Success)
             return $"{part}.mid_block.resnets.{int.Parse(match.Groups[1].Value) - 1}.{DiffusersResnet(match, 2)}";
-        foreach (var (diffusers, bfl) in AttentionNames.Take(5))
+        foreach (var (diffusers, bfl) in AttentionNames)
         {
             if (ParameterOf(rest, $"mid.attn_1.{bfl}.") is { } parameter)
                 return $"{part}.mid_block.attentions.0.{diffusers}.{parameter}";
