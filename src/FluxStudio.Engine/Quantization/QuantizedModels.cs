@@ -1,5 +1,4 @@
 using FluxStudio.Engine.Flux;
-using FluxStudio.Engine.Text;
 using FluxStudio.Engine.Text.T5;
 using FluxStudio.Engine.Weights;
 using static TorchSharp.torch;
@@ -65,7 +64,7 @@ public static class QuantizedModels
         {
             using var weights = SafetensorsFile.Open(stored);
             int bits = ReadBits(weights);
-            return Build(new T5Encoder(T5Config(path), dtype, device), model =>
+            return Build(new T5Encoder(T5Encoder.ReadConfig(path), dtype, device), model =>
             {
                 Quantizer.PrepareForStoredWeights(model, weights, bits);
                 WeightLoader.Load(model, weights);
@@ -74,26 +73,14 @@ public static class QuantizedModels
         if (quantizeBits is not { } quantize) return T5Encoder.Load(path, dtype, device);
         using (var weights = TensorSources.Open(path))
         {
-            return Build(new T5Encoder(T5Config(path), dtype, device), model =>
+            return Build(new T5Encoder(T5Encoder.ReadConfig(path), dtype, device), model =>
             {
                 var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
-                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(WithSharedEmbedding(weights), prepared),
-                    ignoreUnexpected: name => name == TiedEmbedding);
+                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(T5Encoder.WithTiedEmbedding(weights), prepared),
+                    ignoreUnexpected: name => name == T5Encoder.TiedEmbedding);
             });
         }
     }
-
-    private const string SharedEmbedding = "shared.weight";
-    private const string TiedEmbedding = "encoder.embed_tokens.weight";
-
-    /// <summary>T5 files store the token embedding under either tied name (as <see cref="T5Encoder.Load(string, ScalarType, Device?)"/> accepts).</summary>
-    private static ITensorSource WithSharedEmbedding(ITensorSource source) =>
-        source.Contains(SharedEmbedding) || !source.Contains(TiedEmbedding)
-            ? source
-            : new MappedTensorSource(source, new Dictionary<string, TensorRecipe> { [SharedEmbedding] = TensorRecipe.Rename(TiedEmbedding) }, "tied embedding");
-
-    private static T5EncoderConfig T5Config(string path) =>
-        T5EncoderConfig.FromFile(CheckpointConfig.PathFor(path, "T5 encoder", "T5EncoderConfig.FluxT5Xxl"));
 
     private static T Build<T>(T model, Action<T> load) where T : nn.Module
     {
