@@ -47,12 +47,11 @@ public static class QuantizedModels
         if (quantizeBits is not { } quantize) return FluxTransformer.Load(path, dtype, device, paramsJson);
         using (var weights = TensorSources.Open(path))
         {
-            var config = FluxTransformer.ReadConfig(path, paramsJson);
+            var config = FluxTransformer.ReadConfig(path, weights, paramsJson);
             return Build(new FluxTransformer(config, dtype, device), model =>
             {
                 var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
-                var canonical = FluxKeyMap.IsDiffusers(weights) ? FluxKeyMap.FromDiffusers(weights, config) : weights;
-                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(canonical, prepared));
+                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(FluxTransformer.CanonicalWeights(weights, config), prepared));
             });
         }
     }
