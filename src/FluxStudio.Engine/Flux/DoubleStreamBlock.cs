@@ -20,11 +20,8 @@ public sealed class DoubleStreamBlock : nn.Module
     public readonly Sequential txt_mlp;
 #pragma warning restore IDE1006
 
-    private readonly long _hidden;
-
     public DoubleStreamBlock(FluxConfig config, ScalarType dtype, Device? device) : base(nameof(DoubleStreamBlock))
     {
-        _hidden = config.HiddenSize;
         img_mod = new Modulation(config.HiddenSize, isDouble: true, dtype, device);
         img_attn = new SelfAttention(config, dtype, device);
         img_mlp = Mlp(config, dtype, device);
@@ -45,20 +42,17 @@ public sealed class DoubleStreamBlock : nn.Module
         var (imgMod1, imgMod2) = img_mod.Forward(vec);
         var (txtMod1, txtMod2) = txt_mod.Forward(vec);
 
-        var (imgQ, imgK, imgV) = img_attn.QueryKeyValue(imgMod1.Apply(Norm(img)));
-        var (txtQ, txtK, txtV) = txt_attn.QueryKeyValue(txtMod1.Apply(Norm(txt)));
+        var (imgQ, imgK, imgV) = img_attn.QueryKeyValue(imgMod1.Apply(Modulation.Norm(img)));
+        var (txtQ, txtK, txtV) = txt_attn.QueryKeyValue(txtMod1.Apply(Modulation.Norm(txt)));
         var attention = Attention.Forward(cat([txtQ, imgQ], 2), cat([txtK, imgK], 2), cat([txtV, imgV], 2), pe);
         long textLength = txt.shape[1];
         var txtAttention = attention.narrow(1, 0, textLength);
         var imgAttention = attention.narrow(1, textLength, attention.shape[1] - textLength);
 
         img = img + imgMod1.Gate * img_attn.proj.forward(imgAttention);
-        img = img + imgMod2!.Value.Gate * img_mlp.forward(imgMod2.Value.Apply(Norm(img)));
+        img = img + imgMod2!.Value.Gate * img_mlp.forward(imgMod2.Value.Apply(Modulation.Norm(img)));
         txt = txt + txtMod1.Gate * txt_attn.proj.forward(txtAttention);
-        txt = txt + txtMod2!.Value.Gate * txt_mlp.forward(txtMod2.Value.Apply(Norm(txt)));
+        txt = txt + txtMod2!.Value.Gate * txt_mlp.forward(txtMod2.Value.Apply(Modulation.Norm(txt)));
         return (img.MoveToOuterDisposeScope(), txt.MoveToOuterDisposeScope());
     }
-
-    /// <summary>LayerNorm without affine parameters, eps 1e-6.</summary>
-    private Tensor Norm(Tensor x) => nn.functional.layer_norm(x, [_hidden], null, null, 1e-6);
 }

@@ -108,11 +108,12 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
     private Tensor Embed(Tensor scalars) => TimestepEmbedding.Sinusoidal(scalars).to(DType);
 
     /// <summary>Loads weights in either layout (BFL single-file names, or diffusers names, mapped).</summary>
-    public void LoadWeights(ITensorSource weights, Func<string, bool>? ignoreUnexpected = null)
-    {
-        var canonical = FluxKeyMap.IsDiffusers(weights) ? FluxKeyMap.FromDiffusers(weights, Config) : weights;
-        WeightLoader.Load(this, canonical, ignoreUnexpected);
-    }
+    public void LoadWeights(ITensorSource weights, Func<string, bool>? ignoreUnexpected = null) =>
+        WeightLoader.Load(this, CanonicalWeights(weights, Config), ignoreUnexpected);
+
+    /// <summary>The weights under BFL single-file names, whichever layout they are stored in.</summary>
+    internal static ITensorSource CanonicalWeights(ITensorSource weights, FluxConfig config) =>
+        FluxKeyMap.IsDiffusers(weights) ? FluxKeyMap.FromDiffusers(weights, config) : weights;
 
     /// <summary>
     /// Loads a transformer from a diffusers folder (config.json + weights, possibly sharded) or a single
@@ -142,7 +143,7 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         return ReadConfig(path, weights, paramsJson);
     }
 
-    private static FluxConfig ReadConfig(string path, ITensorSource weights, string? paramsJson)
+    internal static FluxConfig ReadConfig(string path, ITensorSource weights, string? paramsJson)
     {
         var folderConfig = Directory.Exists(path) ? Path.Combine(path, "config.json") : null;
         if (paramsJson != null) return FluxConfig.FromFile(paramsJson);

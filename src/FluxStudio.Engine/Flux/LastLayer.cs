@@ -13,11 +13,8 @@ public sealed class LastLayer : nn.Module
     public readonly Sequential adaLN_modulation;
 #pragma warning restore IDE1006
 
-    private readonly long _hidden;
-
     public LastLayer(FluxConfig config, ScalarType dtype, Device? device) : base(nameof(LastLayer))
     {
-        _hidden = config.HiddenSize;
         linear = new Linear(config.HiddenSize, config.OutChannels, true, dtype, device);
         adaLN_modulation = nn.Sequential(
             ("0", nn.SiLU()),
@@ -30,7 +27,6 @@ public sealed class LastLayer : nn.Module
         using var scope = NewDisposeScope();
         var halves = adaLN_modulation.forward(vec).chunk(2, 1);
         var (shift, scale) = (halves[0].unsqueeze(1), halves[1].unsqueeze(1));
-        var normalized = nn.functional.layer_norm(x, [_hidden], null, null, 1e-6);
-        return linear.forward((1 + scale) * normalized + shift).MoveToOuterDisposeScope();
+        return linear.forward((1 + scale) * Modulation.Norm(x) + shift).MoveToOuterDisposeScope();
     }
 }

@@ -26,6 +26,9 @@ public sealed class Modulation : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The LayerNorm in front of every modulation: no learned scale or bias, eps 1e-6.</summary>
+    public static Tensor Norm(Tensor x) => nn.functional.layer_norm(x, [x.shape[^1]], null, null, 1e-6);
+
     public (ModulationOut First, ModulationOut? Second) Forward(Tensor vec)
     {
         var chunks = lin.forward(nn.functional.silu(vec)).unsqueeze(1).chunk(_double ? 6 : 3, -1);

@@ -32,8 +32,7 @@ public sealed class SingleStreamBlock : nn.Module
     {
         using var scope = NewDisposeScope();
         var (mod, _) = modulation.Forward(vec);
-        var normalized = nn.functional.layer_norm(x, [_config.HiddenSize], null, null, 1e-6);
-        var projected = linear1.forward(mod.Apply(normalized));
+        var projected = linear1.forward(mod.Apply(Modulation.Norm(x)));
         var parts = projected.split([3L * _config.HiddenSize, _config.MlpHiddenDim], -1);
         var (q, k, v) = Attention.SplitHeads(parts[0], _config.NumHeads);
         (q, k) = norm.Forward(q, k, v);

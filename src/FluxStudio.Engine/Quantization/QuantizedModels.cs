@@ -1,5 +1,4 @@
 using FluxStudio.Engine.Flux;
-using FluxStudio.Engine.Text;
 using FluxStudio.Engine.Text.T5;
 using FluxStudio.Engine.Weights;
 using static TorchSharp.torch;
@@ -38,12 +37,11 @@ public static class QuantizedModels
         if (quantizeBits is not { } quantize) return FluxTransformer.Load(path, dtype, device, paramsJson);
         using (var weights = TensorSources.Open(path))
         {
-            var config = FluxTransformer.ReadConfig(path, paramsJson);
+            var config = FluxTransformer.ReadConfig(path, weights, paramsJson);
             return Build(new FluxTransformer(config, dtype, device), model =>
             {
                 var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
-                var canonical = FluxKeyMap.IsDiffusers(weights) ? FluxKeyMap.FromDiffusers(weights, config) : weights;
-                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(canonical, prepared));
+                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(FluxTransformer.CanonicalWeights(weights, config), prepared));
             });
         }
     }
@@ -52,30 +50,18 @@ public static class QuantizedModels
         int? quantizeBits = null, long groupSize = Quantizer.DefaultGroupSize)
     {
         using var stored = OpenStored(path);
-        if (stored is not null) return LoadStored(stored, () => new T5Encoder(T5Config(path), dtype, device));
+        if (stored is not null) return LoadStored(stored, () => new T5Encoder(T5Encoder.ReadConfig(path), dtype, device));
         if (quantizeBits is not { } quantize) return T5Encoder.Load(path, dtype, device);
         using (var weights = TensorSources.Open(path))
         {
-            return Build(new T5Encoder(T5Config(path), dtype, device), model =>
+            return Build(new T5Encoder(T5Encoder.ReadConfig(path), dtype, device), model =>
             {
                 var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
-                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(WithSharedEmbedding(weights), prepared),
-                    ignoreUnexpected: name => name == TiedEmbedding);
+                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(T5Encoder.WithTiedEmbedding(weights), prepared),
+                    ignoreUnexpected: name => name == T5Encoder.TiedEmbedding);
             });
         }
     }
-
-    private const string SharedEmbedding = "shared.weight";
-    private const string TiedEmbedding = "encoder.embed_tokens.weight";
-
-    /// <summary>T5 files store the token embedding under either tied name (as <see cref="T5Encoder.Load(string, ScalarType, Device?)"/> accepts).</summary>
-    private static ITensorSource WithSharedEmbedding(ITensorSource source) =>
-        source.Contains(SharedEmbedding) || !source.Contains(TiedEmbedding)
-            ? source
-            : new MappedTensorSource(source, new Dictionary<string, TensorRecipe> { [SharedEmbedding] = TensorRecipe.Rename(TiedEmbedding) }, "tied embedding");
-
-    private static T5EncoderConfig T5Config(string path) =>
-        T5EncoderConfig.FromFile(CheckpointConfig.PathFor(path, "T5 encoder", "T5EncoderConfig.FluxT5Xxl"));
 
     /// <summary>Builds a model for a stored quantized file and fills it at the file's own bit width.</summary>
     private static T LoadStored<T>(SafetensorsFile stored, Func<T> create) where T : nn.Module

@@ -36,10 +36,6 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
 
     public Device Device { get; }
 
-    public Encoder Encoder => encoder;
-
-    public Decoder Decoder => decoder;
-
     /// <summary>
     /// Loads ae.safetensors (BFL names), a diffusers <c>vae/</c> folder, or a model folder holding either. The layout
     /// is read off the tensor names; the config comes from config.json when present, else from the tensor shapes.

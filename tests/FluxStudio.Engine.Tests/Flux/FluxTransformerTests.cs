@@ -8,9 +8,9 @@ public sealed class FluxTransformerTests
 {
     private static string Tiny(params string[] parts) => Fixtures.Path(["flux-tiny", .. parts]);
 
-    private static FluxTransformer LoadBfl(string config = "config.json")
+    private static FluxTransformer LoadBfl(string config = "config.json", ScalarType dtype = ScalarType.Float32)
     {
-        var model = new FluxTransformer(FluxConfig.FromFile(Tiny("transformer_bfl", config)));
+        var model = new FluxTransformer(FluxConfig.FromFile(Tiny("transformer_bfl", config)), dtype);
         using var weights = SafetensorsFile.Open(Tiny("transformer_bfl", "flux1-tiny.safetensors"));
         // The schnell variant shares the dev file; its guidance embedder is simply absent from the model.
         model.LoadWeights(weights, ignoreUnexpected: name => !model.Config.GuidanceEmbed && name.StartsWith("guidance_in."));
@@ -130,10 +130,7 @@ public sealed class FluxTransformerTests
     [Fact]
     public void BFloat16ForwardRunsAndStaysCloseToFloat32()
     {
-        using var model = LoadBfl();
-        using var half = new FluxTransformer(model.Config, ScalarType.BFloat16);
-        using (var weights = SafetensorsFile.Open(Tiny("transformer_bfl", "flux1-tiny.safetensors")))
-            half.LoadWeights(weights);
+        using var half = LoadBfl(dtype: ScalarType.BFloat16);
         using var golden = SafetensorsFile.Open(Tiny("forward.safetensors"));
         var output = RunForward(half, golden, withGuidance: true)["output"];
         Assert.Equal(ScalarType.BFloat16, output.dtype);

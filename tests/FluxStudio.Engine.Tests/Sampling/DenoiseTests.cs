@@ -9,6 +9,9 @@ public sealed class DenoiseTests
 {
     private static string Tiny(params string[] parts) => Fixtures.Path(["flux-tiny", .. parts]);
 
+    private static FluxTransformer LoadTinyDev() =>
+        FluxTransformer.Load(Tiny("transformer_bfl", "flux1-tiny.safetensors"), paramsJson: Tiny("transformer_bfl", "config.json"));
+
     [Fact]
     public void PackingMatchesTheReferenceAndUnpackingInvertsIt()
     {
@@ -24,9 +27,7 @@ public sealed class DenoiseTests
     public void FourStepDevRunReproducesEveryStep()
     {
         using var golden = SafetensorsFile.Open(Tiny("denoise.safetensors"));
-        using var model = new FluxTransformer(FluxConfig.FromFile(Tiny("transformer_bfl", "config.json")));
-        using (var weights = SafetensorsFile.Open(Tiny("transformer_bfl", "flux1-tiny.safetensors")))
-            model.LoadWeights(weights);
+        using var model = LoadTinyDev();
 
         var timesteps = FlowMatchSchedule.Timesteps(4, 60, shift: true);
         Assert.Equal(golden.Load("timesteps").data<double>().ToArray(), timesteps.Select(t => (double)t));
@@ -53,9 +54,7 @@ public sealed class DenoiseTests
     public void CancellationStopsBeforeTheNextStep()
     {
         using var golden = SafetensorsFile.Open(Tiny("denoise.safetensors"));
-        using var model = new FluxTransformer(FluxConfig.FromFile(Tiny("transformer_bfl", "config.json")));
-        using (var weights = SafetensorsFile.Open(Tiny("transformer_bfl", "flux1-tiny.safetensors")))
-            model.LoadWeights(weights);
+        using var model = LoadTinyDev();
         using var cancellation = new CancellationTokenSource();
         int steps = 0;
         var text = new TextConditioning(golden.Load("txt"), golden.Load("txt_ids"), golden.Load("vec"));

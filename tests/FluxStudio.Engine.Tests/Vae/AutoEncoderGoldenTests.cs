@@ -26,9 +26,9 @@ public sealed class AutoEncoderGoldenTests(ITestOutputHelper output)
         var moments = vae.EncodeMoments(image);
         var latent = vae.Encode(image);
 
-        var momentsDiff = VaeGoldens.MaxAbsDiff(moments, VaeGoldens.Load("moments"));
-        var meanDiff = VaeGoldens.MaxAbsDiff(moments.narrow(1, 0, 4), VaeGoldens.Load("mean"));
-        var latentDiff = VaeGoldens.MaxAbsDiff(latent, VaeGoldens.Load("latent"));
+        var momentsDiff = TensorAssert.MaxAbsDiff(VaeGoldens.Load("moments"), moments);
+        var meanDiff = TensorAssert.MaxAbsDiff(VaeGoldens.Load("mean"), moments.narrow(1, 0, 4));
+        var latentDiff = TensorAssert.MaxAbsDiff(VaeGoldens.Load("latent"), latent);
         output.WriteLine($"{checkpoint}: moments {momentsDiff:E2}, mean {meanDiff:E2}, latent {latentDiff:E2}");
         Assert.True(momentsDiff <= LatentTolerance, $"moments differ by {momentsDiff}");
         Assert.True(meanDiff <= LatentTolerance, $"mean differs by {meanDiff}");
@@ -44,7 +44,7 @@ public sealed class AutoEncoderGoldenTests(ITestOutputHelper output)
 
         var decoded = vae.Decode(VaeGoldens.Load("latent"));
 
-        var diff = VaeGoldens.MaxAbsDiff(decoded, VaeGoldens.Load("decoded"));
+        var diff = TensorAssert.MaxAbsDiff(VaeGoldens.Load("decoded"), decoded);
         output.WriteLine($"{checkpoint}: decoded {diff:E2}");
         Assert.True(diff <= DecodeTolerance, $"decoded image differs by {diff}");
     }
@@ -59,7 +59,7 @@ public sealed class AutoEncoderGoldenTests(ITestOutputHelper output)
         var viaForward = vae.call(image);
         var stepwise = vae.Decode(vae.Encode(image));
 
-        Assert.Equal(0, VaeGoldens.MaxAbsDiff(viaForward, stepwise));
+        Assert.Equal(0, TensorAssert.MaxAbsDiff(stepwise, viaForward));
         Assert.Equal(image.shape, viaForward.shape);
     }
 }

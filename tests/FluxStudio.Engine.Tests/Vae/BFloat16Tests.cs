@@ -20,8 +20,8 @@ public sealed class BFloat16Tests(ITestOutputHelper output)
 
         Assert.Equal(ScalarType.BFloat16, latent.dtype);
         Assert.Equal(ScalarType.BFloat16, decoded.dtype);
-        var latentDiff = VaeGoldens.MaxAbsDiff(latent, VaeGoldens.Load("latent"));
-        var decodedDiff = VaeGoldens.MaxAbsDiff(decoded, VaeGoldens.Load("decoded"));
+        var latentDiff = TensorAssert.MaxAbsDiff(VaeGoldens.Load("latent"), latent);
+        var decodedDiff = TensorAssert.MaxAbsDiff(VaeGoldens.Load("decoded"), decoded);
         output.WriteLine($"bf16 vs float32 reference: latent {latentDiff:E2}, decoded {decodedDiff:E2}");
         // bf16 keeps 8 significant bits (relative step 2^-8 ≈ 0.004); measured 0.008 on latents up to 0.87 and 0.035 on
         // images up to about 3. A wrong weight or a float32-only kernel would be off by far more.

@@ -17,11 +17,4 @@ internal static class VaeGoldens
         using var file = SafetensorsFile.Open(Fixtures.Path("flux-tiny", "vae.safetensors"));
         return file.Load(name);
     }
-
-    public static double MaxAbsDiff(Tensor actual, Tensor expected)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        using var diff = (actual.to(ScalarType.Float64) - expected.to(ScalarType.Float64)).abs().max();
-        return diff.item<double>();
-    }
 }

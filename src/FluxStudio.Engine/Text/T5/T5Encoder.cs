@@ -17,7 +17,7 @@ namespace FluxStudio.Engine.Text.T5;
 public sealed class T5Encoder : nn.Module<Tensor, Tensor>
 {
     private const string SharedEmbedding = "shared.weight";
-    private const string TiedEmbedding = "encoder.embed_tokens.weight";
+    internal const string TiedEmbedding = "encoder.embed_tokens.weight";
 
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Embedding shared;
@@ -81,8 +81,11 @@ public sealed class T5Encoder : nn.Module<Tensor, Tensor>
     /// <c>model.safetensors.index.json</c>), or a .safetensors file with a <c>config.json</c> beside it.
     /// </summary>
     public static T5Encoder Load(string path, ScalarType dtype = ScalarType.Float32, Device? device = null) =>
-        Load(path, T5EncoderConfig.FromFile(CheckpointConfig.PathFor(path, "T5 encoder", "T5EncoderConfig.FluxT5Xxl")),
-            dtype, device);
+        Load(path, ReadConfig(path), dtype, device);
+
+    /// <summary>The config.json that belongs to a checkpoint folder or file.</summary>
+    internal static T5EncoderConfig ReadConfig(string path) =>
+        T5EncoderConfig.FromFile(CheckpointConfig.PathFor(path, "T5 encoder", "T5EncoderConfig.FluxT5Xxl"));
 
     /// <summary>Loads the weights of a folder or file with a known config.</summary>
     /// <exception cref="WeightLoadException">A tensor is missing, unexpected or of the wrong shape (named in the message).</exception>
@@ -104,7 +107,7 @@ public sealed class T5Encoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Files that store only the tied copy of the token embedding get it under the shared name.</summary>
-    private static ITensorSource WithTiedEmbedding(ITensorSource source) =>
+    internal static ITensorSource WithTiedEmbedding(ITensorSource source) =>
         source.Contains(SharedEmbedding) || !source.Contains(TiedEmbedding)
             ? source
             : new MappedTensorSource(source,
