@@ -302,6 +302,9 @@ public sealed class HistoryStore
     internal static string FormatTimestamp(DateTimeOffset timestamp) =>
         timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
+    internal static DateTimeOffset ParseTimestamp(string text) =>
+        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
     private ImageRow ToRow(HistoryEntry e) => new()
     {
         Id = e.Id,
@@ -332,7 +335,7 @@ public sealed class HistoryStore
     private HistoryEntry ToEntry(ImageRow r) => new()
     {
         Id = r.Id,
-        Timestamp = DateTimeOffset.Parse(r.Timestamp, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
+        Timestamp = ParseTimestamp(r.Timestamp),
         Seed = r.Seed,
         Prompt = r.Prompt,
         ModelAlias = r.ModelAlias,
