@@ -72,8 +72,7 @@ public sealed class HistoryStore
         if (row is null || row.Status != "saving")
             return;
         // Only temporary files: the caller removes the final files it created itself, and nothing else.
-        var entry = ToEntry(row);
-        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+        foreach (var temp in TempFilesOf(ToEntry(row)))
             DeleteFile(temp);
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id }, cancellationToken: ct));
     }
@@ -265,9 +264,12 @@ public sealed class HistoryStore
         DeleteFile(entry.ImagePath);
         if (entry.MetadataPath is not null)
             DeleteFile(entry.MetadataPath);
-        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+        foreach (var temp in TempFilesOf(entry))
             DeleteFile(temp);
     }
+
+    private static IEnumerable<string> TempFilesOf(HistoryEntry entry) =>
+        TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath));
 
     internal static IEnumerable<string> TempFilesOf(string path)
     {
