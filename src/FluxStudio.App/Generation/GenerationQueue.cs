@@ -290,7 +290,6 @@ public sealed class GenerationQueue
 
     private static string Describe(Exception ex) => ex switch
     {
-        RequestValidationException validation => validation.Message,
         OutOfMemoryException => "The device ran out of memory. Use quantization (4 or 8), a smaller size or fewer LoRAs, then queue it again.",
         _ => ex.Message,
     };

@@ -28,9 +28,8 @@ public sealed class GenerationWorkerService(
             return;
         }
 
-        var report = await history.ReconcileAsync(stoppingToken);
-        if (report.Changed)
-            logger.LogWarning("Start-up repair of history: {Report}", report);
+        // The store logs what the repair changed.
+        await history.ReconcileAsync(stoppingToken);
         await queue.RecoverAsync(stoppingToken);
 
         var devices = options.Value.Queue.Devices.Where(d => !string.IsNullOrWhiteSpace(d)).Distinct().ToList();

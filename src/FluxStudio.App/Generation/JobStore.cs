@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Dapper;
@@ -104,13 +103,10 @@ internal sealed class JobStore(StudioDatabase database)
         Attempts = (int)row.Attempts,
         Error = row.Error,
         ImageId = row.ImageId,
-        CreatedAt = Parse(row.CreatedAt),
-        StartedAt = row.StartedAt is null ? null : Parse(row.StartedAt),
-        FinishedAt = row.FinishedAt is null ? null : Parse(row.FinishedAt),
+        CreatedAt = HistoryStore.ParseTimestamp(row.CreatedAt),
+        StartedAt = row.StartedAt is null ? null : HistoryStore.ParseTimestamp(row.StartedAt),
+        FinishedAt = row.FinishedAt is null ? null : HistoryStore.ParseTimestamp(row.FinishedAt),
     };
-
-    private static DateTimeOffset Parse(string text) =>
-        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
 
     private sealed class JobRow
     {

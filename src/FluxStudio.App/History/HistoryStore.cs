@@ -72,8 +72,7 @@ public sealed class HistoryStore
         if (row is null || row.Status != "saving")
             return;
         // Only temporary files: the caller removes the final files it created itself, and nothing else.
-        var entry = ToEntry(row);
-        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+        foreach (var temp in TempFilesOf(ToEntry(row)))
             DeleteFile(temp);
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id }, cancellationToken: ct));
     }
@@ -265,9 +264,12 @@ public sealed class HistoryStore
         DeleteFile(entry.ImagePath);
         if (entry.MetadataPath is not null)
             DeleteFile(entry.MetadataPath);
-        foreach (var temp in TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath)))
+        foreach (var temp in TempFilesOf(entry))
             DeleteFile(temp);
     }
+
+    private static IEnumerable<string> TempFilesOf(HistoryEntry entry) =>
+        TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath));
 
     internal static IEnumerable<string> TempFilesOf(string path)
     {
@@ -302,6 +304,9 @@ public sealed class HistoryStore
     internal static string FormatTimestamp(DateTimeOffset timestamp) =>
         timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
+    internal static DateTimeOffset ParseTimestamp(string text) =>
+        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
     private ImageRow ToRow(HistoryEntry e) => new()
     {
         Id = e.Id,
@@ -332,7 +337,7 @@ public sealed class HistoryStore
     private HistoryEntry ToEntry(ImageRow r) => new()
     {
         Id = r.Id,
-        Timestamp = DateTimeOffset.Parse(r.Timestamp, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
+        Timestamp = ParseTimestamp(r.Timestamp),
         Seed = r.Seed,
         Prompt = r.Prompt,
         ModelAlias = r.ModelAlias,

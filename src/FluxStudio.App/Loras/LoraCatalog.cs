@@ -43,12 +43,6 @@ public sealed class LoraCatalog
             ? Path.Combine(_folder, fileName)
             : throw new ArgumentException($"\"{fileName}\" is not a plain LoRA file name.", nameof(fileName));
 
-    public Task<LoraCatalogSnapshot> GetSnapshotAsync(CancellationToken ct = default)
-    {
-        ct.ThrowIfCancellationRequested();
-        return Task.FromResult(GetSnapshot());
-    }
-
     /// <summary>The current catalog, re-reading <c>lora_info.json</c> if it changed since the last call.</summary>
     public LoraCatalogSnapshot GetSnapshot()
     {

@@ -8,8 +8,6 @@ public sealed record LoraCatalogSnapshot(string Folder, IReadOnlyList<LoraEntry>
 {
     public static LoraCatalogSnapshot Empty(string folder, string? error = null) => new(folder, [], error, []);
 
-    public LoraEntry? Find(string fileName) => Entries.FirstOrDefault(e => e.FileName == fileName);
-
     /// <summary>Whether a LoRA file of this name is in the LoRA folder, listed in the catalog or not.</summary>
     public bool FileExists(string fileName) =>
         LoraCatalog.IsPlainFileName(fileName) && File.Exists(Path.Combine(Folder, fileName));

@@ -49,9 +49,9 @@ public static class Infotext
         return text.ToString();
     }
 
+    private static readonly JsonSerializerOptions QuoteOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>A1111's rule: a value holding a comma, colon or newline is written as a JSON string.</summary>
     public static string Quote(string value) =>
-        value.IndexOfAny([',', ':', '\n']) >= 0
-            ? JsonSerializer.Serialize(value, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
-            : value;
+        value.IndexOfAny([',', ':', '\n']) >= 0 ? JsonSerializer.Serialize(value, QuoteOptions) : value;
 }

@@ -12,9 +12,12 @@ public sealed class BackgroundRemoverTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    private BackgroundRemover CreateRemover(TinyMattingModel model, Action<BackgroundRemovalOptions>? configure = null)
+    private BackgroundRemover CreateRemover(TinyMattingModel model, Action<BackgroundRemovalOptions>? configure = null) =>
+        CreateRemover(model.WriteTo(_folder.Path, $"{Guid.NewGuid():N}.onnx"), configure);
+
+    private static BackgroundRemover CreateRemover(string modelPath, Action<BackgroundRemovalOptions>? configure = null)
     {
-        var options = new BackgroundRemovalOptions { ModelPath = model.WriteTo(_folder.Path, $"{Guid.NewGuid():N}.onnx") };
+        var options = new BackgroundRemovalOptions { ModelPath = modelPath };
         configure?.Invoke(options);
         return new BackgroundRemover(Options.Create(options), NullLogger<BackgroundRemover>.Instance);
     }
@@ -312,7 +315,7 @@ public sealed class BackgroundRemoverTests : IDisposable
         var path = _folder.File("broken.onnx");
         var valid = new TinyMattingModel().ToOnnxBytes();
         File.WriteAllBytes(path, kind == "garbage" ? "this is not a model"u8.ToArray() : valid[..(valid.Length - 20)]);
-        using var remover = new BackgroundRemover(Options.Create(new BackgroundRemovalOptions { ModelPath = path }), NullLogger<BackgroundRemover>.Instance);
+        using var remover = CreateRemover(path);
 
         var error = await Assert.ThrowsAsync<BackgroundRemovalException>(() => RemoveAsync(remover, TestImages.EncodePng(Varied(8, 8))));
 
@@ -326,7 +329,7 @@ public sealed class BackgroundRemoverTests : IDisposable
     public async Task AModelThatIsNotAnImageModelIsRejectedWithWhatItExpects()
     {
         var path = new TinyMattingModel { InputChannels = 1, Weights = [1f] }.WriteTo(_folder.Path);
-        using var remover = new BackgroundRemover(Options.Create(new BackgroundRemovalOptions { ModelPath = path }), NullLogger<BackgroundRemover>.Instance);
+        using var remover = CreateRemover(path);
 
         var error = await Assert.ThrowsAsync<BackgroundRemovalException>(() => remover.GetModelInfoAsync(CancellationToken.None));
 
@@ -356,7 +359,7 @@ public sealed class BackgroundRemoverTests : IDisposable
     public async Task AFailedLoadIsNotRemembered()
     {
         var path = _folder.File("later.onnx");
-        using var remover = new BackgroundRemover(Options.Create(new BackgroundRemovalOptions { ModelPath = path }), NullLogger<BackgroundRemover>.Instance);
+        using var remover = CreateRemover(path);
 
         var error = await Assert.ThrowsAsync<BackgroundRemovalException>(() => remover.GetModelInfoAsync(CancellationToken.None));
         Assert.Equal(BackgroundRemovalError.ModelNotFound, error.Error);

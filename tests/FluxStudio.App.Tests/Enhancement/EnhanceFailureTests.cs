@@ -1,11 +1,16 @@
 using FluxStudio.App.Enhancement;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using static FluxStudio.App.Tests.Enhancement.EnhancerTestKit;
 
 namespace FluxStudio.App.Tests.Enhancement;
 
 public sealed class EnhanceFailureTests
 {
+    /// <summary>Runs an enhancement that must fail; what arrived before the failure is collected into <paramref name="tokens"/>.</summary>
+    private static Task<EnhancerException> EnhanceFailsAsync(ServiceProvider services, EnhanceRequest request, List<string>? tokens = null) =>
+        Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(request), tokens));
+
     [Theory]
     [InlineData(null, "a fox", false, "Choose a model")]
     [InlineData("  ", "a fox", false, "Choose a model")]
@@ -19,7 +24,7 @@ public sealed class EnhanceFailureTests
         await using var services = Services(ollama.Endpoint);
         var request = new EnhanceRequest(model, text, withImage ? EnhanceImage.FromBytes(PngBytes) : null);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(request)));
+        var error = await EnhanceFailsAsync(services, request);
 
         Assert.Equal(EnhancerErrorKind.InvalidRequest, error.Kind);
         Assert.Contains(expected, error.Message);
@@ -32,7 +37,7 @@ public sealed class EnhanceFailureTests
         var nowhere = ClosedLoopbackEndpoint();
         await using var services = Services(nowhere);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"));
         var status = await services.Enhancer().GetStatusAsync();
 
         Assert.Equal(EnhancerErrorKind.ServerUnavailable, error.Kind);
@@ -48,7 +53,7 @@ public sealed class EnhanceFailureTests
         await using var ollama = await FakeOllamaServer.StartAsync();
         await using var services = Services(ollama.Endpoint);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("mistral", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("mistral", "a fox"));
 
         Assert.Equal(EnhancerErrorKind.UnknownModel, error.Kind);
         Assert.Contains("ollama pull mistral", error.Message);
@@ -68,7 +73,7 @@ public sealed class EnhanceFailureTests
         };
         await using var services = Services(ollama.Endpoint);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2:latest", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("llama3.2:latest", "a fox"));
 
         Assert.Equal(EnhancerErrorKind.UnknownModel, error.Kind);
         Assert.Contains("does not have the model 'llama3.2:latest'", error.Message);
@@ -119,7 +124,7 @@ public sealed class EnhanceFailureTests
         };
         await using var services = Services(ollama.Endpoint);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"));
 
         Assert.Equal(EnhancerErrorKind.Interrupted, error.Kind);
         Assert.Contains("before the answer was complete", error.Message);
@@ -140,7 +145,7 @@ public sealed class EnhanceFailureTests
         await using var services = Services(ollama.Endpoint);
         var tokens = new List<string>();
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox")), tokens));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"), tokens);
 
         Assert.Equal(["A "], tokens);
         Assert.Equal(EnhancerErrorKind.Interrupted, error.Kind);
@@ -175,7 +180,7 @@ public sealed class EnhanceFailureTests
         };
         await using var services = Services(ollama.Endpoint);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"));
 
         Assert.Equal(EnhancerErrorKind.BadReply, error.Kind);
     }
@@ -191,7 +196,7 @@ public sealed class EnhanceFailureTests
         };
         await using var services = Services(ollama.Endpoint);
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"));
 
         Assert.Equal(EnhancerErrorKind.BadReply, error.Kind);
         Assert.Contains("HTTP 500", error.Message);
@@ -205,7 +210,7 @@ public sealed class EnhanceFailureTests
         // Long enough for the request to reach the server on a busy machine, short enough to keep the test quick.
         await using var services = Services(ollama.Endpoint, o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox"))));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"));
 
         Assert.Equal(EnhancerErrorKind.TimedOut, error.Kind);
         Assert.Contains("sent nothing for 5 s", error.Message);
@@ -226,7 +231,7 @@ public sealed class EnhanceFailureTests
         await using var services = Services(ollama.Endpoint, o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
         var tokens = new List<string>();
 
-        var error = await Assert.ThrowsAsync<EnhancerException>(() => CollectAsync(services.Enhancer().EnhanceAsync(new("llama3.2", "a fox")), tokens));
+        var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"), tokens);
 
         Assert.Equal(["A "], tokens);
         Assert.Equal(EnhancerErrorKind.TimedOut, error.Kind);

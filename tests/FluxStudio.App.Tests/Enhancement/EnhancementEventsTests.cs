@@ -7,14 +7,6 @@ namespace FluxStudio.App.Tests.Enhancement;
 
 public sealed class EnhancementEventsTests
 {
-    private static async Task<List<SseItem<string>>> CollectAsync(IAsyncEnumerable<SseItem<string>> events)
-    {
-        var items = new List<SseItem<string>>();
-        await foreach (var item in events)
-            items.Add(item);
-        return items;
-    }
-
     [Fact]
     public async Task StreamsTokensThenDoneAndSurvivesTheWireFormat()
     {

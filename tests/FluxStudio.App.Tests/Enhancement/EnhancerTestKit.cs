@@ -32,11 +32,11 @@ internal static class EnhancerTestKit
 
     public static PromptEnhancer Enhancer(this ServiceProvider services) => services.GetRequiredService<PromptEnhancer>();
 
-    public static async Task<List<string>> CollectAsync(IAsyncEnumerable<string> tokens, List<string>? into = null)
+    public static async Task<List<T>> CollectAsync<T>(IAsyncEnumerable<T> items, List<T>? into = null)
     {
         var received = into ?? [];
-        await foreach (var token in tokens)
-            received.Add(token);
+        await foreach (var item in items)
+            received.Add(item);
         return received;
     }
 

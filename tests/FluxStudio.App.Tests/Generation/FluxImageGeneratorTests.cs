@@ -36,6 +36,8 @@ public sealed class FluxImageGeneratorTests : IDisposable
         _sandbox.Dispose();
     }
 
+    private static readonly IProgress<GenerationProgress> NoProgress = new SynchronousProgress<GenerationProgress>(_ => { });
+
     private GenerationRequest Request(string path, long seed = 42) =>
         TestRequests.Small("a lighthouse at dusk") with { ModelPath = path, Seed = seed, Steps = 2 };
 
@@ -67,12 +69,12 @@ public sealed class FluxImageGeneratorTests : IDisposable
         Assert.Equal([1, 2, 1, 2], steps.Select(s => s.Step));
         Assert.All(steps, s => Assert.NotNull(s.PreviewPng));
 
-        await _generator.GenerateAsync(Request(_schnell, 2), new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
+        await _generator.GenerateAsync(Request(_schnell, 2), NoProgress, _ct);
         Assert.Equal(1, _generator.LoadCount);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, NoProgress, _ct);
         Assert.Equal(2, _generator.LoadCount);
         Assert.Equal("dev", _generator.LoadedModel!.ModelAlias);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, NoProgress, _ct);
         Assert.Equal(3, _generator.LoadCount);
         Assert.Equal(8, _generator.LoadedModel!.Quantize);
     }
@@ -81,7 +83,7 @@ public sealed class FluxImageGeneratorTests : IDisposable
     public async Task Features_the_engine_does_not_have_yet_are_refused_plainly()
     {
         var error = await Assert.ThrowsAsync<NotSupportedException>(() =>
-            _generator.GenerateAsync(Request(_schnell) with { ControlNetImagePath = "/tmp/edges.png" }, new SynchronousProgress<GenerationProgress>(_ => { }), _ct));
+            _generator.GenerateAsync(Request(_schnell) with { ControlNetImagePath = "/tmp/edges.png" }, NoProgress, _ct));
         Assert.Contains("ControlNet is not available yet", error.Message);
         Assert.Equal(0, _generator.LoadCount);
     }
@@ -98,11 +100,11 @@ public sealed class FluxImageGeneratorTests : IDisposable
         };
 
         var withLora = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 1.0)] },
-            new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
+            NoProgress, _ct);
         AssertWithinOneLevel(Path.Combine(fixtures, "lora-tiny", "runs", "kohya-1.0", "image.png"), withLora.Pixels!.Pixels);
 
         var atZero = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 0.0)] },
-            new SynchronousProgress<GenerationProgress>(_ => { }), _ct);
+            NoProgress, _ct);
         AssertWithinOneLevel(Path.Combine(fixtures, "pipeline-tiny", "runs", "a1", "image.png"), atZero.Pixels!.Pixels);
         Assert.Equal(1, _generator.LoadCount);
     }

@@ -14,6 +14,13 @@ public sealed class GenerationQueueTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
+    private async Task RunUntilEmptyAsync(GenerationQueue queue)
+    {
+        while (await queue.RunNextAsync("cpu", _ct))
+        {
+        }
+    }
+
     [Fact]
     public async Task A_job_runs_to_a_history_entry_with_the_prompt_and_seed_actually_used()
     {
@@ -57,9 +64,7 @@ public sealed class GenerationQueueTests : IDisposable
             await queue.EnqueueAsync(TestRequests.Small(prompt), _ct);
 
         Assert.Equal(["one", "two", "three"], (await queue.ListActiveAsync(_ct)).Select(j => j.Request.Prompt));
-        while (await queue.RunNextAsync("cpu", _ct))
-        {
-        }
+        await RunUntilEmptyAsync(queue);
 
         Assert.Equal(["one", "two", "three"], _generator.Requests.Select(r => r.Prompt));
         Assert.Empty(await queue.ListActiveAsync(_ct));
@@ -124,9 +129,7 @@ public sealed class GenerationQueueTests : IDisposable
         await queue.EnqueueAsync(TestRequests.Small("keep me"), _ct);
 
         var result = await queue.CancelAsync(first.Id, _ct);
-        while (await queue.RunNextAsync("cpu", _ct))
-        {
-        }
+        await RunUntilEmptyAsync(queue);
 
         Assert.True(result.Cancelled);
         Assert.Equal(JobStatus.Cancelled, (await queue.GetAsync(first.Id, _ct))!.Status);
@@ -243,9 +246,7 @@ public sealed class GenerationQueueTests : IDisposable
         var generator = new FakeImageGenerator();
         var after = restarted.CreateQueue(generator);
         Assert.Equal(0, await after.RecoverAsync(_ct));
-        while (await after.RunNextAsync("cpu", _ct))
-        {
-        }
+        await RunUntilEmptyAsync(after);
 
         Assert.Equal(["first", "second"], generator.Requests.Select(r => r.Prompt));
         Assert.Equal(2, (await restarted.History.ListAsync(10, null, _ct)).Entries.Count);
