@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
 using FluxStudio.App.Generation;
 using FluxStudio.Web.Api;
 using Microsoft.Extensions.DependencyInjection;
@@ -125,16 +124,7 @@ public sealed class GenerationApiTests : IDisposable
         await _factory.Generator.FirstStepReported.Task.WaitAsync(TimeSpan.FromSeconds(30));
         _factory.Generator.Release();
 
-        var events = new List<(string Name, JsonElement Data)>();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        string? name = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.StartsWith("event: ", StringComparison.Ordinal))
-                name = line["event: ".Length..];
-            else if (line.StartsWith("data: ", StringComparison.Ordinal))
-                events.Add((name!, JsonSerializer.Deserialize<JsonElement>(line["data: ".Length..])));
-        }
+        var events = await ReadEventsAsync(response);
 
         var progress = events.Where(e => e.Name == "progress").Select(e => e.Data.GetProperty("step").GetInt32()).ToList();
         Assert.Contains(3, progress);
