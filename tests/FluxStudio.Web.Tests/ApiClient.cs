@@ -34,6 +34,14 @@ public static class ApiClient
         }
     }
 
+    /// <summary>Queues a generation and waits until it is done.</summary>
+    public static async Task<GenerationStatus> GenerateAsync(HttpClient client, object body)
+    {
+        var status = await WaitFinishedAsync(client, await QueueAsync(client, body));
+        Assert.Equal("done", status.Status);
+        return status;
+    }
+
     /// <summary>Reads a server-sent event stream to its end: each event's name and its JSON data.</summary>
     public static async Task<List<(string Name, JsonElement Data)>> ReadEventsAsync(HttpResponseMessage response)
     {
