@@ -7,6 +7,7 @@ using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Vae;
+using Microsoft.Extensions.DependencyInjection;
 using GenerationProgress = FluxStudio.Engine.Pipeline.GenerationProgress;
 
 namespace FluxStudio.Cli.Commands;
@@ -145,10 +146,8 @@ public static class GenerateCommand
             Loras = loras.Select(l => new LoraSelection(l.Path, l.Scale)).ToList(),
         };
 
-        var settings = HubSettings.Resolve(new ModelHubOptions(), Environment.GetEnvironmentVariable);
-        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
-        var locator = new ModelLocator(settings, new HubDownloader(http, settings));
-        var location = await locator.LocateAsync(arguments.Path, fluxModel.ToAlias(), partsFolder: null,
+        await using var services = new ServiceCollection().AddFluxModels().BuildServiceProvider();
+        var location = await services.GetRequiredService<ModelLocator>().LocateAsync(arguments.Path, fluxModel.ToAlias(), partsFolder: null,
             DownloadCommand.ProgressOnStandardError(), cancellationToken);
 
         var validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions
