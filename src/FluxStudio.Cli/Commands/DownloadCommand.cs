@@ -35,12 +35,12 @@ public static class DownloadCommand
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine("\nCancelled; run the same command again to resume.");
-                return 130;
+                return ExitCodes.Cancelled;
             }
             catch (Exception e) when (e is HubDownloadException or HttpRequestException or IOException)
             {
                 Console.Error.WriteLine($"\nerror: {e.Message}");
-                return 1;
+                return ExitCodes.Failure;
             }
         });
         return command;

@@ -15,17 +15,6 @@ namespace FluxStudio.Cli.Commands;
 /// <summary>`fluxstudio generate`: text to image on the command line, with mflux's flag names.</summary>
 public static class GenerateCommand
 {
-    /// <summary>Exit codes a script can act on.</summary>
-    public static class ExitCodes
-    {
-        public const int Success = 0;
-        public const int Failure = 1;
-        public const int InvalidInput = 2;
-        public const int ModelNotFound = 3;
-        public const int OutOfMemory = 4;
-        public const int Cancelled = 130;
-    }
-
     public static Command Create()
     {
         var prompt = new Option<string?>("--prompt", "-p") { Description = "What the image shows; - reads it from standard input." };

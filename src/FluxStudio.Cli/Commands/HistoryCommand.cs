@@ -121,6 +121,6 @@ public static class HistoryCommand
     private static int Fail(string message)
     {
         Console.Error.WriteLine(message);
-        return 1;
+        return ExitCodes.Failure;
     }
 }
