@@ -9,6 +9,17 @@ public static class CliProcess
 
     public static async Task<Result> RunAsync(params string[] arguments)
     {
+        using var process = Start(arguments);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return new Result(process.ExitCode, await output, await error);
+    }
+
+    /// <summary>Starts `fluxstudio` with its output and error redirected and its input already closed.</summary>
+    public static Process Start(params string[] arguments)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -18,12 +29,8 @@ public static class CliProcess
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fluxstudio.dll"));
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start fluxstudio");
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start fluxstudio");
         process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        return new Result(process.ExitCode, await output, await error);
+        return process;
     }
 }

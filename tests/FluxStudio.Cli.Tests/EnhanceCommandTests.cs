@@ -172,22 +172,7 @@ public sealed class EnhanceCommandTests
         public string Output { get { lock (_output) return _output.ToString(); } }
         public string Error { get { lock (_error) return _error.ToString(); } }
 
-        public static RunningCli Start(params string[] arguments)
-        {
-            var start = new ProcessStartInfo("dotnet")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                RedirectStandardInput = true,
-                UseShellExecute = false,
-            };
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fluxstudio.dll"));
-            foreach (var argument in arguments)
-                start.ArgumentList.Add(argument);
-            var process = Process.Start(start) ?? throw new InvalidOperationException("could not start fluxstudio");
-            process.StandardInput.Close();
-            return new RunningCli(process);
-        }
+        public static RunningCli Start(params string[] arguments) => new(CliProcess.Start(arguments));
 
         private static async Task PumpAsync(StreamReader reader, StringBuilder into)
         {

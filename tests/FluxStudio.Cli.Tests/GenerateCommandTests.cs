@@ -23,6 +23,15 @@ public sealed class GenerateCommandTests : IDisposable
         return rgb;
     }
 
+    /// <summary>`generate` on the tiny reference model with a reference run's prompt, seed, size, steps and guidance.</summary>
+    private static string[] ReferenceRunArguments(string fixtures, JsonElement args) =>
+    [
+        "generate", "--path", Path.Combine(fixtures, "pipeline-tiny", "model"),
+        "--prompt", args.GetProperty("prompt").GetString()!, "--seed", args.GetProperty("seed").GetUInt64().ToString(),
+        "--width", args.GetProperty("width").GetInt32().ToString(), "--height", args.GetProperty("height").GetInt32().ToString(),
+        "--steps", args.GetProperty("num_steps").GetInt32().ToString(), "--guidance", args.GetProperty("guidance").GetDouble().ToString(),
+    ];
+
     public static TheoryData<string> Runs() => ["a1", "a2", "a3"];
 
     [Theory]
@@ -32,11 +41,7 @@ public sealed class GenerateCommandTests : IDisposable
         var fixtures = Fixtures.Path();
         var args = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtures, "pipeline-tiny", "runs", run, "args.json"))).RootElement;
         var output = Path.Combine(_dir, $"{run}.png");
-        var result = await CliProcess.RunAsync("generate", "--path", Path.Combine(fixtures, "pipeline-tiny", "model"),
-            "--prompt", args.GetProperty("prompt").GetString()!, "--seed", args.GetProperty("seed").GetUInt64().ToString(),
-            "--width", args.GetProperty("width").GetInt32().ToString(), "--height", args.GetProperty("height").GetInt32().ToString(),
-            "--steps", args.GetProperty("num_steps").GetInt32().ToString(), "--guidance", args.GetProperty("guidance").GetDouble().ToString(),
-            "--dtype", "fp32", "--device", "cpu", "--output", output);
+        var result = await CliProcess.RunAsync([.. ReferenceRunArguments(fixtures, args), "--dtype", "fp32", "--device", "cpu", "--output", output]);
 
         Assert.True(result.ExitCode == 0, result.StandardError);
         var expected = Rgb(Path.Combine(fixtures, "pipeline-tiny", "runs", run, "image.png"));
@@ -57,10 +62,7 @@ public sealed class GenerateCommandTests : IDisposable
         var loras = args.GetProperty("loras").EnumerateArray().ToList();
         var output = Path.Combine(_dir, $"{run}.png");
         var result = await CliProcess.RunAsync([
-            "generate", "--path", Path.Combine(fixtures, "pipeline-tiny", "model"),
-            "--prompt", args.GetProperty("prompt").GetString()!, "--seed", args.GetProperty("seed").GetUInt64().ToString(),
-            "--width", args.GetProperty("width").GetInt32().ToString(), "--height", args.GetProperty("height").GetInt32().ToString(),
-            "--steps", args.GetProperty("num_steps").GetInt32().ToString(), "--guidance", args.GetProperty("guidance").GetDouble().ToString(),
+            .. ReferenceRunArguments(fixtures, args),
             "--lora-paths", .. loras.Select(l => Path.Combine(fixtures, "lora-tiny", l.GetProperty("file").GetString()!)),
             "--lora-scales", .. loras.Select(l => l.GetProperty("scale").GetDouble().ToString(System.Globalization.CultureInfo.InvariantCulture)),
             "--device", "cpu", "--dtype", "fp32", "--output", output]);

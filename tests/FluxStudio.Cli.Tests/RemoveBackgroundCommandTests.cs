@@ -88,7 +88,8 @@ public sealed class RemoveBackgroundCommandTests : IDisposable
 
         var forced = await CliProcess.RunAsync("remove-bg", input, output, "--model", modelPath, "--force");
         Assert.True(forced.ExitCode == 0, forced.StandardError);
-        Assert.Equal((24, 16), (TestImages.DecodeRgba(File.ReadAllBytes(output)).Width, TestImages.DecodeRgba(File.ReadAllBytes(output)).Height));
+        var cutout = TestImages.DecodeRgba(File.ReadAllBytes(output));
+        Assert.Equal((24, 16), (cutout.Width, cutout.Height));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Net.ServerSentEvents;
 using System.Text.Json;
 using FluxStudio.Web.Api;
 
@@ -31,6 +32,25 @@ public static class ApiClient
                 return status;
             await Task.Delay(50, limit.Token);
         }
+    }
+
+    /// <summary>Queues a generation and waits until it is done.</summary>
+    public static async Task<GenerationStatus> GenerateAsync(HttpClient client, object body)
+    {
+        var status = await WaitFinishedAsync(client, await QueueAsync(client, body));
+        Assert.Equal("done", status.Status);
+        return status;
+    }
+
+    /// <summary>Reads a server-sent event stream to its end: each event's name and its JSON data.</summary>
+    public static async Task<List<(string Name, JsonElement Data)>> ReadEventsAsync(HttpResponseMessage response)
+    {
+        var events = new List<(string Name, JsonElement Data)>();
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var parser = SseParser.Create(stream, (_, data) => JsonSerializer.Deserialize<JsonElement>(data));
+        await foreach (var item in parser.EnumerateAsync())
+            events.Add((item.EventType, item.Data));
+        return events;
     }
 
     public static async Task<JsonElement> ProblemAsync(HttpResponseMessage response)

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
 using FluxStudio.App.Generation;
 using FluxStudio.Web.Api;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,11 +17,9 @@ public sealed class GenerationApiTests : IDisposable
     public async Task QueuesAGenerationRunsItAndServesTheImage()
     {
         using var client = _factory.CreateClient();
-        var id = await QueueAsync(client, SmallRequest(seed: 1234));
 
-        var status = await WaitFinishedAsync(client, id);
+        var status = await GenerateAsync(client, SmallRequest(seed: 1234));
 
-        Assert.Equal("done", status.Status);
         Assert.Equal(2, status.Step);
         Assert.Equal(2, status.Steps);
         Assert.Equal(1234, status.Seed);
@@ -37,9 +34,7 @@ public sealed class GenerationApiTests : IDisposable
     public async Task ARandomSeedIsReportedOnceTheImageIsDone()
     {
         using var client = _factory.CreateClient();
-        var id = await QueueAsync(client, SmallRequest(seed: 0));
-        var status = await WaitFinishedAsync(client, id);
-        Assert.Equal("done", status.Status);
+        var status = await GenerateAsync(client, SmallRequest(seed: 0));
         Assert.True(status.Seed > 0);
     }
 
@@ -125,16 +120,7 @@ public sealed class GenerationApiTests : IDisposable
         await _factory.Generator.FirstStepReported.Task.WaitAsync(TimeSpan.FromSeconds(30));
         _factory.Generator.Release();
 
-        var events = new List<(string Name, JsonElement Data)>();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        string? name = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.StartsWith("event: ", StringComparison.Ordinal))
-                name = line["event: ".Length..];
-            else if (line.StartsWith("data: ", StringComparison.Ordinal))
-                events.Add((name!, JsonSerializer.Deserialize<JsonElement>(line["data: ".Length..])));
-        }
+        var events = await ReadEventsAsync(response);
 
         var progress = events.Where(e => e.Name == "progress").Select(e => e.Data.GetProperty("step").GetInt32()).ToList();
         Assert.Contains(3, progress);

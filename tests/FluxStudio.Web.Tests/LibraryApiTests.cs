@@ -12,12 +12,8 @@ public sealed class LibraryApiTests : IDisposable
 
     public void Dispose() => _factory.Dispose();
 
-    private async Task<long> GenerateAsync(HttpClient client, string prompt, long seed)
-    {
-        var status = await WaitFinishedAsync(client, await QueueAsync(client, SmallRequest(prompt, seed)));
-        Assert.Equal("done", status.Status);
-        return status.HistoryId!.Value;
-    }
+    private static async Task<long> GenerateAsync(HttpClient client, string prompt, long seed) =>
+        (await ApiClient.GenerateAsync(client, SmallRequest(prompt, seed))).HistoryId!.Value;
 
     [Fact]
     public async Task HistoryPagesNewestFirstAndSearches()

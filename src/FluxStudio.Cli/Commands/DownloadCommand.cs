@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FluxStudio.Engine.Models;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.Cli.Commands;
 
@@ -19,9 +20,9 @@ public static class DownloadCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var repository = FluxRepository.FromAlias(result.GetValue(model)!);
-            var settings = HubSettings.Resolve(new ModelHubOptions(), Environment.GetEnvironmentVariable);
-            using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
-            var downloader = new HubDownloader(http, settings);
+            await using var services = new ServiceCollection().AddFluxModels().BuildServiceProvider();
+            var settings = services.GetRequiredService<HubSettings>();
+            var downloader = services.GetRequiredService<HubDownloader>();
             try
             {
                 var snapshot = await downloader.DownloadAsync(repository, settings.Revision, FluxDownloadSelection.Full,
@@ -34,12 +35,12 @@ public static class DownloadCommand
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine("\nCancelled; run the same command again to resume.");
-                return 130;
+                return ExitCodes.Cancelled;
             }
             catch (Exception e) when (e is HubDownloadException or HttpRequestException or IOException)
             {
                 Console.Error.WriteLine($"\nerror: {e.Message}");
-                return 1;
+                return ExitCodes.Failure;
             }
         });
         return command;

@@ -7,10 +7,6 @@ namespace FluxStudio.Cli.Commands;
 /// <summary><c>fluxstudio enhance "PROMPT" --model NAME [--image FILE]</c>: prints the enhanced prompt as it is written.</summary>
 public static class EnhanceCommand
 {
-    public const int ExitFailure = 1;
-    public const int ExitInvalidInput = 2;
-    public const int ExitCancelled = 130;
-
     public static Command Create()
     {
         var prompt = new Argument<string?>("prompt")
@@ -41,7 +37,7 @@ public static class EnhanceCommand
             var providerName = parseResult.GetValue(provider)!;
             var address = parseResult.GetValue(endpoint);
             if (providerName == "openai" && string.IsNullOrWhiteSpace(address))
-                return Fail(ExitInvalidInput, "--provider openai needs --endpoint, e.g. http://127.0.0.1:1234/v1 for LM Studio.");
+                return Fail(ExitCodes.InvalidInput, "--provider openai needs --endpoint, e.g. http://127.0.0.1:1234/v1 for LM Studio.");
 
             await using var services = new ServiceCollection()
                 .AddLogging()
@@ -75,7 +71,7 @@ public static class EnhanceCommand
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return ExitCancelled;
+            return ExitCodes.Cancelled;
         }
     }
 
@@ -86,7 +82,7 @@ public static class EnhanceCommand
         try
         {
             if (string.IsNullOrWhiteSpace(model))
-                return Fail(ExitInvalidInput, "Choose a model with --model NAME (see --list-models).");
+                return Fail(ExitCodes.InvalidInput, "Choose a model with --model NAME (see --list-models).");
             var image = imageFile is null ? null : await EnhanceImage.FromFileAsync(imageFile.FullName, cancellationToken);
             await foreach (var token in enhancer.EnhanceAsync(new EnhanceRequest(model, prompt, image), cancellationToken))
             {
@@ -107,12 +103,12 @@ public static class EnhanceCommand
             if (wroteAny)
                 Console.Out.WriteLine();
             Console.Error.WriteLine("Cancelled.");
-            return ExitCancelled;
+            return ExitCodes.Cancelled;
         }
     }
 
     private static int Fail(EnhancerException e) =>
-        Fail(e.Kind == EnhancerErrorKind.InvalidRequest ? ExitInvalidInput : ExitFailure, e.Message);
+        Fail(e.Kind == EnhancerErrorKind.InvalidRequest ? ExitCodes.InvalidInput : ExitCodes.Failure, e.Message);
 
     private static int Fail(int exitCode, string message)
     {

@@ -7,6 +7,7 @@ using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Vae;
+using Microsoft.Extensions.DependencyInjection;
 using GenerationProgress = FluxStudio.Engine.Pipeline.GenerationProgress;
 
 namespace FluxStudio.Cli.Commands;
@@ -14,17 +15,6 @@ namespace FluxStudio.Cli.Commands;
 /// <summary>`fluxstudio generate`: text to image on the command line, with mflux's flag names.</summary>
 public static class GenerateCommand
 {
-    /// <summary>Exit codes a script can act on.</summary>
-    public static class ExitCodes
-    {
-        public const int Success = 0;
-        public const int Failure = 1;
-        public const int InvalidInput = 2;
-        public const int ModelNotFound = 3;
-        public const int OutOfMemory = 4;
-        public const int Cancelled = 130;
-    }
-
     public static Command Create()
     {
         var prompt = new Option<string?>("--prompt", "-p") { Description = "What the image shows; - reads it from standard input." };
@@ -145,10 +135,8 @@ public static class GenerateCommand
             Loras = loras.Select(l => new LoraSelection(l.Path, l.Scale)).ToList(),
         };
 
-        var settings = HubSettings.Resolve(new ModelHubOptions(), Environment.GetEnvironmentVariable);
-        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
-        var locator = new ModelLocator(settings, new HubDownloader(http, settings));
-        var location = await locator.LocateAsync(arguments.Path, fluxModel.ToAlias(), partsFolder: null,
+        await using var services = new ServiceCollection().AddFluxModels().BuildServiceProvider();
+        var location = await services.GetRequiredService<ModelLocator>().LocateAsync(arguments.Path, fluxModel.ToAlias(), partsFolder: null,
             DownloadCommand.ProgressOnStandardError(), cancellationToken);
 
         var validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions

@@ -61,7 +61,7 @@ public static class HistoryCommand
 
     private static Command Show()
     {
-        var id = new Argument<long>("id") { Description = "The image's id, as `history list` shows it." };
+        var id = IdArgument();
         var command = new Command("show", "Print every setting of one image.") { id };
         command.SetAction(async (parse, ct) =>
         {
@@ -76,7 +76,7 @@ public static class HistoryCommand
 
     private static Command Delete()
     {
-        var id = new Argument<long>("id") { Description = "The image's id, as `history list` shows it." };
+        var id = IdArgument();
         var command = new Command("delete", "Delete an image, its metadata file and its history entry.") { id };
         command.SetAction(async (parse, ct) =>
         {
@@ -112,6 +112,8 @@ public static class HistoryCommand
         return command;
     }
 
+    private static Argument<long> IdArgument() => new("id") { Description = "The image's id, as `history list` shows it." };
+
     private static HistoryStore OpenStore(ParseResult parse)
     {
         var options = Options.Create(new StudioOptions { DataRoot = parse.GetValue(DataRoot) ?? StudioOptions.DefaultDataRoot });
@@ -121,6 +123,6 @@ public static class HistoryCommand
     private static int Fail(string message)
     {
         Console.Error.WriteLine(message);
-        return 1;
+        return ExitCodes.Failure;
     }
 }

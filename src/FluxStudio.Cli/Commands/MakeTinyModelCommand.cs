@@ -28,7 +28,7 @@ public static class MakeTinyModelCommand
             catch (IOException e)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
+                return ExitCodes.Failure;
             }
             Console.WriteLine($"Wrote a tiny {result.GetValue(variant)} model to {folder}. Try:");
             Console.WriteLine($"  fluxstudio generate --path \"{folder}\" --prompt \"a lighthouse\" --width 64 --height 64 --steps 4");

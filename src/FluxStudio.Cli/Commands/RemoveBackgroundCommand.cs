@@ -53,7 +53,7 @@ public static class RemoveBackgroundCommand
             catch (Exception exception) when (exception is BackgroundRemovalException or IOException or UnauthorizedAccessException)
             {
                 await Console.Error.WriteLineAsync($"error: {exception.Message}");
-                return 1;
+                return ExitCodes.Failure;
             }
         });
         return command;
@@ -66,7 +66,7 @@ public static class RemoveBackgroundCommand
         if (CheckRequest(request) is { } problem)
         {
             await Console.Error.WriteLineAsync($"error: {problem}");
-            return 2;
+            return ExitCodes.InvalidInput;
         }
 
         using var remover = new BackgroundRemover(Options.Create(request.Options), new StandardErrorLogger<BackgroundRemover>());

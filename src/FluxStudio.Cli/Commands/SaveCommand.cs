@@ -39,12 +39,12 @@ public static class SaveCommand
             catch (OperationCanceledException)
             {
                 Console.Error.WriteLine("Cancelled; nothing was written.");
-                return 130;
+                return ExitCodes.Cancelled;
             }
             catch (Exception e) when (e is ModelNotFoundException or IOException or InvalidDataException or ArgumentException or InvalidOperationException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
-                return e is ModelNotFoundException ? 3 : 1;
+                return e is ModelNotFoundException ? ExitCodes.ModelNotFound : ExitCodes.Failure;
             }
         });
         return command;

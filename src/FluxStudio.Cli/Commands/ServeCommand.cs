@@ -31,7 +31,7 @@ public static class ServeCommand
             catch (InvalidOperationException ex)
             {
                 Console.Error.WriteLine(ex.Message);
-                return 1;
+                return ExitCodes.Failure;
             }
             await using (app)
                 await HostingAbstractionsHostExtensions.RunAsync(app, ct);

@@ -20,16 +20,7 @@ public sealed class LiveApiTests(LiveStudioServer server)
 
         using var stream = await client.GetAsync($"/api/generations/{id}/events", HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal("text/event-stream", stream.Content.Headers.ContentType?.MediaType);
-        var events = new List<(string Name, JsonElement Data)>();
-        using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
-        string? name = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.StartsWith("event: ", StringComparison.Ordinal))
-                name = line["event: ".Length..];
-            else if (line.StartsWith("data: ", StringComparison.Ordinal))
-                events.Add((name!, JsonSerializer.Deserialize<JsonElement>(line["data: ".Length..])));
-        }
+        var events = await ReadEventsAsync(stream);
 
         var last = events[^1];
         Assert.Equal("completed", last.Name);
