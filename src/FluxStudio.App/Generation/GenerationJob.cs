@@ -58,6 +58,9 @@ public sealed record QueueEvent(QueueEventKind Kind, long JobId)
     public byte[]? PreviewPng { get; init; }
     public long? ImageId { get; init; }
     public string? Error { get; init; }
+
+    /// <summary>Whether the event ends the job's run: nothing more is announced for it until it is re-queued.</summary>
+    public bool EndsRun => Kind is QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled or QueueEventKind.Interrupted;
 }
 
 /// <summary>The queue holds its maximum number of jobs.</summary>

@@ -75,6 +75,14 @@ public sealed class GenerationQueue
     public Task<IReadOnlyList<GenerationJob>> ListActiveAsync(CancellationToken ct) =>
         _jobs.ListAsync([JobStatus.Running, JobStatus.Queued], int.MaxValue, newestFirst: false, ct);
 
+    /// <summary>How many jobs are ahead of a queued or running one (0: it runs or is next); null when it is neither.</summary>
+    public async Task<int?> GetPositionAsync(long id, CancellationToken ct)
+    {
+        var active = await ListActiveAsync(ct);
+        var index = active.ToList().FindIndex(j => j.Id == id);
+        return index >= 0 ? index : null;
+    }
+
     /// <summary>The most recent jobs of any state, newest first.</summary>
     public Task<IReadOnlyList<GenerationJob>> ListRecentAsync(int limit, CancellationToken ct) =>
         _jobs.ListAsync(Enum.GetValues<JobStatus>(), limit, newestFirst: true, ct);

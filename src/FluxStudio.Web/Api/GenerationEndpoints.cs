@@ -49,13 +49,7 @@ public static class GenerationEndpoints
         long? seed = job.Request.Seed != 0 ? job.Request.Seed : null;
         if (job.ImageId is { } imageId && await history.GetAsync(imageId, ct) is { } entry)
             seed = entry.Seed;
-        int? position = null;
-        if (job.Status is JobStatus.Queued or JobStatus.Running)
-        {
-            var active = await queue.ListActiveAsync(ct);
-            var index = active.ToList().FindIndex(j => j.Id == job.Id);
-            position = index >= 0 ? index : null;
-        }
+        int? position = job.Status is JobStatus.Queued or JobStatus.Running ? await queue.GetPositionAsync(job.Id, ct) : null;
         return new GenerationStatus(job.Id, job.Status.ToString().ToLowerInvariant(), step, steps, seed, job.ImageId, position, job.Error);
     }
 
@@ -90,7 +84,7 @@ public static class GenerationEndpoints
             var kind = e.Kind.ToString().ToLowerInvariant();
             yield return new SseItem<GenerationEvent>(
                 new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng), kind);
-            if (e.Kind is QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled or QueueEventKind.Interrupted)
+            if (e.EndsRun)
                 yield break;
         }
     }

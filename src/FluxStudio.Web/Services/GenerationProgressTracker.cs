@@ -33,16 +33,10 @@ public sealed class GenerationProgressTracker : IHostedService
 
     private void OnChanged(object? sender, QueueEvent e)
     {
-        switch (e.Kind)
-        {
-            case QueueEventKind.Progress when e.Step is { } step && e.TotalSteps is { } total:
-                _progress[e.JobId] = new JobProgress(step, total, e.PreviewPng ?? _progress.GetValueOrDefault(e.JobId)?.PreviewPng);
-                break;
-            case QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled or QueueEventKind.Interrupted
-                or QueueEventKind.Requeued:
-                _progress.TryRemove(e.JobId, out _);
-                break;
-        }
+        if (e is { Kind: QueueEventKind.Progress, Step: { } step, TotalSteps: { } total })
+            _progress[e.JobId] = new JobProgress(step, total, e.PreviewPng ?? _progress.GetValueOrDefault(e.JobId)?.PreviewPng);
+        else if (e.EndsRun || e.Kind == QueueEventKind.Requeued)
+            _progress.TryRemove(e.JobId, out _);
     }
 }
 
