@@ -219,8 +219,7 @@ public static class GenerateCommand
     {
         if (arguments.LoraScales.Length > arguments.LoraPaths.Length)
             throw new ArgumentException($"{arguments.LoraScales.Length} --lora-scales were given for {arguments.LoraPaths.Length} --lora-paths; give one scale per LoRA.");
-        var dataRoot = Environment.GetEnvironmentVariable("FluxStudio__DataRoot") ?? StudioOptions.DefaultDataRoot;
-        var folder = arguments.LoraDir?.FullName ?? new StudioOptions { DataRoot = dataRoot }.ResolveLoraFolder();
+        var folder = arguments.LoraDir?.FullName ?? new StudioOptions { DataRoot = StudioEnvironment.DataRoot }.ResolveLoraFolder();
         return arguments.LoraPaths.Select((name, i) =>
         {
             var candidates = new[] { name, Path.Combine(folder, name), Path.Combine(folder, name + ".safetensors") };

@@ -13,7 +13,7 @@ public static class HistoryCommand
     private static readonly Option<string> DataRoot = new("--data-root")
     {
         Description = "The FluxStudio data folder (database and outputimage/). Default: $FluxStudio__DataRoot or the studio's data folder.",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("FluxStudio__DataRoot") ?? StudioOptions.DefaultDataRoot,
+        DefaultValueFactory = _ => StudioEnvironment.DataRoot,
         Recursive = true,
     };
 
