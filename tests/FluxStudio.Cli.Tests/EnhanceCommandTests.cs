@@ -1,6 +1,5 @@
+using FluxStudio.Engine.Tests;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using FluxStudio.App.Tests.Enhancement;
 
@@ -99,7 +98,7 @@ public sealed class EnhanceCommandTests
     [Fact]
     public async Task SaysHowToStartOllamaWhenItIsNotRunning()
     {
-        var result = await CliProcess.RunAsync("enhance", "a fox", "--model", "llama3.2", "--endpoint", ClosedLoopbackEndpoint());
+        var result = await CliProcess.RunAsync("enhance", "a fox", "--model", "llama3.2", "--endpoint", LoopbackPorts.ClosedEndpoint().ToString());
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal("", result.StandardOutput);
@@ -142,15 +141,6 @@ public sealed class EnhanceCommandTests
 
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("gemini", result.StandardError);
-    }
-
-    private static string ClosedLoopbackEndpoint()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return $"http://127.0.0.1:{port}";
     }
 
     /// <summary>The CLI in a child process whose output can be watched while it runs.</summary>

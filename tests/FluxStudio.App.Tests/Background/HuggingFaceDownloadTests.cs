@@ -1,5 +1,5 @@
+using FluxStudio.Engine.Tests;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using FluxStudio.App.Background;
 using FluxStudio.App.Tests.Background.TestModels;
@@ -25,7 +25,7 @@ public sealed class HuggingFaceDownloadTests : IDisposable
     public HuggingFaceDownloadTests()
     {
         _announcedSha256 = Convert.ToHexStringLower(SHA256.HashData(_model));
-        Endpoint = $"http://127.0.0.1:{FreePort()}";
+        Endpoint = $"http://127.0.0.1:{LoopbackPorts.Free()}";
         _listener.Prefixes.Add(Endpoint + "/");
         _listener.Start();
         _serving = Task.Run(ServeAsync);
@@ -37,13 +37,6 @@ public sealed class HuggingFaceDownloadTests : IDisposable
     {
         _listener.Close();
         _folder.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
     }
 
     private async Task ServeAsync()

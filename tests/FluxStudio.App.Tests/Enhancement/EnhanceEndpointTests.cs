@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using FluxStudio.App.Enhancement;
@@ -54,7 +55,7 @@ public sealed class EnhanceEndpointTests
     [Fact]
     public async Task SendsTheErrorAsAnEventWhenOllamaIsAbsent()
     {
-        await using var studio = await StartStudioAsync(EnhancerTestKit.ClosedLoopbackEndpoint());
+        await using var studio = await StartStudioAsync(LoopbackPorts.ClosedEndpoint());
 
         var events = await PostAsync(studio, new EnhanceApiRequest("llama3.2", "a fox"));
 

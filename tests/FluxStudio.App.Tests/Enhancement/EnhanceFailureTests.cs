@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using FluxStudio.App.Enhancement;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,7 +35,7 @@ public sealed class EnhanceFailureTests
     [Fact]
     public async Task OllamaAbsentIsReportedWithHowToStartIt()
     {
-        var nowhere = ClosedLoopbackEndpoint();
+        var nowhere = LoopbackPorts.ClosedEndpoint();
         await using var services = Services(nowhere);
 
         var error = await EnhanceFailsAsync(services, new("llama3.2", "a fox"));

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using System.Net.ServerSentEvents;
 using System.Text;
 using FluxStudio.App.Enhancement;
@@ -45,7 +46,7 @@ public sealed class EnhancementEventsTests
     [Fact]
     public async Task AnAbsentServerBecomesAnErrorEvent()
     {
-        await using var services = Services(ClosedLoopbackEndpoint());
+        await using var services = Services(LoopbackPorts.ClosedEndpoint());
 
         var events = await CollectAsync(EnhancementEvents.StreamAsync(services.Enhancer(), new EnhanceApiRequest("llama3.2", "a fox")));
 

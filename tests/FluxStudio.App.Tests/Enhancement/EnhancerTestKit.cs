@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using FluxStudio.App.Enhancement;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -41,15 +39,6 @@ internal static class EnhancerTestKit
     }
 
     /// <summary>An address where nothing listens: a port the system just gave out and took back.</summary>
-    public static Uri ClosedLoopbackEndpoint()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return new Uri($"http://127.0.0.1:{port}");
-    }
-
     public sealed class ManualClock(DateTimeOffset start) : TimeProvider
     {
         public DateTimeOffset Now { get; set; } = start;

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -143,7 +144,7 @@ public sealed class OpenAICompatibleServerTests : IAsyncLifetime
     [Fact]
     public async Task AnAbsentServerIsReportedWithHowToStartOne()
     {
-        await using var services = Services(new Uri(ClosedLoopbackEndpoint(), "v1"), o => o.Provider = EnhancerProvider.OpenAI);
+        await using var services = Services(new Uri(LoopbackPorts.ClosedEndpoint(), "v1"), o => o.Provider = EnhancerProvider.OpenAI);
 
         var error = await Assert.ThrowsAsync<EnhancerException>(() => services.Enhancer().ListModelsAsync());
 

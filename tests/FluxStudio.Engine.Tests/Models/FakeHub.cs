@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -75,12 +74,8 @@ internal sealed class FakeHub : IDisposable
     {
         for (var attempt = 0; ; attempt++)
         {
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
             var listener = new HttpListener();
-            var prefix = $"http://127.0.0.1:{port}/";
+            var prefix = $"http://127.0.0.1:{LoopbackPorts.Free()}/";
             listener.Prefixes.Add(prefix);
             try
             {
