@@ -142,4 +142,44 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Contains("nowhere", result.StandardError);
         Assert.DoesNotContain("   at ", result.StandardError);
     }
+
+    [Fact]
+    public async Task ADamagedQuantizedModelGivesASentenceAndExitCodeOne()
+    {
+        var model = Path.Combine(_dir, "tiny");
+        await CliProcess.RunAsync("make-tiny-model", model);
+        var quantized = Path.Combine(_dir, "tiny-q8");
+        Assert.Equal(0, (await CliProcess.RunAsync("save", "--from", model, "-q", "8", "--path", quantized)).ExitCode);
+        var file = Path.Combine(quantized, "transformer", "diffusion_pytorch_model.safetensors");
+        var bytes = File.ReadAllBytes(file);
+        var header = System.Text.Encoding.UTF8.GetBytes("\"quantization_bits\":\"8\"");
+        int at = bytes.AsSpan().IndexOf(header);
+        Assert.True(at > 0, "the header records the bit width");
+        bytes[at + header.Length - 2] = (byte)'5';
+        File.WriteAllBytes(file, bytes);
+
+        var result = await CliProcess.RunAsync("generate", "--path", quantized, "--prompt", "a fox", "--width", "32", "--height", "24",
+            "--output", Path.Combine(_dir, "never.png"));
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("quantization_bits is '5'", result.StandardError);
+        Assert.Contains("fluxstudio save", result.StandardError);
+        Assert.DoesNotContain("   at ", result.StandardError);
+        Assert.False(File.Exists(Path.Combine(_dir, "never.png")));
+    }
+
+    [Fact]
+    public async Task AnUnreachableHubGivesASentenceAndExitCodeOne()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["HF_HUB_CACHE"] = Path.Combine(_dir, "empty-cache"),
+            ["HF_ENDPOINT"] = LoopbackPorts.ClosedEndpoint().ToString(),
+            ["HF_HUB_OFFLINE"] = "0",
+        };
+        var result = await CliProcess.RunAsync(environment, "generate", "--model", "schnell", "--prompt", "a fox",
+            "--output", Path.Combine(_dir, "never.png"));
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("Check the network connection or HF_ENDPOINT", result.StandardError);
+        Assert.DoesNotContain("   at ", result.StandardError);
+    }
 }

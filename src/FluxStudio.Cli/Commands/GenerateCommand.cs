@@ -6,7 +6,9 @@ using FluxStudio.App.Outputs;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
+using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Vae;
+using FluxStudio.Engine.Weights;
 using Microsoft.Extensions.DependencyInjection;
 using GenerationProgress = FluxStudio.Engine.Pipeline.GenerationProgress;
 
@@ -102,7 +104,8 @@ public static class GenerateCommand
             await Console.Error.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.InvalidInput;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or HttpRequestException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or HttpRequestException
+                                       or HubDownloadException or QuantizedModelException or WeightLoadException)
         {
             await Console.Error.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.Failure;
