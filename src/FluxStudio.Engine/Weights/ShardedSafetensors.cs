@@ -66,20 +66,15 @@ public sealed class ShardedSafetensors : ITensorSource
     {
         if (!_weightMap.TryGetValue(name, out var file))
             throw new KeyNotFoundException($"{IndexPath}: there is no tensor named '{name}'.");
+        SafetensorsFile? shard;
         lock (_gate)
         {
-            if (!_open.TryGetValue(file, out var shard))
-            {
-                shard = SafetensorsFile.Open(file);
-                if (!shard.Contains(name))
-                {
-                    shard.Dispose();
-                    throw new SafetensorsException(IndexPath, $"the index puts '{name}' in {Path.GetFileName(file)}, which does not hold it.");
-                }
-                _open[file] = shard;
-            }
-            return shard;
+            if (!_open.TryGetValue(file, out shard))
+                _open[file] = shard = SafetensorsFile.Open(file);
         }
+        return shard.Contains(name)
+            ? shard
+            : throw new SafetensorsException(IndexPath, $"the index puts '{name}' in {Path.GetFileName(file)}, which does not hold it.");
     }
 
     public void Dispose()

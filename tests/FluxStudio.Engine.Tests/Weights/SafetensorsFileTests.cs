@@ -125,6 +125,21 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void AShardIndexPuttingATensorInTheWrongShardSaysSoWhicheverTensorIsReadFirst()
+    {
+        SafetensorsWriter.Write(Path.Combine(_dir, "model-00001-of-00002.safetensors"), new Dictionary<string, Tensor> { ["a"] = ones(2) });
+        SafetensorsWriter.Write(Path.Combine(_dir, "model-00002-of-00002.safetensors"), new Dictionary<string, Tensor> { ["b"] = ones(2) });
+        File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"),
+            """{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors"}}""");
+
+        using var source = TensorSources.Open(_dir);
+        using (var a = source.Load("a"))
+            Assert.Equal(new float[] { 1, 1 }, a.data<float>().ToArray());
+        var error = Assert.Throws<SafetensorsException>(() => source.Load("b"));
+        Assert.Contains("the index puts 'b' in model-00001-of-00002.safetensors, which does not hold it", error.Message);
+    }
+
+    [Fact]
     public void RefusesPickledCheckpoints()
     {
         var path = Write([1, 2, 3], "model.bin");
