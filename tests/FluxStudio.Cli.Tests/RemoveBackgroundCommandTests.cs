@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using FluxStudio.App.Tests.Background;
 using FluxStudio.App.Tests.Background.TestModels;
 

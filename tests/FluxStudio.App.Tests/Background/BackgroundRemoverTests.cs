@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
 using FluxStudio.App.Background;
 using FluxStudio.App.Tests.Background.TestModels;

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Tests;
 using FluxStudio.App.Background;
 
 namespace FluxStudio.App.Tests.Background;

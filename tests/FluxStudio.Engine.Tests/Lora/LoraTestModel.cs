@@ -40,11 +40,3 @@ internal static class LoraTestModel
 
     public static Tensor Alpha(float value) => tensor(value).to(ScalarType.BFloat16);
 }
-
-/// <summary>A temporary folder removed after the test.</summary>
-internal sealed class TempFolder : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("lora-test-").FullName;
-
-    public void Dispose() => Directory.Delete(Path, recursive: true);
-}

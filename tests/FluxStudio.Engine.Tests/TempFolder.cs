@@ -1,10 +1,9 @@
-namespace FluxStudio.App.Tests.Background;
+namespace FluxStudio.Engine.Tests;
 
+/// <summary>A temporary folder removed after the test.</summary>
 internal sealed class TempFolder : IDisposable
 {
-    public TempFolder() => Directory.CreateDirectory(Path);
-
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "fluxstudio-bg-" + Guid.NewGuid().ToString("N"));
+    public string Path { get; } = Directory.CreateTempSubdirectory("fluxstudio-test-").FullName;
 
     public string File(string relativePath) => System.IO.Path.Combine(Path, relativePath);
 
