@@ -155,19 +155,8 @@ public sealed class QuantizedModelTests : IClassFixture<QuantizedModelTests.Save
         return copy;
     }
 
-    private static void RewriteMetadata(string file, Action<Dictionary<string, string>> change)
-    {
-        Dictionary<string, Tensor> tensors;
-        Dictionary<string, string> metadata;
-        using (var weights = SafetensorsFile.Open(file))
-        {
-            tensors = weights.Names.ToDictionary(name => name, name => weights.Load(name));
-            metadata = new Dictionary<string, string>(weights.Metadata);
-        }
-        change(metadata);
-        SafetensorsWriter.Write(file, tensors, metadata);
-        foreach (var tensor in tensors.Values) tensor.Dispose();
-    }
+    private static void RewriteMetadata(string file, Action<Dictionary<string, string>> change) =>
+        EditedCheckpoint.Write(file, file, editMetadata: change);
 
     [Fact]
     public void ATruncatedQuantizedFileIsReportedAsSuch()

@@ -45,11 +45,7 @@ public static class TextEncoderFixture
     {
         Directory.CreateDirectory(folder);
         File.Copy(Path.Combine(Folder(model), "config.json"), Path.Combine(folder, "config.json"));
-        using var source = SafetensorsFile.Open(Path.Combine(Folder(model), "model.safetensors"));
-        var tensors = source.Names.ToDictionary(name => name, name => source.Load(name));
-        edit(tensors);
-        SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors);
-        foreach (var tensor in tensors.Values) tensor.Dispose();
+        EditedCheckpoint.Write(Path.Combine(Folder(model), "model.safetensors"), Path.Combine(folder, "model.safetensors"), edit);
         return folder;
     }
 }

@@ -11,16 +11,8 @@ public sealed class AutoEncoderLoadingTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A copy of a fixture checkpoint with some tensors dropped, replaced or added.</summary>
-    private string EditedCopy(string source, string fileName, Action<Dictionary<string, Tensor>> edit)
-    {
-        using var file = SafetensorsFile.Open(source);
-        var tensors = file.Names.ToDictionary(name => name, name => file.Load(name));
-        edit(tensors);
-        var path = Path.Combine(_dir, fileName);
-        SafetensorsWriter.Write(path, tensors);
-        foreach (var tensor in tensors.Values) tensor.Dispose();
-        return path;
-    }
+    private string EditedCopy(string source, string fileName, Action<Dictionary<string, Tensor>> edit) =>
+        EditedCheckpoint.Write(source, Path.Combine(_dir, fileName), edit);
 
     private string EditedBfl(Action<Dictionary<string, Tensor>> edit) => EditedCopy(VaeGoldens.BflFile, "ae.safetensors", edit);
 
