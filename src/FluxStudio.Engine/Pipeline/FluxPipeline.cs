@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
 
@@ -18,24 +19,26 @@ public sealed class FluxPipeline(LoadedFluxModel model)
 
     public int DownsampleFactor => Model.Vae.Config.DownsampleFactor;
 
-    /// <summary>Width and height must be multiples of this: 2 × the VAE factor (16 for FLUX.1).</summary>
-    public int SizeMultiple => 2 * DownsampleFactor;
+    /// <summary>The sizes this model makes: multiples of 2 × the VAE factor (16 for FLUX.1).</summary>
+    public ImageSizeRule SizeRule => ImageSizeRule.ForVae(Model.Vae.Config);
 
-    public int DefaultSteps => Model.IsGuidanceDistilled ? 20 : 4;
+    public int SizeMultiple => SizeRule.Multiple;
+
+    public int DefaultSteps => Model.Variant.DefaultSteps();
 
     public FluxGenerationResult Generate(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
-        var warnings = new List<string>();
+        var warnings = new List<string>(Model.Warnings);
         Validate(options);
-        ulong seed = options.Seed != 0 ? options.Seed : (ulong)Random.Shared.NextInt64(1, 1L << 32);
+        ulong seed = options.Seed != 0 ? options.Seed : FluxGenerationOptions.RandomSeed();
         int steps = options.Steps ?? DefaultSteps;
         float? guidance = null;
-        if (Model.IsGuidanceDistilled)
-            guidance = options.Guidance ?? FluxGenerationOptions.DefaultGuidance;
+        if (Model.Variant.TakesGuidance())
+            guidance = options.Guidance ?? FluxVariants.DefaultGuidance;
         else if (options.Guidance is not null)
-            warnings.Add("FLUX.1 schnell has no guidance input; the guidance value was ignored.");
+            warnings.Add($"{Model.Variant.DisplayName()} has no guidance input; the guidance value was ignored.");
 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -60,8 +63,22 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var decoded = Guard("decoding the image", () => Decode(packed, rows, columns));
         var image = ImageConversion.ToRgb(decoded);
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
-        return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
-            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings);
+        return new FluxGenerationResult
+        {
+            Image = image,
+            Variant = Model.Variant,
+            Seed = seed,
+            Steps = steps,
+            Guidance = guidance,
+            Width = options.Width,
+            Height = options.Height,
+            Loras = Model.Loras.Select(l => new LoraUse(l.Path, l.Scale)).ToList(),
+            QuantizationBits = Model.QuantizationBits,
+            Device = Model.Target.DeviceName,
+            Precision = Model.Target.PrecisionName,
+            Duration = clock.Elapsed,
+            Warnings = warnings,
+        };
     }
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
@@ -73,12 +90,11 @@ public sealed class FluxPipeline(LoadedFluxModel model)
     public void Validate(FluxGenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options.Prompt, nameof(options.Prompt));
-        int multiple = SizeMultiple;
-        foreach (var (name, value) in new[] { ("width", options.Width), ("height", options.Height) })
+        var rule = SizeRule;
+        foreach (var (name, value) in new[] { ("Width", options.Width), ("Height", options.Height) })
         {
-            if (value <= 0 || value > FluxGenerationOptions.MaxSide || value % multiple != 0)
-                throw new ArgumentException(
-                    $"The {name} must be a multiple of {multiple} between {multiple} and {FluxGenerationOptions.MaxSide} pixels; got {value}.");
+            if (rule.Check(name, value) is { } problem)
+                throw new ArgumentException(problem);
         }
         if (options.Steps is { } steps && (steps < 1 || steps > 1000))
             throw new ArgumentException($"Steps must be between 1 and 1000; got {steps}.");

@@ -29,13 +29,15 @@ public sealed class LoadedFluxModel : IDisposable
     private LoraSet? _loras;
     private string[] _loraPaths = [];
     private readonly int? _quantizeBits;
+    private readonly int? _storedBits;
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers,
         int? quantizeBits)
     {
         _location = location;
         _quantizeBits = quantizeBits;
-        QuantizationBits = QuantizedModels.StoredBits(location.TransformerPath) ?? quantizeBits;
+        _storedBits = QuantizedModels.StoredBits(location.TransformerPath);
+        QuantizationBits = _storedBits ?? quantizeBits;
         Target = target;
         LowMemory = lowMemory;
         Config = config;
@@ -50,8 +52,11 @@ public sealed class LoadedFluxModel : IDisposable
 
     public FluxTokenizers Tokenizers { get; }
 
+    /// <summary>The release these weights are, read from the transformer's config (whatever name it was loaded by).</summary>
+    public FluxVariant Variant => FluxVariants.FromWeights(Config.GuidanceEmbed);
+
     /// <summary>Guidance-distilled (dev-style): takes a guidance scale, 512 T5 tokens and a shifted schedule.</summary>
-    public bool IsGuidanceDistilled => Config.GuidanceEmbed;
+    public bool IsGuidanceDistilled => Variant.TakesGuidance();
 
     /// <summary>The bit width the transformer runs at: read from a stored quantized model, else the one asked for; null when dense.</summary>
     public int? QuantizationBits { get; }
@@ -104,6 +109,24 @@ public sealed class LoadedFluxModel : IDisposable
 
     /// <summary>The LoRAs attached to the transformer now, with their scales and unmatched keys.</summary>
     public IReadOnlyList<AppliedLora> Loras => _loras?.Loras ?? [];
+
+    /// <summary>
+    /// What differs from what was asked for when loading: a stored bit width that overrides the one asked for, LoRA keys
+    /// that match no layer. In sentences for the user; every generation with this model reports them.
+    /// </summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get
+        {
+            var warnings = new List<string>();
+            if (_quantizeBits is { } asked && _storedBits is { } stored && stored != asked)
+                warnings.Add($"The model at {_location.Origin} is stored in {stored} bits; quantize {asked} was ignored.");
+            foreach (var lora in Loras.Where(l => l.UnmatchedKeys.Count > 0))
+                warnings.Add($"{lora.UnmatchedKeys.Count} keys of the LoRA {Path.GetFileName(lora.Path)} match no layer of this model and were skipped: "
+                             + string.Join(", ", lora.UnmatchedKeys.Take(5)) + (lora.UnmatchedKeys.Count > 5 ? ", …" : ""));
+            return warnings;
+        }
+    }
 
     /// <summary>How many times LoRA files were read and attached (not counting scale changes).</summary>
     public int LoraAttachCount { get; private set; }
