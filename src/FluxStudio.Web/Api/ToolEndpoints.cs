@@ -1,4 +1,4 @@
-using FluxStudio.App.Background;
+using FluxStudio.App.BackgroundRemoval;
 using FluxStudio.App.Enhancement;
 using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;

@@ -1,10 +1,10 @@
-using FluxStudio.App.Background;
+using FluxStudio.App.BackgroundRemoval;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
-namespace FluxStudio.App.Tests.Background;
+namespace FluxStudio.App.Tests.BackgroundRemoval;
 
 public sealed class BackgroundRemovalServiceCollectionTests
 {

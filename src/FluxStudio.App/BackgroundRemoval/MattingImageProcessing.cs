@@ -1,6 +1,6 @@
 using SkiaSharp;
 
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>
 /// The pre- and post-processing BRIA specifies for RMBG-2.0 (and BiRefNet/ISNet share): bilinear resize to the

@@ -1,4 +1,4 @@
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>What went wrong, so a caller can choose a status code (bad upload vs. missing model) without parsing text.</summary>
 public enum BackgroundRemovalError

@@ -1,11 +1,11 @@
 using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
-using FluxStudio.App.Background;
-using FluxStudio.App.Tests.Background.TestModels;
+using FluxStudio.App.BackgroundRemoval;
+using FluxStudio.App.Tests.BackgroundRemoval.TestModels;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
-namespace FluxStudio.App.Tests.Background;
+namespace FluxStudio.App.Tests.BackgroundRemoval;
 
 public sealed class BackgroundRemoverTests : IDisposable
 {

@@ -1,4 +1,4 @@
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>
 /// The subject on a transparent background (<see cref="Png"/>, RGBA) and the matte on its own

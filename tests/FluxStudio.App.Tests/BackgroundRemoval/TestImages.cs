@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using SkiaSharp;
 
-namespace FluxStudio.App.Tests.Background;
+namespace FluxStudio.App.Tests.BackgroundRemoval;
 
 /// <summary>Makes encoded test images and reads results back, with SkiaSharp directly (not through the code under test).</summary>
 internal static class TestImages

@@ -1,7 +1,8 @@
 using FluxStudio.Engine.Tests;
-using FluxStudio.App.Background;
+using FluxStudio.App.BackgroundRemoval;
+using FluxStudio.Engine.Models;
 
-namespace FluxStudio.App.Tests.Background;
+namespace FluxStudio.App.Tests.BackgroundRemoval;
 
 public sealed class MattingModelLocatorTests : IDisposable
 {
@@ -21,11 +22,15 @@ public sealed class MattingModelLocatorTests : IDisposable
     private static Func<string, string?> Environment(params (string Name, string Value)[] variables) =>
         name => variables.FirstOrDefault(variable => variable.Name == name).Value;
 
+    /// <summary>Finds the model with the Hub settings the studio would read from <paramref name="environment"/>.</summary>
+    private static string Locate(string? modelPath, Func<string, string?> environment) =>
+        MattingModelLocator.Locate(modelPath, Repository, "main", HubSettings.Resolve(new ModelHubOptions(), environment));
+
     [Fact]
     public void AFileIsUsedAsItIs()
     {
         var file = Touch("anything/birefnet.onnx");
-        Assert.Equal(file, MattingModelLocator.Locate(file, Repository, Environment()));
+        Assert.Equal(file, Locate(file, Environment()));
     }
 
     [Theory]
@@ -35,7 +40,7 @@ public sealed class MattingModelLocatorTests : IDisposable
     public void AFolderIsSearchedForItsOnnxFile(string relativePath)
     {
         var file = Touch("rmbg/" + relativePath);
-        Assert.Equal(file, MattingModelLocator.Locate(_folder.File("rmbg"), Repository, Environment()));
+        Assert.Equal(file, Locate(_folder.File("rmbg"), Environment()));
     }
 
     [Fact]
@@ -44,7 +49,7 @@ public sealed class MattingModelLocatorTests : IDisposable
         Touch("rmbg/onnx/model_fp16.onnx");
         Touch("rmbg/onnx/model_quantized.onnx");
         var file = Touch("rmbg/onnx/model.onnx");
-        Assert.Equal(file, MattingModelLocator.Locate(_folder.File("rmbg"), Repository, Environment()));
+        Assert.Equal(file, Locate(_folder.File("rmbg"), Environment()));
     }
 
     [Fact]
@@ -57,21 +62,28 @@ public sealed class MattingModelLocatorTests : IDisposable
         // The older snapshot is written last, so only refs/main can pick the right one.
         Directory.SetLastWriteTimeUtc(_folder.File("hub/models--briaai--RMBG-2.0/snapshots/old"), DateTime.UtcNow.AddMinutes(1));
 
-        Assert.Equal(current, MattingModelLocator.Locate(null, Repository, Environment(("HF_HUB_CACHE", _folder.File("hub")))));
+        Assert.Equal(current, Locate(null, Environment(("HF_HUB_CACHE", _folder.File("hub")))));
     }
 
     [Fact]
     public void HfHomeIsUsedWhenHfHubCacheIsUnset()
     {
         var file = Touch("home/hub/models--briaai--RMBG-2.0/snapshots/rev/onnx/model.onnx");
-        Assert.Equal(file, MattingModelLocator.Locate(null, Repository, Environment(("HF_HOME", _folder.File("home")))));
+        Assert.Equal(file, Locate(null, Environment(("HF_HOME", _folder.File("home")))));
+    }
+
+    [Fact]
+    public void XdgCacheHomeIsHonouredAsHuggingfaceHubDoes()
+    {
+        var file = Touch("xdg/huggingface/hub/models--briaai--RMBG-2.0/snapshots/rev/onnx/model.onnx");
+        Assert.Equal(file, Locate(null, Environment(("XDG_CACHE_HOME", _folder.File("xdg")))));
     }
 
     [Fact]
     public void NoModelAnywhereSaysWhereToPutIt()
     {
         var error = Assert.Throws<BackgroundRemovalException>(() =>
-            MattingModelLocator.Locate(null, Repository, Environment(("HF_HUB_CACHE", _folder.File("empty-hub")))));
+            Locate(null, Environment(("HF_HUB_CACHE", _folder.File("empty-hub")))));
 
         Assert.Equal(BackgroundRemovalError.ModelNotFound, error.Error);
         Assert.Contains("huggingface.co/briaai/RMBG-2.0", error.Message);
@@ -84,8 +96,8 @@ public sealed class MattingModelLocatorTests : IDisposable
     {
         Directory.CreateDirectory(_folder.File("empty"));
 
-        var missing = Assert.Throws<BackgroundRemovalException>(() => MattingModelLocator.Locate(_folder.File("nope.onnx"), Repository, Environment()));
-        var empty = Assert.Throws<BackgroundRemovalException>(() => MattingModelLocator.Locate(_folder.File("empty"), Repository, Environment()));
+        var missing = Assert.Throws<BackgroundRemovalException>(() => Locate(_folder.File("nope.onnx"), Environment()));
+        var empty = Assert.Throws<BackgroundRemovalException>(() => Locate(_folder.File("empty"), Environment()));
 
         Assert.Contains("does not exist", missing.Message);
         Assert.Contains(_folder.File("empty"), empty.Message);

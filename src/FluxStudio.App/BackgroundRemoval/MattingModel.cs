@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>What the loaded model expects and where it runs.</summary>
 public sealed record MattingModelInfo(string Path, string InputName, int InputWidth, int InputHeight, string OutputName, string ExecutionProvider);

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace FluxStudio.App.Tests.Background.TestModels;
+namespace FluxStudio.App.Tests.BackgroundRemoval.TestModels;
 
 /// <summary>The few protobuf wire-format writes an ONNX model needs (varints, length-delimited fields).</summary>
 internal sealed class ProtobufWriter

@@ -1,8 +1,9 @@
 using System.Diagnostics;
+using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>
 /// Background removal with BRIA RMBG-2.0 (or a BiRefNet/ISNet export with the same contract) on ONNX Runtime.
@@ -17,10 +18,18 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
     private volatile MattingModel? _model;
     private bool _disposed;
 
-    public BackgroundRemover(IOptions<BackgroundRemovalOptions> options, ILogger<BackgroundRemover> logger)
+    private readonly HubSettings _hub;
+    private readonly HubDownloader? _downloader;
+
+    /// <param name="hub">The studio's Hugging Face settings; by default read from the environment as huggingface_hub does.</param>
+    /// <param name="downloader">The studio's Hub client; without one, nothing is downloaded.</param>
+    public BackgroundRemover(IOptions<BackgroundRemovalOptions> options, ILogger<BackgroundRemover> logger, HubSettings? hub = null,
+        HubDownloader? downloader = null)
     {
         _options = options.Value;
         _logger = logger;
+        _hub = hub ?? HubSettings.Resolve(new ModelHubOptions(), Environment.GetEnvironmentVariable);
+        _downloader = downloader;
         _runSlots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentRuns));
     }
 
@@ -100,37 +109,40 @@ public sealed class BackgroundRemover : IBackgroundRemover, IDisposable
 
     private async Task<string> LocateOrDownloadAsync(CancellationToken cancellationToken)
     {
-        Func<string, string?> environment = Environment.GetEnvironmentVariable;
-        var hubCache = string.IsNullOrWhiteSpace(_options.HubCache) ? MattingModelLocator.HuggingFaceHubCache(environment) : _options.HubCache;
         try
         {
-            return MattingModelLocator.Locate(_options.ModelPath, _options.ModelRepository, environment, hubCache);
+            return MattingModelLocator.Locate(_options.ModelPath, _options.ModelRepository, _options.Revision, _hub);
         }
         catch (BackgroundRemovalException exception) when (exception.Error == BackgroundRemovalError.ModelNotFound
-                                                             && _options.AllowDownload && string.IsNullOrWhiteSpace(_options.ModelPath))
+                                                             && _options.AllowDownload && string.IsNullOrWhiteSpace(_options.ModelPath)
+                                                             && _downloader is not null)
         {
-            var endpoint = _options.HuggingFaceEndpoint ?? environment("HF_ENDPOINT") ?? HuggingFaceDownloader.DefaultEndpoint;
-            var token = _options.HuggingFaceToken ?? HuggingFaceDownloader.FindToken(environment);
             _logger.LogInformation("Downloading {File} of {Repository} from {Endpoint} into {HubCache}",
-                _options.ModelFile, _options.ModelRepository, endpoint, hubCache);
-            var progress = new DownloadLog(_logger);
-            using var downloader = new HuggingFaceDownloader();
-            return await downloader.DownloadAsync(
-                new HuggingFaceDownloader.Request(endpoint, _options.ModelRepository, _options.Revision, _options.ModelFile, hubCache, token),
-                progress, cancellationToken);
+                _options.ModelFile, _options.ModelRepository, _hub.Endpoint, _hub.CacheDirectory);
+            try
+            {
+                return await _downloader.DownloadFileAsync(FluxRepository.FromAlias(_options.ModelRepository), _options.Revision,
+                    _options.ModelFile, new DownloadLog(_logger), cancellationToken);
+            }
+            catch (HubDownloadException failure)
+            {
+                throw new BackgroundRemovalException(BackgroundRemovalError.ModelNotFound,
+                    $"The background-removal model could not be downloaded. {failure.Message} " +
+                    $"You can also download {_options.ModelFile} by hand and pass its path with --model.", failure);
+            }
         }
     }
 
     /// <summary>Logs every 100 MB, on the downloading thread (so in order).</summary>
-    private sealed class DownloadLog(ILogger logger) : IProgress<long>
+    private sealed class DownloadLog(ILogger logger) : IProgress<DownloadProgress>
     {
         private long _nextReport;
 
-        public void Report(long value)
+        public void Report(DownloadProgress value)
         {
-            if (value < _nextReport) return;
-            logger.LogInformation("Downloaded {Megabytes:0} MB", value / 1e6);
-            _nextReport = value + 100_000_000;
+            if (value.BytesDone < _nextReport) return;
+            logger.LogInformation("Downloaded {Megabytes:0} MB", value.BytesDone / 1e6);
+            _nextReport = value.BytesDone + 100_000_000;
         }
     }
 

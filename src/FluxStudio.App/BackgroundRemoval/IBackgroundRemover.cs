@@ -1,4 +1,4 @@
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>
 /// Cuts the subject of an image out onto a transparent background. Made to sit behind

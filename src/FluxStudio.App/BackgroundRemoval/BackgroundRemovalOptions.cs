@@ -1,4 +1,4 @@
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>Settings of <see cref="BackgroundRemover"/>, bound from the <c>BackgroundRemoval</c> configuration section.</summary>
 public sealed class BackgroundRemovalOptions
@@ -11,28 +11,24 @@ public sealed class BackgroundRemovalOptions
     /// </summary>
     public string? ModelPath { get; set; }
 
-    /// <summary>The Hugging Face repository whose cached snapshot is used when <see cref="ModelPath"/> is empty.</summary>
+    /// <summary>
+    /// The Hugging Face repository whose cached snapshot is used when <see cref="ModelPath"/> is empty. The cache, the
+    /// Hub's address and the token are the studio's (section <c>Models</c> and the <c>HF_*</c> environment variables).
+    /// </summary>
     public string ModelRepository { get; set; } = "briaai/RMBG-2.0";
-
-    /// <summary>The hub cache folder; when empty, <c>$HF_HUB_CACHE</c>, <c>$HF_HOME/hub</c> or <c>~/.cache/huggingface/hub</c>.</summary>
-    public string? HubCache { get; set; }
 
     /// <summary>
     /// Download <see cref="ModelFile"/> of <see cref="ModelRepository"/> into the hub cache when no model is found.
-    /// Off by default: the studio works offline unless told otherwise, and the file is about 1 GB.
+    /// Off by default: the studio works offline unless told otherwise, and the file is about 1 GB. <c>HF_HUB_OFFLINE</c>
+    /// forbids it whatever this says.
     /// </summary>
     public bool AllowDownload { get; set; }
 
     /// <summary>The file to download from the repository.</summary>
     public string ModelFile { get; set; } = "onnx/model.onnx";
 
+    /// <summary>The branch, tag or commit of <see cref="ModelRepository"/> that is downloaded and looked up.</summary>
     public string Revision { get; set; } = "main";
-
-    /// <summary>When empty, <c>$HF_ENDPOINT</c> or https://huggingface.co.</summary>
-    public string? HuggingFaceEndpoint { get; set; }
-
-    /// <summary>For gated repositories such as RMBG-2.0; when empty, <c>$HF_TOKEN</c> or the token file of <c>huggingface-cli login</c>.</summary>
-    public string? HuggingFaceToken { get; set; }
 
     /// <summary>Images with more pixels than this are refused before they are decoded.</summary>
     public double MaxMegapixels { get; set; } = 50;

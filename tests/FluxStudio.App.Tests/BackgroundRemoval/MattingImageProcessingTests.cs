@@ -1,6 +1,6 @@
-using FluxStudio.App.Background;
+using FluxStudio.App.BackgroundRemoval;
 
-namespace FluxStudio.App.Tests.Background;
+namespace FluxStudio.App.Tests.BackgroundRemoval;
 
 public sealed class MattingImageProcessingTests
 {

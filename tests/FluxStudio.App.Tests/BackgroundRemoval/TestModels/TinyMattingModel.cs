@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace FluxStudio.App.Tests.Background.TestModels;
+namespace FluxStudio.App.Tests.BackgroundRemoval.TestModels;
 
 /// <summary>
 /// A matting model with RMBG-2.0's contract, small enough to build in the test: a 1×1 convolution mixes the three

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using SkiaSharp;
 
-namespace FluxStudio.App.Background;
+namespace FluxStudio.App.BackgroundRemoval;
 
 /// <summary>Pixels as they are displayed: 8-bit RGBA, not premultiplied, rows top to bottom, no padding.</summary>
 public sealed class RgbaImage
