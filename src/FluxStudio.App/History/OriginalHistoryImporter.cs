@@ -1,5 +1,6 @@
 using System.Globalization;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Models;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -108,7 +109,7 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
         }
 
         var alias = Text(row, "model_alias");
-        var model = FluxModelNames.TryParse(alias, out var parsedModel) ? parsedModel : FluxModel.Schnell;
+        var model = FluxVariants.TryParse(alias, out var parsedModel) ? parsedModel : FluxVariant.Schnell;
         var steps = Integer(row, "steps") is { } s and > 0 ? (int)s : model.DefaultSteps();
 
         return new HistoryEntry
@@ -116,7 +117,7 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
             Timestamp = ParseTimestamp(Text(row, "timestamp"), imagePath),
             Seed = Integer(row, "seed") ?? 0,
             Prompt = Text(row, "prompt") ?? "",
-            ModelAlias = string.IsNullOrWhiteSpace(alias) ? model.ToAlias() : alias.Trim(),
+            ModelAlias = string.IsNullOrWhiteSpace(alias) ? model.Alias() : alias.Trim(),
             Quantize = Integer(row, "quantize") is { } q and (4 or 8) ? (int)q : null,
             Steps = steps,
             Guidance = Real(row, "guidance"),

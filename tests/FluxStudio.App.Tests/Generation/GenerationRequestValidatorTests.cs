@@ -1,6 +1,8 @@
+using FluxStudio.Engine.Models;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.TinyModel;
 
 namespace FluxStudio.App.Tests.Generation;
 
@@ -10,8 +12,8 @@ public sealed class GenerationRequestValidatorTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
-    private RequestValidationResult Validate(GenerationRequest request, int sizeMultiple = 16) =>
-        new GenerationRequestValidator(new GenerationRequestValidatorOptions { SizeMultiple = sizeMultiple }, _sandbox.Loras).Validate(request);
+    private RequestValidationResult Validate(GenerationRequest request, GenerationRequestValidatorOptions? options = null) =>
+        new GenerationRequestValidator(options ?? new GenerationRequestValidatorOptions(), _sandbox.Loras).Validate(request);
 
     [Fact]
     public void Defaults_and_tiny_test_sizes_are_valid()
@@ -22,13 +24,12 @@ public sealed class GenerationRequestValidatorTests : IDisposable
     }
 
     [Fact]
-    public void Defaults_follow_the_model()
+    public void Progress_expects_the_named_models_default_steps_until_the_engine_reports()
     {
         var schnell = new GenerationRequest { Prompt = "x" };
-        var dev = schnell with { Model = FluxModel.Dev };
+        var dev = schnell with { Model = FluxVariant.Dev };
 
-        Assert.Equal((4, (double?)null), (schnell.EffectiveSteps, schnell.EffectiveGuidance));
-        Assert.Equal((20, (double?)3.5), (dev.EffectiveSteps, dev.EffectiveGuidance));
+        Assert.Equal((4, 20, 7), (schnell.ExpectedSteps, dev.ExpectedSteps, (dev with { Steps = 7 }).ExpectedSteps));
         Assert.Equal((1024, 1024), (schnell.Width, schnell.Height));
     }
 
@@ -68,13 +69,32 @@ public sealed class GenerationRequestValidatorTests : IDisposable
     }
 
     [Fact]
-    public void The_size_multiple_is_a_parameter()
+    public void Sizes_follow_the_VAE_of_the_model_the_request_names()
     {
+        var tiny = Path.Combine(_sandbox.Root, "tiny");
+        TinyModelWriter.Write(tiny, dev: false, seed: 1);
+        var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
+        var validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions(), _sandbox.Loras, new ModelProbe(locator));
         var request = TestRequests.Small() with { Width = 40, Height = 24 };
 
-        Assert.False(Validate(request).IsValid);
-        Assert.True(Validate(request, sizeMultiple: 8).IsValid);
+        // FLUX.1 (16) when the model is not on disk, the tiny model's own rule (2 × its VAE factor 2) for its folder.
+        Assert.Equal("Width must be a multiple of 16; 40 is not. Try 32 or 48.", validator.Validate(request).Errors["Width"]);
+        Assert.True(validator.Validate(request with { ModelPath = tiny }).IsValid);
+        Assert.Equal("Width must be a multiple of 4; 30 is not. Try 28 or 32.",
+            validator.Validate(request with { ModelPath = tiny, Width = 30 }).Errors["Width"]);
         Assert.Contains("Try 16.", Validate(TestRequests.Small() with { Width = 10 }).Errors["Width"]);
+    }
+
+    [Fact]
+    public void LoRA_paths_are_accepted_only_where_allowed()
+    {
+        var file = CreateFile("style.safetensors");
+        var request = TestRequests.Small() with { Loras = [new LoraSelection(file, 0.5)] };
+
+        Assert.Contains("not a file name", Validate(request).Errors["Loras[0].Name"]);
+        Assert.True(Validate(request, new GenerationRequestValidatorOptions { AllowLoraPaths = true }).IsValid);
+        Assert.Contains("does not exist", Validate(request with { Loras = [new LoraSelection(file + ".gone")] },
+            new GenerationRequestValidatorOptions { AllowLoraPaths = true }).Errors["Loras[0].Name"]);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
-namespace FluxStudio.Cli;
+namespace FluxStudio.App.Outputs;
 
+/// <summary>Writes a file outside the studio's folders (a copy the user asked for), never leaving half of it under the real name.</summary>
 public static class AtomicFile
 {
     /// <summary>Writes beside the target first, so an interrupted run never leaves half a file under the real name.</summary>
