@@ -1,6 +1,4 @@
 using FluxStudio.App;
-using FluxStudio.App.Background;
-using FluxStudio.App.Enhancement;
 using FluxStudio.Web.Api;
 using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;
@@ -20,7 +18,7 @@ public static class FluxStudioServer
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
-            ContentRootPath = AppContext.BaseDirectory,
+            ContentRootPath = StudioHosting.ContentRoot,
             // The web project's name, also when `fluxstudio serve` hosts it: static assets and components are found by it.
             ApplicationName = typeof(FluxStudioServer).Assembly.GetName().Name,
         });
@@ -45,16 +43,14 @@ public static class FluxStudioServer
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         services.AddOpenApi();
 
-        services.AddFluxStudioCore(configuration);
-        services.AddFluxStudioEngine(configuration);
-        services.AddPromptEnhancer(options => configuration.GetSection(EnhancerOptions.SectionName).Bind(options));
-        services.AddBackgroundRemoval(options => configuration.GetSection(BackgroundRemovalOptions.SectionName).Bind(options));
+        services.AddFluxStudio(configuration);
 
         services.AddOptions<WebOptions>().Bind(configuration.GetSection(WebOptions.SectionName));
         // Read from the final configuration, so a URL given on the command line or by a test counts.
         services.AddSingleton(sp => ListenScope.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
+        services.AddScoped<GenerationWatch>();
         services.AddSingleton<GenerationProgressTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<GenerationProgressTracker>());
     }

@@ -30,7 +30,6 @@ public class StudioFactory : WebApplicationFactory<Program>
         var settings = new Dictionary<string, string?>
         {
             ["FluxStudio:DataRoot"] = DataRoot,
-            ["FluxStudio:Validation:SizeMultiple"] = "4",
             ["FluxStudio:Queue:PollInterval"] = "00:00:00.200",
             ["Enhancer:Endpoint"] = "http://127.0.0.1:9/",
             ["BackgroundRemoval:ModelPath"] = Path.Combine(DataRoot, "no-such-model.onnx"),
