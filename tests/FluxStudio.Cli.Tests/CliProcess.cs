@@ -2,9 +2,22 @@ using System.Diagnostics;
 
 namespace FluxStudio.Cli.Tests;
 
-/// <summary>Runs the real `fluxstudio` program in a child process.</summary>
+/// <summary>
+/// Runs the real `fluxstudio` program in a child process. Unless a test names its own data root or settings folder
+/// (<c>DOTNET_CONTENTROOT</c>), every run shares one data root in a temporary folder, so `generate` records its images
+/// there and never in the user's own history.
+/// </summary>
 public static class CliProcess
 {
+    public const string DataRootVariable = "FluxStudio__DataRoot";
+
+    private static readonly Lazy<string> SharedDataRoot = new(() =>
+    {
+        var root = Directory.CreateTempSubdirectory("fluxstudio-cli-data-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(root, recursive: true);
+        return root;
+    });
+
     public sealed record Result(int ExitCode, string StandardOutput, string StandardError);
 
     public static Task<Result> RunAsync(params string[] arguments) => RunAsync(new Dictionary<string, string>(), arguments);
@@ -34,6 +47,11 @@ public static class CliProcess
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fluxstudio.dll"));
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        // A test that brings its own settings folder lets its appsettings.json decide the data root.
+        if (environment.ContainsKey("DOTNET_CONTENTROOT"))
+            start.Environment.Remove(DataRootVariable);
+        else
+            start.Environment[DataRootVariable] = SharedDataRoot.Value;
         foreach (var (name, value) in environment) start.Environment[name] = value;
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start fluxstudio");
         process.StandardInput.Close();

@@ -1,19 +1,19 @@
 using System.CommandLine;
 using System.Globalization;
 using FluxStudio.App;
-using FluxStudio.App.Data;
 using FluxStudio.App.History;
-using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace FluxStudio.Cli.Commands;
 
 /// <summary><c>fluxstudio history list|show|delete|import</c>: the history of generated images.</summary>
 public static class HistoryCommand
 {
-    private static readonly Option<string> DataRoot = new("--data-root")
+    private static readonly Option<DirectoryInfo?> DataRoot = new("--data-root")
     {
-        Description = "The FluxStudio data folder (database and outputimage/). Default: $FluxStudio__DataRoot or the studio's data folder.",
-        DefaultValueFactory = _ => StudioEnvironment.DataRoot,
+        Description = "The FluxStudio data folder (database and outputimage/). Default: FluxStudio:DataRoot, as the server reads it " +
+                      "(appsettings.json, $FluxStudio__DataRoot), else the studio's data folder.",
         Recursive = true,
     };
 
@@ -38,7 +38,8 @@ public static class HistoryCommand
             var n = parse.GetValue(limit);
             if (n < 1)
                 return Fail($"--limit must be 1 or more, not {n}.");
-            var store = OpenStore(parse);
+            using var host = BuildHost(parse);
+            var store = host.Services.GetRequiredService<HistoryStore>();
             var text = parse.GetValue(search);
             var page = string.IsNullOrWhiteSpace(text)
                 ? await store.ListAsync(n, null, ct)
@@ -65,7 +66,8 @@ public static class HistoryCommand
         var command = new Command("show", "Print every setting of one image.") { id };
         command.SetAction(async (parse, ct) =>
         {
-            var details = await OpenStore(parse).GetDetailsAsync(parse.GetValue(id), ct);
+            using var host = BuildHost(parse);
+            var details = await host.Services.GetRequiredService<HistoryStore>().GetDetailsAsync(parse.GetValue(id), ct);
             if (details is null)
                 return Fail($"There is no image {parse.GetValue(id)} in history. Run `fluxstudio history list` to see the ids.");
             Console.Write(details);
@@ -80,7 +82,8 @@ public static class HistoryCommand
         var command = new Command("delete", "Delete an image, its metadata file and its history entry.") { id };
         command.SetAction(async (parse, ct) =>
         {
-            var result = await OpenStore(parse).DeleteAsync(parse.GetValue(id), ct);
+            using var host = BuildHost(parse);
+            var result = await host.Services.GetRequiredService<HistoryStore>().DeleteAsync(parse.GetValue(id), ct);
             if (!result.Deleted)
                 return Fail(result.Message);
             Console.WriteLine(result.Message);
@@ -97,7 +100,8 @@ public static class HistoryCommand
         {
             try
             {
-                var report = await new OriginalHistoryImporter(OpenStore(parse)).ImportAsync(parse.GetValue(path)!, null, ct);
+                using var host = BuildHost(parse);
+                var report = await host.Services.GetRequiredService<OriginalHistoryImporter>().ImportAsync(parse.GetValue(path)!, null, ct);
                 Console.WriteLine($"Imported {report.Imported} image(s); {report.AlreadyPresent} were already in history; " +
                                   $"{report.MissingFiles} imported entr{(report.MissingFiles == 1 ? "y has" : "ies have")} no image file and stay hidden.");
                 foreach (var problem in report.Problems)
@@ -114,11 +118,8 @@ public static class HistoryCommand
 
     private static Argument<long> IdArgument() => new("id") { Description = "The image's id, as `history list` shows it." };
 
-    private static HistoryStore OpenStore(ParseResult parse)
-    {
-        var options = Options.Create(new StudioOptions { DataRoot = parse.GetValue(DataRoot) ?? StudioOptions.DefaultDataRoot });
-        return new HistoryStore(new StudioDatabase(options), options);
-    }
+    private static IHost BuildHost(ParseResult parse) =>
+        CliHost.Build([new($"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}", parse.GetValue(DataRoot)?.FullName)]);
 
     private static int Fail(string message)
     {
