@@ -77,6 +77,18 @@ public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
     /// <summary>Bytes held by the weights (quantized storage included), for memory estimates.</summary>
     public long ParameterBytes => Quantizer.ResidentBytes(this);
 
+    /// <summary>
+    /// The <see cref="ParameterBytes"/> the ControlNet in <paramref name="folder"/> will hold once loaded at
+    /// <paramref name="dtype"/>, quantized to <paramref name="quantizeBits"/> or dense, read from its config alone: the
+    /// model is laid out on PyTorch's meta device, which allocates nothing.
+    /// </summary>
+    public static long EstimateParameterBytes(string folder, ScalarType dtype, int? quantizeBits = null)
+    {
+        using var model = new FluxControlNet(ReadConfig(folder), dtype, new Device(TorchSharp.DeviceType.META));
+        if (quantizeBits is { } bits) Quantizer.PrepareForQuantizedLoading(model, bits);
+        return model.ParameterBytes;
+    }
+
     /// <param name="img">Packed image latents (B, L_img, in_channels), the transformer's input of this step.</param>
     /// <param name="control">The packed control latent (B, L_img, in_channels).</param>
     /// <param name="imgIds">Position ids (B, L_img, 3).</param>
@@ -179,18 +191,16 @@ public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
                 $"{where}: this ControlNet is made for a transformer with {Sizes(a)}, but the model has {Sizes(b)}. Use a ControlNet made for this FLUX.1 model.");
     }
 
-    /// <summary>The weights under our names: the trunk's mapped to BFL names, the ControlNet's own layers as they are.</summary>
-    internal static ITensorSource CanonicalWeights(ITensorSource weights, FluxConfig config) => FluxKeyMap.FromDiffusers(weights, config);
-
     /// <summary>
     /// Loads a ControlNet folder (config.json + diffusion_pytorch_model.safetensors), dense or with its blocks quantized to
-    /// <paramref name="quantizeBits"/> while loading.
+    /// <paramref name="quantizeBits"/> while loading. The trunk's diffusers names are mapped to BFL's; the ControlNet's
+    /// own layers keep theirs.
     /// </summary>
     public static FluxControlNet Load(string folder, ScalarType dtype = ScalarType.Float32, Device? device = null, int? quantizeBits = null)
     {
         var config = ReadConfig(folder);
         using var weights = TensorSources.Open(folder);
-        var canonical = CanonicalWeights(weights, config);
+        var canonical = FluxKeyMap.FromDiffusers(weights, config);
         var model = new FluxControlNet(config, dtype, device);
         try
         {

@@ -136,6 +136,8 @@ public sealed class ControlNetLoadingTests
         Assert.All(controlNet.controlnet_blocks, block => Assert.Null(block.Quantized));
         using var dense = FluxControlNet.Load(ControlNetTiny.ControlNetFolder);
         Assert.True(controlNet.ParameterBytes < dense.ParameterBytes);
+        Assert.Equal(controlNet.ParameterBytes, FluxControlNet.EstimateParameterBytes(ControlNetTiny.ControlNetFolder, ScalarType.Float32, bits));
+        Assert.Equal(dense.ParameterBytes, FluxControlNet.EstimateParameterBytes(ControlNetTiny.ControlNetFolder, ScalarType.Float32));
 
         using var golden = ControlNetTiny.Open("controlnet_forward.safetensors");
         using var scope = NewDisposeScope();
