@@ -62,7 +62,7 @@ public sealed partial class HubDownloader
             () => GetRepoInfoAsync(repo, revision, cancellationToken), $"the file list of {repo.RepoId}", cancellationToken);
         var files = listed.Where(selection.Includes).Distinct().Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0)
-            throw new HubDownloadException($"{repo.RepoId} ({revision}) has none of {selection.DescribeWanted()}.");
+            throw new HubDownloadException($"{repo.RepoId} ({revision}) has none of the files of {selection.Description}; nothing was downloaded.");
 
         var snapshot = _cache.SnapshotFolder(repo, commit);
         if (revision != commit) _cache.WriteRef(repo, revision, commit);

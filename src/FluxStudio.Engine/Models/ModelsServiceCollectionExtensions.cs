@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -31,7 +32,10 @@ public static class ModelsServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Registers the Hub client (<see cref="AddHuggingFaceHub"/>) and <see cref="ModelLocator"/>, which finds and fetches FLUX.1.</summary>
+    /// <summary>
+    /// Registers the Hub client (<see cref="AddHuggingFaceHub"/>), <see cref="ModelLocator"/>, which finds and fetches
+    /// FLUX.1, and <see cref="ControlNetLocator"/>, which does the same for its ControlNet.
+    /// </summary>
     public static IServiceCollection AddFluxModels(
         this IServiceCollection services, Action<ModelHubOptions>? configure = null, Func<string, string?>? environment = null)
     {
@@ -40,6 +44,10 @@ public static class ModelsServiceCollectionExtensions
             provider.GetRequiredService<HubSettings>(),
             provider.GetRequiredService<HubDownloader>(),
             provider.GetService<ILogger<ModelLocator>>()));
+        services.TryAddTransient(provider => new ControlNetLocator(
+            provider.GetRequiredService<HubSettings>(),
+            provider.GetRequiredService<HubDownloader>(),
+            provider.GetService<ILogger<ControlNetLocator>>()));
         return services;
     }
 }

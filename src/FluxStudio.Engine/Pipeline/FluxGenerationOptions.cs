@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 
 namespace FluxStudio.Engine.Pipeline;
@@ -22,6 +23,9 @@ public sealed record FluxGenerationOptions
 
     /// <summary>Send a small preview image with each step's progress.</summary>
     public bool Previews { get; init; }
+
+    /// <summary>Guide the image by the edges of a reference picture, through the model's ControlNet; null for none.</summary>
+    public ControlNetConditioning? ControlNet { get; init; }
 
     /// <summary>The studio's one random seed: 1 to 2³²−1, so it fits every tool that reads it back.</summary>
     public static ulong RandomSeed() => (ulong)Random.Shared.NextInt64(1, 1L << 32);

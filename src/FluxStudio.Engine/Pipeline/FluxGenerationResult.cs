@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 
 namespace FluxStudio.Engine.Pipeline;
@@ -38,6 +39,9 @@ public sealed record FluxGenerationResult
 
     /// <summary>What the engine changed or ignored from the request, in sentences for the user.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>The ControlNet's edge map and settings, when the generation used one.</summary>
+    public ControlNetRun? ControlNet { get; init; }
 }
 
 /// <summary>A LoRA file as it ran: its full path and scale.</summary>
