@@ -5,7 +5,7 @@ using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.TinyModel;
 using FluxStudio.Web.Api;
-using static FluxStudio.Web.Tests.ApiClient;
+using FluxStudio.Web.Tests;
 
 namespace FluxStudio.Cli.Tests;
 
@@ -65,7 +65,7 @@ public sealed class GenerationPathTests : IDisposable
                  "--steps", "1", "--output", Path.Combine(_dir, "refused.png"), "--data-root", dataRoot]);
 
             Assert.Equal(HttpStatusCode.BadRequest, api.StatusCode);
-            Assert.Equal(message, (await ProblemAsync(api)).GetProperty("errors").GetProperty("width")[0].GetString());
+            Assert.Equal(message, (await ApiClient.ProblemAsync(api)).GetProperty("errors").GetProperty("width")[0].GetString());
             Assert.Equal(2, cli.ExitCode);
             Assert.Equal($"error: {message}", cli.StandardError.Trim());
             Assert.False(File.Exists(Path.Combine(_dir, "refused.png")));
@@ -106,11 +106,11 @@ public sealed class GenerationPathTests : IDisposable
 
         // The same request through the API: the queue's worker records the same facts.
         await using var server = await StudioServer.StartAsync(dataRoot, Folder("empty-hub"));
-        var status = await FluxStudio.Web.Tests.ApiClient.GenerateAsync(server.Client,
+        var status = await ApiClient.GenerateAsync(server.Client,
             new { prompt = "a fox", model = "dev", guidance = 4.0, path = schnell, seed = 5, width = 32, height = 24 });
         Assert.Equal(4, status.Steps);
         Assert.Contains(status.Warnings, w => w.StartsWith("FLUX.1 [dev] was chosen", StringComparison.Ordinal));
-        var entry = await server.Client.GetFromJsonAsync<HistoryItemDetails>($"/api/history/{status.HistoryId}", Json);
+        var entry = await server.Client.GetFromJsonAsync<HistoryItemDetails>($"/api/history/{status.HistoryId}", ApiClient.Json);
         Assert.Equal(("schnell", 4, (double?)null), (entry!.Item.Model, entry.Item.Steps, entry.Item.Guidance));
         Assert.Equal("schnell", entry.Settings.Model);
     }
@@ -156,7 +156,7 @@ public sealed class GenerationPathTests : IDisposable
         var id = HistoryId(cli);
         await using (var server = await StudioServer.StartAsync(dataRoot, Folder("empty-hub")))
         {
-            var history = await server.Client.GetFromJsonAsync<HistoryListing>("/api/history", Json);
+            var history = await server.Client.GetFromJsonAsync<HistoryListing>("/api/history", ApiClient.Json);
             var item = Assert.Single(history!.Items);
             Assert.Equal((id, "a lighthouse at dusk", 77L), (item.Id, item.Prompt, item.Seed));
             // History serves its own copy, inside its output folder; --output got the same image.

@@ -9,27 +9,18 @@ namespace FluxStudio.App.Generation;
 /// (<see cref="JobStore"/>), so none is lost when the app stops; <see cref="GenerationWorker"/> runs them one at a time
 /// per device, first in first out, and every change is announced on <see cref="GenerationEvents"/>.
 /// </summary>
-public sealed class GenerationQueue
+public sealed class GenerationQueue(
+    JobStore jobs,
+    GenerationEvents events,
+    RunningJobs running,
+    GenerationRequestValidator validator,
+    IOptions<StudioOptions> options,
+    TimeProvider? time = null,
+    ILogger<GenerationQueue>? logger = null)
 {
-    private readonly JobStore _jobs;
-    private readonly GenerationEvents _events;
-    private readonly RunningJobs _running;
-    private readonly GenerationRequestValidator _validator;
-    private readonly QueueOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger<GenerationQueue> _logger;
-
-    public GenerationQueue(JobStore jobs, GenerationEvents events, RunningJobs running, GenerationRequestValidator validator,
-        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationQueue>? logger = null)
-    {
-        _jobs = jobs;
-        _events = events;
-        _running = running;
-        _validator = validator;
-        _options = options.Value.Queue;
-        _time = time ?? TimeProvider.System;
-        _logger = logger ?? NullLogger<GenerationQueue>.Instance;
-    }
+    private readonly QueueOptions _options = options.Value.Queue;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ILogger<GenerationQueue> _logger = logger ?? NullLogger<GenerationQueue>.Instance;
 
     public int MaxLength => _options.MaxLength;
 
@@ -39,19 +30,19 @@ public sealed class GenerationQueue
     /// </summary>
     public async Task<GenerationJob> EnqueueAsync(GenerationRequest request, CancellationToken ct)
     {
-        _validator.EnsureValid(request);
-        var job = await _jobs.AddAsync(request, _options.MaxLength, _time.GetUtcNow(), ct)
+        validator.EnsureValid(request);
+        var job = await jobs.AddAsync(request, _options.MaxLength, _time.GetUtcNow(), ct)
                   ?? throw new QueueFullException(_options.MaxLength);
         _logger.LogInformation("Job {Id} queued", job.Id);
-        _events.Publish(new QueueEvent(QueueEventKind.Queued, job.Id));
+        events.Publish(new QueueEvent(QueueEventKind.Queued, job.Id));
         return job;
     }
 
-    public Task<GenerationJob?> GetAsync(long id, CancellationToken ct) => _jobs.GetAsync(id, ct);
+    public Task<GenerationJob?> GetAsync(long id, CancellationToken ct) => jobs.GetAsync(id, ct);
 
     /// <summary>Jobs waiting or running, in the order they run.</summary>
     public Task<IReadOnlyList<GenerationJob>> ListActiveAsync(CancellationToken ct) =>
-        _jobs.ListAsync([JobStatus.Running, JobStatus.Queued], int.MaxValue, newestFirst: false, ct);
+        jobs.ListAsync([JobStatus.Running, JobStatus.Queued], int.MaxValue, newestFirst: false, ct);
 
     /// <summary>How many jobs are ahead of a queued or running one (0: it runs or is next); null when it is neither.</summary>
     public async Task<int?> GetPositionAsync(long id, CancellationToken ct)
@@ -63,24 +54,24 @@ public sealed class GenerationQueue
 
     /// <summary>The most recent jobs of any state, newest first.</summary>
     public Task<IReadOnlyList<GenerationJob>> ListRecentAsync(int limit, CancellationToken ct) =>
-        _jobs.ListAsync(Enum.GetValues<JobStatus>(), limit, newestFirst: true, ct);
+        jobs.ListAsync(Enum.GetValues<JobStatus>(), limit, newestFirst: true, ct);
 
     /// <summary>Cancels a queued job at once, or asks a running one to stop at its next step.</summary>
     public async Task<CancelResult> CancelAsync(long id, CancellationToken ct)
     {
-        if (await _jobs.TransitionAsync(id, [JobStatus.Queued], JobStatus.Cancelled, _time.GetUtcNow(), null, null, ct))
+        if (await jobs.TransitionAsync(id, [JobStatus.Queued], JobStatus.Cancelled, _time.GetUtcNow(), null, null, ct))
         {
-            _events.Publish(new QueueEvent(QueueEventKind.Cancelled, id));
+            events.Publish(new QueueEvent(QueueEventKind.Cancelled, id));
             return new CancelResult(true, $"Job {id} was cancelled before it started.");
         }
 
-        var job = await _jobs.GetAsync(id, ct);
+        var job = await jobs.GetAsync(id, ct);
         switch (job?.Status)
         {
             case null:
                 return new CancelResult(false, $"There is no job {id}.");
             case JobStatus.Running:
-                await _running.RequestCancelAsync(id);
+                await running.RequestCancelAsync(id);
                 return new CancelResult(true, $"Job {id} is stopping.");
             default:
                 return new CancelResult(false, $"Job {id} has already finished ({job.Status.ToString().ToLowerInvariant()}).");
@@ -94,22 +85,22 @@ public sealed class GenerationQueue
     /// </summary>
     public async Task<int> RecoverAsync(CancellationToken ct)
     {
-        var stranded = await _jobs.ListAsync([JobStatus.Running, JobStatus.Interrupted], int.MaxValue, newestFirst: false, ct);
+        var stranded = await jobs.ListAsync([JobStatus.Running, JobStatus.Interrupted], int.MaxValue, newestFirst: false, ct);
         foreach (var job in stranded)
         {
             if (job.Attempts < _options.MaxAttempts)
             {
-                await _jobs.TransitionAsync(job.Id, [JobStatus.Running, JobStatus.Interrupted], JobStatus.Queued, null, null, null, ct);
+                await jobs.TransitionAsync(job.Id, [JobStatus.Running, JobStatus.Interrupted], JobStatus.Queued, null, null, null, ct);
                 _logger.LogWarning("Job {Id} was interrupted by a stop or crash; queued again", job.Id);
-                _events.Publish(new QueueEvent(QueueEventKind.Requeued, job.Id));
+                events.Publish(new QueueEvent(QueueEventKind.Requeued, job.Id));
             }
             else
             {
                 var reason = $"The app stopped or crashed while this job ran, {job.Attempts} times; it was not started again. " +
                              "If a crash is the cause, try fewer steps, a smaller size or quantization, then queue it again.";
-                await _jobs.TransitionAsync(job.Id, [JobStatus.Running, JobStatus.Interrupted], JobStatus.Failed, _time.GetUtcNow(), reason, null, ct);
+                await jobs.TransitionAsync(job.Id, [JobStatus.Running, JobStatus.Interrupted], JobStatus.Failed, _time.GetUtcNow(), reason, null, ct);
                 _logger.LogError("Job {Id} failed after {Attempts} interrupted attempts", job.Id, job.Attempts);
-                _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
+                events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
             }
         }
         return stranded.Count;

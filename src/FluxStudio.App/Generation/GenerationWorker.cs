@@ -27,13 +27,11 @@ public sealed class GenerationWorker
     public GenerationWorker(JobStore jobs, GenerationEvents events, RunningJobs running, ImageGenerationService generation,
         IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null)
     {
-        _jobs = jobs;
-        _events = events;
-        _running = running;
-        _generation = generation;
+        (_jobs, _events, _running, _generation) = (jobs, events, running, generation);
         _options = options.Value.Queue;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<GenerationWorker>.Instance;
+        // A job queued in this process wakes the workers at once; polling finds those queued elsewhere.
         _events.Changed += (_, e) =>
         {
             if (e.Kind is QueueEventKind.Queued or QueueEventKind.Requeued)

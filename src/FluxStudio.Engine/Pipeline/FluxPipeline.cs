@@ -69,21 +69,12 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var decoded = Guard("decoding the image", () => Decode(packed, rows, columns));
         var image = ImageConversion.ToRgb(decoded);
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
-        return new FluxGenerationResult
+        return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
+            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings)
         {
-            Image = image,
             Variant = Model.Variant,
-            Seed = seed,
-            Steps = steps,
-            Guidance = guidance,
-            Width = options.Width,
-            Height = options.Height,
             Loras = Model.Loras.Select(l => new LoraUse(l.Path, l.Scale)).ToList(),
             QuantizationBits = Model.QuantizationBits,
-            Device = Model.Target.DeviceName,
-            Precision = Model.Target.PrecisionName,
-            Duration = clock.Elapsed,
-            Warnings = warnings,
             ControlNet = controlNetRun,
         };
     }

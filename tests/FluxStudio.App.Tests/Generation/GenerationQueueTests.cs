@@ -1,4 +1,3 @@
-using FluxStudio.Engine.Models;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Loras;
@@ -33,7 +32,7 @@ public sealed class GenerationQueueTests : IDisposable
 
         var request = TestRequests.Small("a fox") with
         {
-            Seed = 0, Model = FluxVariant.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
+            Seed = 0, Model = Engine.Models.FluxVariant.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
             Loras = [new LoraSelection("fox.safetensors", 0.9)],
         };
         var job = await queue.EnqueueAsync(request, _ct);

@@ -1,8 +1,6 @@
-using FluxStudio.Engine.Models;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Tests.Support;
-using FluxStudio.Engine.TinyModel;
 
 namespace FluxStudio.App.Tests.Generation;
 
@@ -27,7 +25,7 @@ public sealed class GenerationRequestValidatorTests : IDisposable
     public void Progress_expects_the_named_models_default_steps_until_the_engine_reports()
     {
         var schnell = new GenerationRequest { Prompt = "x" };
-        var dev = schnell with { Model = FluxVariant.Dev };
+        var dev = schnell with { Model = Engine.Models.FluxVariant.Dev };
 
         Assert.Equal((4, 20, 7), (schnell.ExpectedSteps, dev.ExpectedSteps, (dev with { Steps = 7 }).ExpectedSteps));
         Assert.Equal((1024, 1024), (schnell.Width, schnell.Height));
@@ -66,23 +64,6 @@ public sealed class GenerationRequestValidatorTests : IDisposable
         Assert.False(result.IsValid);
         Assert.Equal([field], result.Errors.Keys);
         Assert.Contains(message, result.Errors[field]);
-    }
-
-    [Fact]
-    public void Sizes_follow_the_VAE_of_the_model_the_request_names()
-    {
-        var tiny = Path.Combine(_sandbox.Root, "tiny");
-        TinyModelWriter.Write(tiny, dev: false, seed: 1);
-        var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
-        var validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions(), _sandbox.Loras, new ModelProbe(locator));
-        var request = TestRequests.Small() with { Width = 40, Height = 24 };
-
-        // FLUX.1 (16) when the model is not on disk, the tiny model's own rule (2 × its VAE factor 2) for its folder.
-        Assert.Equal("Width must be a multiple of 16; 40 is not. Try 32 or 48.", validator.Validate(request).Errors["Width"]);
-        Assert.True(validator.Validate(request with { ModelPath = tiny }).IsValid);
-        Assert.Equal("Width must be a multiple of 4; 30 is not. Try 28 or 32.",
-            validator.Validate(request with { ModelPath = tiny, Width = 30 }).Errors["Width"]);
-        Assert.Contains("Try 16.", Validate(TestRequests.Small() with { Width = 10 }).Errors["Width"]);
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using FluxStudio.Engine.Models;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
 using FluxStudio.App.Tests.Support;
@@ -56,7 +55,7 @@ public sealed class OriginalHistoryImportTests : IDisposable
         Assert.Null(harbour.Quantize);
 
         var reused = HistoryStore.ToRequest(castle);
-        Assert.Equal(FluxVariant.Dev, reused.Model);
+        Assert.Equal(Engine.Models.FluxVariant.Dev, reused.Model);
         Assert.Equal([new LoraSelection("castle.safetensors", 0.8), new LoraSelection("mist.safetensors", 1.0)], reused.Loras);
         Assert.Contains("a castle on a hill", (await _sandbox.History.SearchAsync("castle", 10, null, _ct)).Entries.Single().Prompt);
     }

@@ -11,19 +11,12 @@ namespace FluxStudio.App.Tests.Support;
 public static class FakeRuns
 {
     public static GeneratedImage Of(GenerationRequest request, RgbImage image, string device, string precision,
-        TimeSpan duration = default) => new(new FluxGenerationResult
+        TimeSpan duration = default) => new(new FluxGenerationResult(image, (ulong)request.Seed, request.ExpectedSteps,
+        request.Model.TakesGuidance() ? (float)(request.Guidance ?? FluxVariants.DefaultGuidance) : null, request.Width, request.Height,
+        device, precision, duration, [])
     {
-        Image = image,
         Variant = request.Model,
-        Seed = (ulong)request.Seed,
-        Steps = request.ExpectedSteps,
-        Guidance = request.Model.TakesGuidance() ? (float)(request.Guidance ?? FluxVariants.DefaultGuidance) : null,
-        Width = request.Width,
-        Height = request.Height,
         Loras = request.Loras.Select(l => new LoraUse(l.Name, l.Scale)).ToList(),
         QuantizationBits = request.Quantize,
-        Device = device,
-        Precision = precision,
-        Duration = duration,
     });
 }
