@@ -3,7 +3,6 @@ using System.Globalization;
 using FluxStudio.App;
 using FluxStudio.App.History;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace FluxStudio.Cli.Commands;
 
@@ -33,13 +32,11 @@ public static class HistoryCommand
         var limit = new Option<int>("--limit", "-n") { Description = "How many images to show.", DefaultValueFactory = _ => 20 };
         var search = new Option<string?>("--search", "-s") { Description = "Only images whose prompt holds these words." };
         var command = new Command("list", "Show the newest images first.") { limit, search };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
             var n = parse.GetValue(limit);
             if (n < 1)
                 return Fail($"--limit must be 1 or more, not {n}.");
-            using var host = BuildHost(parse);
-            var store = host.Services.GetRequiredService<HistoryStore>();
             var text = parse.GetValue(search);
             var page = string.IsNullOrWhiteSpace(text)
                 ? await store.ListAsync(n, null, ct)
@@ -56,7 +53,7 @@ public static class HistoryCommand
                     $"{e.Id,6}  {e.Timestamp.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {e.ModelAlias,-7}  {e.Width}x{e.Height,-5}  seed {e.Seed,-10}  {(prompt.Length > 60 ? prompt[..57] + "..." : prompt)}"));
             }
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -64,15 +61,14 @@ public static class HistoryCommand
     {
         var id = IdArgument();
         var command = new Command("show", "Print every setting of one image.") { id };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
-            using var host = BuildHost(parse);
-            var details = await host.Services.GetRequiredService<HistoryStore>().GetDetailsAsync(parse.GetValue(id), ct);
+            var details = await store.GetDetailsAsync(parse.GetValue(id), ct);
             if (details is null)
                 return Fail($"There is no image {parse.GetValue(id)} in history. Run `fluxstudio history list` to see the ids.");
             Console.Write(details);
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -80,15 +76,14 @@ public static class HistoryCommand
     {
         var id = IdArgument();
         var command = new Command("delete", "Delete an image, its metadata file and its history entry.") { id };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
-            using var host = BuildHost(parse);
-            var result = await host.Services.GetRequiredService<HistoryStore>().DeleteAsync(parse.GetValue(id), ct);
+            var result = await store.DeleteAsync(parse.GetValue(id), ct);
             if (!result.Deleted)
                 return Fail(result.Message);
             Console.WriteLine(result.Message);
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -96,12 +91,11 @@ public static class HistoryCommand
     {
         var path = new Argument<string>("database") { Description = $"The original app's {OriginalHistoryImporter.DefaultFileName}." };
         var command = new Command("import", "Import the history of MFLUX-Gradio, leaving its image files where they are.") { path };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
             try
             {
-                using var host = BuildHost(parse);
-                var report = await host.Services.GetRequiredService<OriginalHistoryImporter>().ImportAsync(parse.GetValue(path)!, null, ct);
+                var report = await new OriginalHistoryImporter(store).ImportAsync(parse.GetValue(path)!, null, ct);
                 Console.WriteLine($"Imported {report.Imported} image(s); {report.AlreadyPresent} were already in history; " +
                                   $"{report.MissingFiles} imported entr{(report.MissingFiles == 1 ? "y has" : "ies have")} no image file and stay hidden.");
                 foreach (var problem in report.Problems)
@@ -112,14 +106,18 @@ public static class HistoryCommand
             {
                 return Fail(ex.Message);
             }
-        });
+        }));
         return command;
     }
 
     private static Argument<long> IdArgument() => new("id") { Description = "The image's id, as `history list` shows it." };
 
-    private static IHost BuildHost(ParseResult parse) =>
-        CliHost.Build([new($"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}", parse.GetValue(DataRoot)?.FullName)]);
+    /// <summary>Runs the action on the history of the data root that the settings (or --data-root) name.</summary>
+    private static async Task<int> WithStoreAsync(ParseResult parse, Func<HistoryStore, Task<int>> action)
+    {
+        using var host = CliHost.Build([new($"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}", parse.GetValue(DataRoot)?.FullName)]);
+        return await action(host.Services.GetRequiredService<HistoryStore>());
+    }
 
     private static int Fail(string message)
     {
