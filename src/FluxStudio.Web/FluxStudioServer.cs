@@ -5,6 +5,7 @@ using FluxStudio.Web.Services;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using MudBlazor.Services;
 
 namespace FluxStudio.Web;
 
@@ -13,7 +14,9 @@ public static class FluxStudioServer
 {
     public const string DefaultUrl = "http://127.0.0.1:7860";
 
-    public static WebApplication Build(string[] args)
+    /// <param name="args">The command line: settings (<c>--urls</c>, <c>--FluxStudio:DataRoot=…</c>).</param>
+    /// <param name="replaceServices">Changes to the registrations after the studio's own (tests swap the image generator).</param>
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? replaceServices = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -29,6 +32,7 @@ public static class FluxStudioServer
             builder.WebHost.UseUrls(DefaultUrl);
 
         AddStudio(builder.Services, builder.Configuration);
+        replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         UseStudio(app);
@@ -51,6 +55,9 @@ public static class FluxStudioServer
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
         services.AddScoped<GenerationWatch>();
+        services.AddScoped<JobBoard>();
+        services.AddScoped<BrowserStorage>();
+        services.AddMudServices();
         services.AddSingleton<GenerationProgressTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<GenerationProgressTracker>());
     }

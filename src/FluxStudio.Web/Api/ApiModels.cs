@@ -87,9 +87,12 @@ public sealed record GenerationStatus(
     long Id, string Status, int Step, int Steps, long? Seed, long? HistoryId, int? QueuePosition, string? Error,
     IReadOnlyList<string> Warnings);
 
-/// <summary>One server-sent event of a generation: its kind is the event name.</summary>
+/// <summary>
+/// One server-sent event of a generation: its kind is the event name. Progress events name the engine's stage
+/// (<c>loadingModel</c>, <c>encodingPrompt</c>, <c>denoising</c>, <c>decoding</c>); denoising steps carry a preview.
+/// </summary>
 public sealed record GenerationEvent(long Id, int? Step, int? Steps, long? HistoryId, string? Error, byte[]? Preview,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings, string? Stage = null);
 
 public sealed record HistoryItem(
     long Id, DateTimeOffset CreatedAt, string Prompt, string Model, long Seed, int Width, int Height, int Steps,

@@ -1,4 +1,5 @@
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Pipeline;
 
 namespace FluxStudio.Web.Services;
 
@@ -43,6 +44,9 @@ public sealed class GenerationWatch : IDisposable
 
     public string State { get; private set; } = "";
 
+    /// <summary>What the engine is doing while the job runs; null before its first progress report.</summary>
+    public GenerationStage? Stage { get; private set; }
+
     public int Step { get; private set; }
 
     public int TotalSteps { get; private set; } = 1;
@@ -68,20 +72,34 @@ public sealed class GenerationWatch : IDisposable
             var result = await _submitter.SubmitAsync(request, null, ct);
             Errors = result.Errors;
             Refusal = result.Refusal;
-            if (result.Job is not { } job)
-                return;
-            lock (_gate)
-            {
-                (JobId, Running, State, Step, TotalSteps) = (job.Id, true, "queued", 0, job.Request.ExpectedSteps);
-                (Preview, Failure, ResultImageId, Warnings) = (null, null, null, []);
-            }
-            await CatchUpAsync(job.Id, ct);
-            await UpdateQueuePositionAsync(ct);
+            if (result.Job is { } job)
+                await FollowAsync(job, ct);
         }
         finally
         {
             Submitting = false;
         }
+    }
+
+    /// <summary>
+    /// Follows a job queued earlier, such as the one this browser queued before the page was reloaded: its state as
+    /// stored, then its events. Nothing happens when there is no such job.
+    /// </summary>
+    public async Task AttachAsync(long jobId, CancellationToken ct)
+    {
+        if (await _queue.GetAsync(jobId, ct) is { } job)
+            await FollowAsync(job, ct);
+    }
+
+    private async Task FollowAsync(GenerationJob job, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            (JobId, Running, State, Stage, Step, TotalSteps) = (job.Id, true, "queued", null, 0, job.Request.ExpectedSteps);
+            (Preview, Failure, ResultImageId, Warnings) = (null, null, null, []);
+        }
+        await CatchUpAsync(job.Id, ct);
+        await UpdateQueuePositionAsync(ct);
     }
 
     public async Task CancelAsync(CancellationToken ct)
@@ -155,6 +173,7 @@ public sealed class GenerationWatch : IDisposable
                     break;
                 case QueueEventKind.Progress:
                     State = "running";
+                    Stage = e.Stage ?? Stage;
                     Step = e.Step ?? Step;
                     TotalSteps = e.TotalSteps ?? TotalSteps;
                     if (e.PreviewPng is { } png)

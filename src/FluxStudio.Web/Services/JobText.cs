@@ -1,0 +1,61 @@
+using System.Globalization;
+using FluxStudio.App.Generation;
+using FluxStudio.Engine.Pipeline;
+
+namespace FluxStudio.Web.Services;
+
+/// <summary>The words and numbers the pages show for a job: its state, its stage, and times.</summary>
+public static class JobText
+{
+    public static string Status(JobStatus status) => status switch
+    {
+        JobStatus.Queued => "Waiting",
+        JobStatus.Running => "Running",
+        JobStatus.Done => "Done",
+        JobStatus.Failed => "Failed",
+        JobStatus.Cancelled => "Cancelled",
+        JobStatus.Interrupted => "Interrupted",
+        _ => status.ToString(),
+    };
+
+    /// <summary>What a running job is doing: "Loading the model", "Step 3 of 20", "Decoding the image"…</summary>
+    public static string Stage(JobProgress? progress)
+    {
+        if (progress is null)
+            return "Starting";
+        return progress.Stage switch
+        {
+            GenerationStage.LoadingModel when progress.Download is { } d =>
+                $"Downloading the model: file {d.FileNumber} of {d.FileCount}" +
+                (d.BytesTotal is { } total and > 0 ? $", {Size(d.BytesDone)} of {Size(total)}" : ""),
+            GenerationStage.LoadingModel => "Loading the model",
+            GenerationStage.EncodingPrompt => "Encoding the prompt",
+            GenerationStage.Denoising when progress.Step == 0 => $"Denoising, {progress.TotalSteps} steps",
+            GenerationStage.Denoising => $"Step {progress.Step} of {progress.TotalSteps}",
+            GenerationStage.Decoding => "Decoding the image",
+            _ => "Finishing",
+        };
+    }
+
+    /// <summary>0–100 for a progress bar; null when the stage has no measure (the bar then runs indeterminate).</summary>
+    public static double? Percent(JobProgress? progress) => progress switch
+    {
+        { Stage: GenerationStage.LoadingModel, Download: { BytesTotal: > 0 } d } => 100.0 * d.BytesDone / d.BytesTotal.Value,
+        { Stage: GenerationStage.Denoising or GenerationStage.Decoding, TotalSteps: > 0 } p => 100.0 * p.Step / p.TotalSteps,
+        _ => null,
+    };
+
+    /// <summary>"0:07", "2:15", "1:02:03".</summary>
+    public static string Duration(TimeSpan time)
+    {
+        var seconds = (long)Math.Round(Math.Max(0, time.TotalSeconds));
+        var span = TimeSpan.FromSeconds(seconds);
+        return span.TotalHours >= 1
+            ? span.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture)
+            : span.ToString(@"m\:ss", CultureInfo.InvariantCulture);
+    }
+
+    private static string Size(long bytes) => bytes >= 1L << 30
+        ? $"{bytes / (double)(1L << 30):0.0} GB"
+        : $"{bytes / (double)(1L << 20):0} MB";
+}
