@@ -147,6 +147,7 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         await page.FillTinyJobAsync(server, "a tiny lighthouse in the fog", seed: 1234);
         await page.ByTestId("generate").ClickAsync();
         await Assertions.Expect(page.ByTestId("result")).ToBeVisibleAsync(Long);
+        await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=result]')?.complete");
         var image = await page.EvaluateAsync<int[]>(
             "() => { const i = document.querySelector('[data-testid=result]'); return [i.naturalWidth, i.naturalHeight]; }");
         Assert.Equal([48, 32], image);
@@ -166,6 +167,7 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         Assert.Equal(new[] { 0, 0 }, await page.OverflowAsync());
         await page.ScreenshotAsync("history-details");
 
+        await page.OpenTabAsync("generate");
         await page.SetAsync("prompt", "something else");
         await page.OpenTabAsync("history");
         await page.ByTestId("history-reuse").ClickAsync();
@@ -210,7 +212,8 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
     {
         await page.ByTestId("enhance-model").ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasText = model }).ClickAsync();
-        await Assertions.Expect(page.Field("enhance-model")).ToHaveValueAsync(model);
+        // The field shows the name, and "(vision)" after the name of a vision model.
+        await Assertions.Expect(page.GetByRole(AriaRole.Combobox, new() { Name = "Model" })).ToContainTextAsync(model);
     }
 
     [Fact]
@@ -248,10 +251,12 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         await Assertions.Expect(tabs).ToHaveCountAsync(Tabs.Length);
         await tabs.Nth(0).FocusAsync();
         await page.Keyboard.PressAsync("ArrowRight");
+        await Assertions.Expect(tabs.Nth(1)).ToBeFocusedAsync();
         await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(tabs.Nth(1)).ToHaveAttributeAsync("aria-selected", "true");
         await Assertions.Expect(page.ByTestId("panel-enhance")).ToBeVisibleAsync();
         await page.Keyboard.PressAsync("ArrowLeft");
+        await Assertions.Expect(tabs.Nth(0)).ToBeFocusedAsync();
         await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(tabs.Nth(0)).ToHaveAttributeAsync("aria-selected", "true");
         await Assertions.Expect(page.ByTestId("panel-generate")).ToBeVisibleAsync();
