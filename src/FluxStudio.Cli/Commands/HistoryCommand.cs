@@ -92,19 +92,21 @@ public static class HistoryCommand
     private static Command Import()
     {
         var path = new Argument<string>("database") { Description = $"The original app's {OriginalHistoryImporter.DefaultFileName}." };
-        var command = new Command("import", "Import the history of MFLUX-Gradio, leaving its image files where they are.") { path };
+        var command = new Command("import", "Import the history of MFLUX-Gradio, copying its images into the output folder.") { path };
         command.SetAction(async (parse, ct) =>
         {
             try
             {
                 var report = await new OriginalHistoryImporter(OpenStore(parse)).ImportAsync(parse.GetValue(path)!, null, ct);
-                Console.WriteLine($"Imported {report.Imported} image(s); {report.AlreadyPresent} were already in history; " +
-                                  $"{report.MissingFiles} imported entr{(report.MissingFiles == 1 ? "y has" : "ies have")} no image file and stay hidden.");
+                Console.WriteLine($"Imported {report.Imported} image(s), {report.Copied} of them copied into the output folder; " +
+                                  $"{report.AlreadyPresent} were already in history; {report.Skipped.Count} row(s) skipped.");
+                foreach (var skipped in report.Skipped)
+                    Console.WriteLine($"  skipped: {skipped}");
                 foreach (var problem in report.Problems)
                     Console.WriteLine($"  note: {problem}");
                 return 0;
             }
-            catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
+            catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
             {
                 return Fail(ex.Message);
             }
