@@ -3,6 +3,7 @@ using System.Globalization;
 using FluxStudio.App;
 using FluxStudio.App.Data;
 using FluxStudio.App.History;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace FluxStudio.Cli.Commands;
@@ -33,12 +34,11 @@ public static class HistoryCommand
         var limit = new Option<int>("--limit", "-n") { Description = "How many images to show.", DefaultValueFactory = _ => 20 };
         var search = new Option<string?>("--search", "-s") { Description = "Only images whose prompt holds these words." };
         var command = new Command("list", "Show the newest images first.") { limit, search };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
             var n = parse.GetValue(limit);
             if (n < 1)
                 return Fail($"--limit must be 1 or more, not {n}.");
-            var store = OpenStore(parse);
             var text = parse.GetValue(search);
             var page = string.IsNullOrWhiteSpace(text)
                 ? await store.ListAsync(n, null, ct)
@@ -55,7 +55,7 @@ public static class HistoryCommand
                     $"{e.Id,6}  {e.Timestamp.ToLocalTime():yyyy-MM-dd HH:mm:ss}  {e.ModelAlias,-7}  {e.Width}x{e.Height,-5}  seed {e.Seed,-10}  {(prompt.Length > 60 ? prompt[..57] + "..." : prompt)}"));
             }
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -63,14 +63,14 @@ public static class HistoryCommand
     {
         var id = IdArgument();
         var command = new Command("show", "Print every setting of one image.") { id };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
-            var details = await OpenStore(parse).GetDetailsAsync(parse.GetValue(id), ct);
+            var details = await store.GetDetailsAsync(parse.GetValue(id), ct);
             if (details is null)
                 return Fail($"There is no image {parse.GetValue(id)} in history. Run `fluxstudio history list` to see the ids.");
             Console.Write(details);
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -78,14 +78,14 @@ public static class HistoryCommand
     {
         var id = IdArgument();
         var command = new Command("delete", "Delete an image, its metadata file and its history entry.") { id };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
-            var result = await OpenStore(parse).DeleteAsync(parse.GetValue(id), ct);
+            var result = await store.DeleteAsync(parse.GetValue(id), ct);
             if (!result.Deleted)
                 return Fail(result.Message);
             Console.WriteLine(result.Message);
             return 0;
-        });
+        }));
         return command;
     }
 
@@ -93,11 +93,11 @@ public static class HistoryCommand
     {
         var path = new Argument<string>("database") { Description = $"The original app's {OriginalHistoryImporter.DefaultFileName}." };
         var command = new Command("import", "Import the history of MFLUX-Gradio, copying its images into the output folder.") { path };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
             try
             {
-                var report = await new OriginalHistoryImporter(OpenStore(parse)).ImportAsync(parse.GetValue(path)!, null, ct);
+                var report = await new OriginalHistoryImporter(store).ImportAsync(parse.GetValue(path)!, null, ct);
                 Console.WriteLine($"Imported {report.Imported} image(s), {report.Copied} of them copied into the output folder; " +
                                   $"{report.AlreadyPresent} were already in history; {report.Skipped.Count} row(s) skipped.");
                 foreach (var skipped in report.Skipped)
@@ -110,16 +110,29 @@ public static class HistoryCommand
             {
                 return Fail(ex.Message);
             }
-        });
+        }));
         return command;
     }
 
     private static Argument<long> IdArgument() => new("id") { Description = "The image's id, as `history list` shows it." };
 
-    private static HistoryStore OpenStore(ParseResult parse)
+    /// <summary>Runs the action on the data folder's history; a damaged database is one sentence, not a stack trace.</summary>
+    private static async Task<int> WithStoreAsync(ParseResult parse, Func<HistoryStore, Task<int>> action)
     {
         var options = Options.Create(new StudioOptions { DataRoot = parse.GetValue(DataRoot) ?? StudioOptions.DefaultDataRoot });
-        return new HistoryStore(new StudioDatabase(options), options);
+        var database = new StudioDatabase(options);
+        try
+        {
+            return await action(new HistoryStore(database, options));
+        }
+        catch (DamagedDatabaseException ex)
+        {
+            return Fail(ex.Message);
+        }
+        catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
+        {
+            return Fail(DamagedDatabaseException.From(database.Path, ex).Message);
+        }
     }
 
     private static int Fail(string message)
