@@ -57,9 +57,9 @@ public sealed class HistoryCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("absolute")]
-    [InlineData("dot-dot")]
-    [InlineData("file-link")]
+    [InlineData(EscapingRows.Absolute)]
+    [InlineData(EscapingRows.DotDot)]
+    [InlineData(EscapingRows.FileLink)]
     public async Task Delete_leaves_a_file_outside_the_output_folder_alone(string escape)
     {
         await AddImageAsync("makes the database", 1);
@@ -67,26 +67,7 @@ public sealed class HistoryCommandTests : IDisposable
         var secret = Path.Combine(_root, "elsewhere", "secret.txt");
         Directory.CreateDirectory(Path.GetDirectoryName(secret)!);
         await File.WriteAllTextAsync(secret, "keep me");
-        var stored = escape switch
-        {
-            "absolute" => secret,
-            "dot-dot" => Path.Combine("..", "elsewhere", "secret.txt"),
-            _ => "link.png",
-        };
-        if (escape == "file-link")
-            File.CreateSymbolicLink(Path.Combine(outputRoot, "link.png"), secret);
-        long id;
-        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(_root, "fluxstudio.db")}"))
-        {
-            await connection.OpenAsync();
-            await using var insert = connection.CreateCommand();
-            insert.CommandText = """
-                INSERT INTO images (timestamp, seed, prompt, model_alias, steps, height, width, output_filename, status)
-                VALUES ('2025-01-01T00:00:00.0000000Z', 2, 'crafted', 'schnell', 4, 64, 64, $file, 'saved') RETURNING id
-                """;
-            insert.Parameters.AddWithValue("$file", stored);
-            id = (long)(await insert.ExecuteScalarAsync())!;
-        }
+        var id = await EscapingRows.InsertAsync(Path.Combine(_root, "fluxstudio.db"), EscapingRows.StoredPath(escape, outputRoot, secret));
 
         var delete = await CliProcess.RunAsync("history", "delete", id.ToString(), "--data-root", _root);
 

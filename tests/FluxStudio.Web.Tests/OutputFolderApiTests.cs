@@ -1,6 +1,7 @@
 using System.Net;
 using FluxStudio.App;
 using FluxStudio.App.History;
+using FluxStudio.App.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -35,41 +36,13 @@ public sealed class OutputFolderApiTests : IDisposable
 
     private string OutputRoot => _factory.Services.GetRequiredService<IOptions<StudioOptions>>().Value.ResolveOutputRoot();
 
-    /// <summary>Each way a stored path can lead out of the output folder, made real on disk.</summary>
-    public static TheoryData<string> Escapes() => ["absolute", "dot-dot", "file-link", "folder-link"];
+    public static TheoryData<string> Escapes() => EscapingRows.Kinds();
 
-    private string StoredPath(string escape)
-    {
-        Directory.CreateDirectory(OutputRoot);
-        switch (escape)
-        {
-            case "absolute":
-                return _secret;
-            case "dot-dot":
-                return Path.Combine("..", "elsewhere", "secret.png");
-            case "file-link":
-                File.CreateSymbolicLink(Path.Combine(OutputRoot, "link.png"), _secret);
-                return "link.png";
-            case "folder-link":
-                Directory.CreateSymbolicLink(Path.Combine(OutputRoot, "linked"), _outside);
-                return Path.Combine("linked", "secret.png");
-            default:
-                throw new ArgumentOutOfRangeException(nameof(escape));
-        }
-    }
-
-    private async Task<long> InsertRowAsync(string outputFilename)
+    private async Task<long> InsertRowAsync(string escape)
     {
         var database = _factory.Services.GetRequiredService<App.Data.StudioDatabase>();
-        await using var connection = await database.OpenAsync(CancellationToken.None);
-        await using var insert = connection.CreateCommand();
-        insert.CommandText = """
-            INSERT INTO images (timestamp, seed, prompt, model_alias, steps, height, width, output_filename, status)
-            VALUES ('2025-01-01T00:00:00.0000000Z', 1, 'crafted', 'schnell', 4, 64, 64, $file, 'saved')
-            RETURNING id
-            """;
-        insert.Parameters.AddWithValue("$file", outputFilename);
-        return (long)(await insert.ExecuteScalarAsync())!;
+        await database.MigrateAsync(CancellationToken.None);
+        return await EscapingRows.InsertAsync(database.Path, EscapingRows.StoredPath(escape, OutputRoot, _secret));
     }
 
     [Theory]
@@ -77,7 +50,7 @@ public sealed class OutputFolderApiTests : IDisposable
     public async Task AHandWrittenRowCannotServeOrDeleteAFileOutsideTheOutputFolder(string escape)
     {
         using var client = _factory.CreateClient();
-        var id = await InsertRowAsync(StoredPath(escape));
+        var id = await InsertRowAsync(escape);
 
         var image = await client.GetAsync($"/api/images/{id}");
         var deleted = await client.DeleteAsync($"/api/history/{id}");

@@ -1,6 +1,5 @@
 using FluxStudio.App.History;
 using FluxStudio.App.Tests.Support;
-using Microsoft.Data.Sqlite;
 
 namespace FluxStudio.App.Tests.History;
 
@@ -26,43 +25,14 @@ public sealed class OutputFolderContainmentTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
-    /// <summary>Each way a stored path can lead out of the output folder, made real on disk.</summary>
-    public static TheoryData<string> Escapes() => ["absolute", "dot-dot", "file-link", "folder-link"];
+    public static TheoryData<string> Escapes() => EscapingRows.Kinds();
 
-    private string StoredPath(string escape)
-    {
-        switch (escape)
-        {
-            case "absolute":
-                return _secret;
-            case "dot-dot":
-                return Path.Combine("..", "elsewhere", "secret.png");
-            case "file-link":
-                File.CreateSymbolicLink(Path.Combine(_sandbox.OutputRoot, "link.png"), _secret);
-                return "link.png";
-            case "folder-link":
-                Directory.CreateSymbolicLink(Path.Combine(_sandbox.OutputRoot, "linked"), _outside);
-                return Path.Combine("linked", "secret.png");
-            default:
-                throw new ArgumentOutOfRangeException(nameof(escape));
-        }
-    }
+    private string StoredPath(string escape) => EscapingRows.StoredPath(escape, _sandbox.OutputRoot, _secret);
 
-    /// <summary>Writes a row the way an older version or a hand edit would: straight into the table.</summary>
     private async Task<long> InsertRowAsync(string outputFilename, string status = "saved")
     {
         await _sandbox.Database.MigrateAsync(_ct);
-        await using var connection = new SqliteConnection($"Data Source={_sandbox.Database.Path}");
-        await connection.OpenAsync(_ct);
-        await using var insert = connection.CreateCommand();
-        insert.CommandText = """
-            INSERT INTO images (timestamp, seed, prompt, model_alias, steps, height, width, output_filename, status)
-            VALUES ('2025-01-01T00:00:00.0000000Z', 1, 'crafted', 'schnell', 4, 64, 64, $file, $status)
-            RETURNING id
-            """;
-        insert.Parameters.AddWithValue("$file", outputFilename);
-        insert.Parameters.AddWithValue("$status", status);
-        return (long)(await insert.ExecuteScalarAsync(_ct))!;
+        return await EscapingRows.InsertAsync(_sandbox.Database.Path, outputFilename, status);
     }
 
     [Theory]
