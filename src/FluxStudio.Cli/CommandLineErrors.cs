@@ -19,7 +19,7 @@ public static class CommandLineErrors
         return ExitCodes.InvalidInput;
     }
 
-    public static void Report(ParseResult parse, TextWriter error)
+    private static void Report(ParseResult parse, TextWriter error)
     {
         foreach (var problem in parse.Errors)
             error.WriteLine($"error: {problem.Message}");

@@ -13,8 +13,6 @@ public sealed class DamagedDatabaseException(string path, string reason, Excepti
     private const int SqliteCorrupt = 11;
     private const int SqliteNotADatabase = 26;
 
-    public string DatabasePath { get; } = path;
-
     /// <summary>Whether SQLite reports the file itself as damaged, rather than busy, locked or out of disk space.</summary>
     public static bool IsDamage(SqliteException exception) => exception.SqliteErrorCode is SqliteCorrupt or SqliteNotADatabase;
 

@@ -25,7 +25,7 @@ namespace FluxStudio.Web.Security;
 /// </remarks>
 public sealed record ListenScope(bool LoopbackOnly, IReadOnlyList<string> AllowedHosts)
 {
-    /// <summary>The names every loopback server answers to.</summary>
+    /// <summary>Names that always mean this machine, so no rebinding page can carry them; every server answers to them.</summary>
     public static readonly IReadOnlyList<string> LoopbackNames = ["localhost", "127.0.0.1", "[::1]"];
 
     /// <summary>
