@@ -38,5 +38,18 @@ window.fluxStudio = (() => {
         button.click();
     });
 
+    // A picture pasted into a picture zone goes to that zone's file input, as if it had been chosen there.
+    document.addEventListener("paste", event => {
+        const zone = event.target instanceof Element ? event.target.closest("[data-paste-target]") : null;
+        const input = zone?.closest(".picture-input")?.querySelector("input[type=file]");
+        const file = [...(event.clipboardData?.files ?? [])].find(f => f.type.startsWith("image/"));
+        if (!input || !file) return;
+        event.preventDefault();
+        const files = new DataTransfer();
+        files.items.add(file);
+        input.files = files.files;
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+
     return { load, save };
 })();
