@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Microsoft.Playwright;
 using static FluxStudio.Web.Tests.Browser.StudioPage;
 
@@ -8,8 +9,13 @@ namespace FluxStudio.Web.Tests.Browser;
 public sealed class LayoutTests(LiveStudioServer server)
 {
     [Fact]
-    public async Task NoTabScrollsSidewaysOnAPhone()
+    public async Task NoTabScrollsSidewaysOnAPhoneAndAnImagesDetailsOpenAboveTheGallery()
     {
+        const string prompt = "an image looked at on a phone";
+        using var client = new HttpClient { BaseAddress = new Uri(server.BaseUrl) };
+        (await client.PostAsJsonAsync("/api/generations", new { prompt, steps = 1, seed = 31, width = 48, height = 32, path = server.TinyModel }))
+            .EnsureSuccessStatusCode();
+
         var page = await server.OpenStudioAsync(width: 400, height: 800);
         foreach (var tab in Tabs)
         {
@@ -18,6 +24,14 @@ public sealed class LayoutTests(LiveStudioServer server)
             Assert.True(overflow[0] <= 0, $"The {tab} tab scrolls sideways by {overflow[0]} px at 400 px.");
             await page.ScreenshotAsync($"phone-{tab}");
         }
+
+        await page.OpenTabAsync("history");
+        await page.Locator($".thumb[title=\"{prompt}\"]").ClickAsync(new() { Timeout = 120_000 });
+        await Assertions.Expect(page.ByTestId("history-details-text")).ToContainTextAsync("Seed: 31");
+        foreach (var action in new[] { "history-reuse", "history-download", "history-delete" })
+            Assert.True(await page.IsInViewportAsync(page.ByTestId(action)), $"{action} is outside the window at 400 px");
+        Assert.True((await page.OverflowAsync())[0] <= 0, "The History tab scrolls sideways with an image's details open.");
+        await page.ScreenshotAsync("phone-history-details");
     }
 
     [Theory]
