@@ -36,9 +36,6 @@ public sealed class LiveStudioServer : IAsyncLifetime
     /// <summary>Holds jobs at their start while closed.</summary>
     public GatedImageGenerator Gate { get; private set; } = null!;
 
-    /// <summary>The server's services, for what a test arranges directly (a LoRA file, a job through the queue).</summary>
-    public IServiceProvider Services => _app!.Services;
-
     /// <summary>Where screenshots of each tab are saved.</summary>
     public static string ScreenshotFolder => TestPaths.Screenshots;
 
