@@ -32,7 +32,7 @@ public static class ScaledDotProductAttention
     }
 
     /// <summary>Attention for <paramref name="rows"/> queries at a time, written into one output tensor.</summary>
-    internal static Tensor Chunked(Tensor q, Tensor k, Tensor v, long rows)
+    public static Tensor Chunked(Tensor q, Tensor k, Tensor v, long rows)
     {
         using var scope = NewDisposeScope();
         long length = q.shape[2];
@@ -47,7 +47,7 @@ public static class ScaledDotProductAttention
     }
 
     /// <summary>How many query rows keep one chunk's float32 scores (B·H·rows·L_k) within <paramref name="bytes"/>.</summary>
-    internal static long RowsPerChunk(Tensor q, Tensor k, long bytes) =>
+    public static long RowsPerChunk(Tensor q, Tensor k, long bytes) =>
         Math.Max(1, bytes / (q.shape[0] * q.shape[1] * k.shape[2] * sizeof(float)));
 
     private static bool HasFusedKernel(DeviceType device) => device is DeviceType.CPU or DeviceType.CUDA;
