@@ -1,4 +1,6 @@
 using FluxStudio.Engine;
+using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Pipeline;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
@@ -218,7 +220,7 @@ public sealed class GenerationQueue
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
-            var reason = Describe(ex);
+            var reason = Describe(ex, job.Request);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
             await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Failed, _time.GetUtcNow(), reason, null, CancellationToken.None);
             Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
@@ -287,7 +289,15 @@ public sealed class GenerationQueue
         ct.ThrowIfCancellationRequested();
         // The history keeps what was actually used; a generator that changed the prompt or seed is believed.
         var used = request with { Seed = image.Seed };
-        return await _outputs.SaveAsync(used, image, ct);
+        try
+        {
+            return await _outputs.SaveAsync(used, image, ct);
+        }
+        catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
+        {
+            throw new EngineMemoryException(MemoryShortfall.Unplanned(request.Width, request.Height, "saving the image",
+                _validator.SizeMultiple), e);
+        }
     }
 
     private IImageGenerator ResolveGenerator(string device) =>
@@ -296,9 +306,12 @@ public sealed class GenerationQueue
         ?? throw new InvalidOperationException(
             $"No image generator is installed for device \"{device}\". Check that the model engine is configured, then queue the job again.");
 
-    private static string Describe(Exception ex) => ex switch
+    /// <summary>The job's failure in one sentence; memory advice in the terms of the surface that shows it.</summary>
+    private string Describe(Exception ex, GenerationRequest request) => ex switch
     {
-        OutOfMemoryException => "The device ran out of memory. Use quantization (4 or 8), a smaller size or fewer LoRAs, then queue it again.",
+        EngineMemoryException memory => memory.Describe(_services.GetService<IMemoryRemedyWording>() ?? PlainMemoryRemedyWording.Instance),
+        _ when EngineMemoryException.IsAllocationFailure(ex) => Describe(new EngineMemoryException(
+            MemoryShortfall.Unplanned(request.Width, request.Height, "generating", _validator.SizeMultiple), ex), request),
         _ => ex.Message,
     };
 

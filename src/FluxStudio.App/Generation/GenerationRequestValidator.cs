@@ -29,6 +29,9 @@ public sealed class GenerationRequestValidator(GenerationRequestValidatorOptions
 {
     private readonly GenerationRequestValidatorOptions _options = options ?? new();
 
+    /// <summary>Width and height are multiples of this.</summary>
+    public int SizeMultiple => _options.SizeMultiple;
+
     public RequestValidationResult Validate(GenerationRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);

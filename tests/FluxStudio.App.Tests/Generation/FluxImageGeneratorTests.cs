@@ -2,6 +2,8 @@ using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -17,6 +19,8 @@ public sealed class FluxImageGeneratorTests : IDisposable
     private readonly string _schnell;
     private readonly string _dev;
     private readonly FluxImageGenerator _generator;
+    private readonly ModelLocator _locator;
+    private readonly StaticOptionsMonitor<EngineOptions> _options;
 
     public FluxImageGeneratorTests()
     {
@@ -24,9 +28,9 @@ public sealed class FluxImageGeneratorTests : IDisposable
         _dev = Path.Combine(_sandbox.Root, "models", "dev");
         TinyModelWriter.Write(_schnell, dev: false, seed: 3);
         TinyModelWriter.Write(_dev, dev: true, seed: 4);
-        var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
-        var options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
-        _generator = new FluxImageGenerator(locator, options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+        _locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
+        _options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
+        _generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
             NullLogger<FluxImageGenerator>.Instance);
     }
 
@@ -89,6 +93,28 @@ public sealed class FluxImageGeneratorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_job_sized_beyond_the_machine_is_refused_before_its_model_is_loaded()
+    {
+        var target = ComputeTarget.Resolve("cpu", "fp32");
+        var location = ModelLocator.FromDiffusersFolder(_schnell);
+        // This machine, as far as the job can tell, has room for a 256 × 256 image and no more.
+        var room = new MemoryPlanner(new FixedMemory(null)).Check(location, target, null, new MemoryRequest(256, 256, LowMemory: true))
+            .Estimate.TotalBytes;
+        using var generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+            NullLogger<FluxImageGenerator>.Instance, new FixedMemory(room));
+        var queue = _sandbox.CreateQueue(generator);
+
+        var job = await queue.EnqueueAsync(Request(_schnell) with { Width = 2048, Height = 1024 }, _ct);
+        await queue.RunNextAsync("cpu", _ct);
+
+        var failed = await queue.GetAsync(job.Id, _ct);
+        Assert.Equal(JobStatus.Failed, failed!.Status);
+        Assert.Matches(@"^A 2048 × 1024 image needs about [0-9.]+ GB of memory and [0-9.]+ GB is available; it would fit at \d+ × \d+\.$", failed.Error);
+        Assert.Equal(0, generator.LoadCount);
+        Assert.False(Directory.Exists(_sandbox.OutputRoot) && Directory.EnumerateFileSystemEntries(_sandbox.OutputRoot).Any());
+    }
+
+    [Fact]
     public async Task Loras_apply_at_run_time_and_a_scale_change_needs_no_reload()
     {
         var fixtures = Fixtures.Path();
@@ -120,6 +146,11 @@ public sealed class FluxImageGeneratorTests : IDisposable
                 Assert.InRange(Math.Abs(pixel.Green - actual[i + 1]), 0, 1);
                 Assert.InRange(Math.Abs(pixel.Blue - actual[i + 2]), 0, 1);
             }
+    }
+
+    private sealed class FixedMemory(long? bytes) : IDeviceMemory
+    {
+        public long? AvailableBytes(ComputeTarget target) => bytes;
     }
 
     private sealed class StaticOptionsMonitor<T>(T value) : Microsoft.Extensions.Options.IOptionsMonitor<T>
