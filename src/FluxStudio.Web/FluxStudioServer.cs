@@ -1,6 +1,7 @@
 using FluxStudio.App;
 using FluxStudio.App.Background;
 using FluxStudio.App.Enhancement;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Web.Api;
 using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;
@@ -55,6 +56,7 @@ public static class FluxStudioServer
         services.AddSingleton(sp => ListenScope.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
+        services.AddSingleton<IMemoryRemedyWording, WebMemoryRemedyWording>();
         services.AddSingleton<GenerationProgressTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<GenerationProgressTracker>());
     }

@@ -4,6 +4,7 @@ using FluxStudio.App;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Outputs;
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Quantization;
@@ -96,7 +97,7 @@ public static class GenerateCommand
         }
         catch (EngineMemoryException e)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            await Console.Error.WriteLineAsync($"error: {e.Describe(CliMemoryRemedyWording.Instance)}");
             return ExitCodes.OutOfMemory;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or Engine.Lora.LoraFormatException)
@@ -156,8 +157,21 @@ public static class GenerateCommand
                 throw new ArgumentException(string.Join(Environment.NewLine, validation.Errors.Values));
         }
 
+        var lowRam = arguments.LowRam ?? target.IsCpu;
+        var planner = new MemoryPlanner(new SystemMemory(StudioEnvironment.MemoryLimitBytes));
+        var plan = planner.Check(location, target, arguments.Quantize, new MemoryRequest(arguments.Width, arguments.Height, lowRam));
         Console.Error.WriteLine($"Loading {fluxModel.ToAlias()} from {location.Origin} on {target}…");
-        using var loaded = await Task.Run(() => LoadedFluxModel.Load(location, target, arguments.LowRam ?? target.IsCpu, arguments.Quantize), cancellationToken);
+        using var loaded = await Task.Run(() =>
+        {
+            try
+            {
+                return LoadedFluxModel.Load(location, target, lowRam, arguments.Quantize);
+            }
+            catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
+            {
+                throw plan.Failure("loading the model", e);
+            }
+        }, cancellationToken);
         loaded.UseLoras(loras);
         foreach (var lora in loaded.Loras.Where(l => l.UnmatchedKeys.Count > 0))
             Console.Error.WriteLine($"warning: {lora.UnmatchedKeys.Count} keys of {Path.GetFileName(lora.Path)} match no layer and were skipped: " +
@@ -168,7 +182,7 @@ public static class GenerateCommand
                 Console.Error.WriteLine($"warning: the model at {location.Origin} is stored {bits}-bit; -q {arguments.Quantize} was ignored.");
             request = request with { Quantize = bits };
         }
-        var pipeline = new FluxPipeline(loaded);
+        var pipeline = new FluxPipeline(loaded, planner);
         // A model folder is what it is: dev-style when it embeds guidance, schnell-style otherwise.
         var actual = loaded.IsGuidanceDistilled ? FluxModel.Dev : FluxModel.Schnell;
         if (actual != fluxModel)
@@ -206,8 +220,16 @@ public static class GenerateCommand
                 GenerationTime = result.Duration,
             };
             var used = request with { Seed = (long)result.Seed };
-            var png = PngText.Insert(PngEncoder.Encode(result.Image), Infotext.ChunkKeyword,
-                Infotext.Format(used, image, result.Width, result.Height, loras.Select(l => l.Path).ToList()));
+            byte[] png;
+            try
+            {
+                png = PngText.Insert(PngEncoder.Encode(result.Image), Infotext.ChunkKeyword,
+                    Infotext.Format(used, image, result.Width, result.Height, loras.Select(l => l.Path).ToList()));
+            }
+            catch (OutOfMemoryException e)
+            {
+                throw new EngineMemoryException(MemoryShortfall.Unplanned(result.Width, result.Height, "saving the image", pipeline.SizeMultiple), e);
+            }
             await AtomicFile.WriteAsync(path, png, overwrite: true, cancellationToken);
             if (arguments.Metadata)
                 await AtomicFile.WriteAsync(Path.ChangeExtension(path, ".json"), Metadata(used, result), overwrite: true, cancellationToken);

@@ -2,12 +2,13 @@ using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
-using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Tests.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.Extensions.Logging.Abstractions;
 using SkiaSharp;
+using static TorchSharp.torch;
 
 namespace FluxStudio.App.Tests.Generation;
 
@@ -95,11 +96,9 @@ public sealed class FluxImageGeneratorTests : IDisposable
     [Fact]
     public async Task A_job_sized_beyond_the_machine_is_refused_before_its_model_is_loaded()
     {
-        var target = ComputeTarget.Resolve("cpu", "fp32");
-        var location = ModelLocator.FromDiffusersFolder(_schnell);
         // This machine, as far as the job can tell, has room for a 256 × 256 image and no more.
-        var room = new MemoryPlanner(new FixedMemory(null)).Check(location, target, null, new MemoryRequest(256, 256, LowMemory: true))
-            .Estimate.TotalBytes;
+        var room = GenerationMemory.Estimate(ModelFootprint.Read(ModelLocator.FromDiffusersFolder(_schnell), ScalarType.Float32, null),
+            new MemoryRequest(256, 256, LowMemory: true)).TotalBytes;
         using var generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
             NullLogger<FluxImageGenerator>.Instance, new FixedMemory(room));
         var queue = _sandbox.CreateQueue(generator);
@@ -146,11 +145,6 @@ public sealed class FluxImageGeneratorTests : IDisposable
                 Assert.InRange(Math.Abs(pixel.Green - actual[i + 1]), 0, 1);
                 Assert.InRange(Math.Abs(pixel.Blue - actual[i + 2]), 0, 1);
             }
-    }
-
-    private sealed class FixedMemory(long? bytes) : IDeviceMemory
-    {
-        public long? AvailableBytes(ComputeTarget target) => bytes;
     }
 
     private sealed class StaticOptionsMonitor<T>(T value) : Microsoft.Extensions.Options.IOptionsMonitor<T>
