@@ -43,6 +43,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.EncodingPrompt, 0, steps));
         var text = Guard(plan, "encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+        NativeHeap.ReturnFreePages();
 
         cancellationToken.ThrowIfCancellationRequested();
         var noise = Guard(plan, "drawing the starting noise", () => PrepareNoise(seed, options.Width, options.Height));
@@ -56,6 +57,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
                 options.Previews ? Preview(step, rows, columns) : null)),
             cancellationToken));
 
+        NativeHeap.ReturnFreePages();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
         var decoded = Guard(plan, "decoding the image", () => Decode(packed, rows, columns));
