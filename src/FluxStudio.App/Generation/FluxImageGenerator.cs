@@ -39,8 +39,8 @@ public sealed class FluxImageGenerator(
             target.DeviceName, target.PrecisionName);
 
         var planner = new MemoryPlanner(memory ?? new SystemMemory(settings.MemoryLimitBytes));
-        var size = new MemoryRequest(request.Width, request.Height, lowMemory);
-        using var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, size, planner, token), ct);
+        var memoryRequest = new MemoryRequest(request.Width, request.Height, lowMemory);
+        using var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, memoryRequest, planner, token), ct);
         var loraFolder = studio.CurrentValue.ResolveLoraFolder();
         lease.Model.UseLoras(request.Loras.Select(l => (Path.Combine(loraFolder, l.Name), l.Scale)).ToList());
         foreach (var lora in lease.Model.Loras.Where(l => l.UnmatchedKeys.Count > 0))
