@@ -21,9 +21,10 @@ public sealed record MemoryEstimate(long WeightBytes, long ActivationBytes)
 /// on the CPU (the bench prints measured peaks beside these estimates) and rounded up.
 /// </summary>
 /// <remarks>
-/// Stages: encoding the prompt, denoising, decoding. Without low-memory mode every part is loaded before the first
-/// stage and stays. In low-memory mode the text encoders are loaded for the first stage and freed after it, and the
-/// transformer is loaded for the second and kept; a part already resident costs nothing new.
+/// Stages: encoding the prompt, then encoding the control image (with a ControlNet), denoising and decoding. Without
+/// low-memory mode every part is loaded before the first stage and stays. In low-memory mode the text encoders are
+/// loaded for the first stage and freed after it, and the transformer (and ControlNet) are loaded after it and kept;
+/// a part already resident costs nothing new.
 /// </remarks>
 public static class GenerationMemory
 {
@@ -41,16 +42,27 @@ public static class GenerationMemory
         resident ??= new HashSet<ModelPart>();
         long Missing(params ModelPart[] parts) => model.Weights(parts.Where(part => !resident.Contains(part)));
         long rows = request.Height / model.Vae.DownsampleFactor, columns = request.Width / model.Vae.DownsampleFactor;
+        long imageTokens = rows / 2 * (columns / 2);
         long text = TextActivations(model);
-        long denoise = TransformerActivations(model.Transformer, rows / 2 * (columns / 2), model.DType, model.QuantizationBits is not null);
+        long denoise = TransformerActivations(model.Transformer, imageTokens, model.DType, model.QuantizationBits is not null);
         long decode = DecodeActivations(model.Vae, model.DType, rows, columns);
+        long controlImage = 0;
+        if (model.ControlNet is { } controlNet)
+        {
+            // The control image goes through the VAE's encoder whole; each step the ControlNet's residuals, one per block,
+            // wait for the transformer while it runs.
+            controlImage = EncodeActivations(model.Vae, model.DType, rows, columns);
+            denoise = Math.Max(denoise, TransformerActivations(controlNet, imageTokens, model.DType, model.QuantizationBits is not null))
+                      + (controlNet.Depth + controlNet.DepthSingleBlocks) * imageTokens * controlNet.HiddenSize * Size(model.DType);
+        }
+        long afterText = Math.Max(controlImage, Math.Max(denoise, decode));
         (long Weights, long Activations)[] stages = request.LowMemory
             ?
             [
                 (Missing(ModelPart.Vae, ModelPart.T5, ModelPart.Clip), text),
-                (Missing(ModelPart.Vae, ModelPart.Transformer), Math.Max(denoise, decode)),
+                (Missing(ModelPart.Vae, ModelPart.Transformer, ModelPart.ControlNet), afterText),
             ]
-            : [(Missing(Enum.GetValues<ModelPart>()), Math.Max(text, Math.Max(denoise, decode)))];
+            : [(Missing(Enum.GetValues<ModelPart>()), Math.Max(text, afterText))];
         var peak = stages.MaxBy(stage => stage.Weights + stage.Activations);
         return new MemoryEstimate(peak.Weights, peak.Activations);
     }
@@ -95,6 +107,17 @@ public static class GenerationMemory
         long tile = Math.Min(tiling.TileSize, rows) * Math.Min(tiling.TileSize, columns);
         long blending = 4L * pixels * sizeof(float);
         return Math.Max(latentStage, UpPath(vae, dtype, tile) + blending) + features + image + StageSetupBytes;
+    }
+
+    /// <summary>
+    /// Encoding a whole image of <paramref name="rows"/> × <paramref name="columns"/> latent pixels (a control image):
+    /// the encoder's full-resolution levels take what the decoder's do, and the image arrives in float32.
+    /// </summary>
+    public static long EncodeActivations(AutoEncoderConfig vae, ScalarType dtype, long rows, long columns)
+    {
+        long latentPixels = rows * columns, pixels = latentPixels * vae.DownsampleFactor * vae.DownsampleFactor;
+        long latentStage = 8 * latentPixels * vae.InnerChannels * Size(dtype);
+        return Math.Max(latentStage, UpPath(vae, dtype, latentPixels)) + 9L * pixels * sizeof(float) + StageSetupBytes;
     }
 
     /// <summary>Whether the decoder runs in tiles: when the whole image at once would take more than <see cref="WholeDecodeLimitBytes"/>.</summary>

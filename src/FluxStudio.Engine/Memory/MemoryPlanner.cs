@@ -19,9 +19,11 @@ public sealed class MemoryPlanner(IDeviceMemory memory)
         Check(ModelFootprint.Read(location, target.DType, quantizeBits), target, request, new HashSet<ModelPart>());
 
     /// <summary>With the model loaded: the parts already resident take nothing new.</summary>
+    /// <param name="controlNet">Whether the ControlNet the model uses guides this generation.</param>
     /// <exception cref="EngineMemoryException">The generation cannot fit; the exception says what would.</exception>
-    public MemoryPlan Check(LoadedFluxModel model, int width, int height) =>
-        Check(model.Footprint, model.Target, new MemoryRequest(width, height, model.LowMemory), model.ResidentParts);
+    public MemoryPlan Check(LoadedFluxModel model, int width, int height, bool controlNet = false) =>
+        Check(controlNet && model.ControlNetPath is { } folder ? model.Footprint.WithControlNet(folder) : model.Footprint, model.Target,
+            new MemoryRequest(width, height, model.LowMemory), model.ResidentParts);
 
     public MemoryPlan Check(ModelFootprint model, ComputeTarget target, MemoryRequest request, IReadOnlySet<ModelPart> resident)
     {

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Quantization;
@@ -17,6 +18,7 @@ public enum ModelPart
     T5,
     Clip,
     Vae,
+    ControlNet,
 }
 
 /// <summary>
@@ -24,6 +26,7 @@ public enum ModelPart
 /// scale with. Each part is built on libtorch's meta device (shapes without storage) and quantized by the loaders' own
 /// rules, so the byte counts are those of a real load, found in milliseconds without reading a weight.
 /// </summary>
+/// <param name="ControlNet">The ControlNet's trunk, when one guides the generation (see <see cref="WithControlNet"/>).</param>
 public sealed record ModelFootprint(
     ScalarType DType,
     int? QuantizationBits,
@@ -32,7 +35,9 @@ public sealed record ModelFootprint(
     T5EncoderConfig T5,
     ClipTextConfig Clip,
     AutoEncoderConfig Vae,
-    IReadOnlyDictionary<ModelPart, long> WeightBytes)
+    IReadOnlyDictionary<ModelPart, long> WeightBytes,
+    FluxConfig? ControlNet = null,
+    string? ControlNetFolder = null)
 {
     private static readonly Device Meta = new(DeviceType.META);
 
@@ -59,10 +64,23 @@ public sealed record ModelFootprint(
         Of(transformer, t5, clip, vae, dtype, quantizeBits, quantizeBits, stored: false);
 
     /// <summary>The same model loaded at another bit width; null when its bit width is fixed (stored quantized).</summary>
-    public ModelFootprint? Requantized(int bits) => StoredQuantized ? null : Of(Transformer, T5, Clip, Vae, DType, bits);
+    public ModelFootprint? Requantized(int bits) =>
+        StoredQuantized ? null : ControlNetFolder is { } folder ? Of(Transformer, T5, Clip, Vae, DType, bits).WithControlNet(folder)
+            : Of(Transformer, T5, Clip, Vae, DType, bits);
 
-    /// <summary>Bytes of the given parts' weights.</summary>
-    public long Weights(IEnumerable<ModelPart> parts) => parts.Sum(part => WeightBytes[part]);
+    /// <summary>The model with the ControlNet in <paramref name="folder"/> guiding it, quantized like the transformer.</summary>
+    public ModelFootprint WithControlNet(string folder) => this with
+    {
+        ControlNet = FluxControlNet.ReadConfig(folder),
+        ControlNetFolder = folder,
+        WeightBytes = new Dictionary<ModelPart, long>(WeightBytes)
+        {
+            [ModelPart.ControlNet] = FluxControlNet.EstimateParameterBytes(folder, DType, QuantizationBits),
+        },
+    };
+
+    /// <summary>Bytes of the given parts' weights (a part the model does not have counts nothing).</summary>
+    public long Weights(IEnumerable<ModelPart> parts) => parts.Sum(part => WeightBytes.GetValueOrDefault(part));
 
     private static ModelFootprint Of(FluxConfig transformer, T5EncoderConfig t5, ClipTextConfig clip, AutoEncoderConfig vae,
         ScalarType dtype, int? transformerBits, int? t5Bits, bool stored)

@@ -15,7 +15,7 @@ public sealed class GenerationQueueTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
-    private async Task RunUntilEmptyAsync(GenerationQueue queue)
+    private async Task RunUntilEmptyAsync(StudioQueue queue)
     {
         while (await queue.RunNextAsync("cpu", _ct))
         {
@@ -33,7 +33,7 @@ public sealed class GenerationQueueTests : IDisposable
 
         var request = TestRequests.Small("a fox") with
         {
-            Seed = 0, Model = FluxModel.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
+            Seed = 0, Model = Engine.Models.FluxVariant.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
             Loras = [new LoraSelection("fox.safetensors", 0.9)],
         };
         var job = await queue.EnqueueAsync(request, _ct);
@@ -230,7 +230,7 @@ public sealed class GenerationQueueTests : IDisposable
     {
         _generator.Failure = LibTorchAllocationFailure();
         Assert.Contains("frame #", _generator.Failure.Message);
-        var queue = _sandbox.CreateQueue(_generator, services => services.AddSingleton<IMemoryRemedyWording>(new BracketWording()));
+        var queue = _sandbox.CreateQueue(_generator, memoryWording: new BracketWording());
         var job = await queue.EnqueueAsync(TestRequests.Small(), _ct);
 
         await queue.RunNextAsync("cpu", _ct);

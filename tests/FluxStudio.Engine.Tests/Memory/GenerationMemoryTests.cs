@@ -1,5 +1,10 @@
+using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Pipeline;
+using FluxStudio.Engine.Tests.ControlNet;
 using FluxStudio.Engine.Text.Clip;
 using FluxStudio.Engine.Text.T5;
 using FluxStudio.Engine.Vae;
@@ -54,5 +59,40 @@ public sealed class GenerationMemoryTests
         var tiny = new AutoEncoderConfig { Channels = 32, ChannelMultipliers = [1, 2], ResBlocks = 1, LatentChannels = 4 };
         Assert.False(GenerationMemory.DecodesInTiles(tiny, ScalarType.Float32, 256, 256));
         Assert.True(GenerationMemory.DecodesInTiles(tiny, ScalarType.Float32, 2048, 2048));
+    }
+
+    [Fact]
+    public void AControlNetAddsItsWeightsItsResidualsAndTheControlImagesEncoding()
+    {
+        var plain = ModelFootprint.Read(ModelLocator.FromDiffusersFolder(ControlNetTiny.PipelineModel), ScalarType.Float32, null);
+        var guided = plain.WithControlNet(ControlNetTiny.ControlNetFolder);
+        using var controlNet = FluxControlNet.Load(ControlNetTiny.ControlNetFolder);
+        var request = new MemoryRequest(512, 512, LowMemory: false);
+
+        var (without, with) = (GenerationMemory.Estimate(plain, request), GenerationMemory.Estimate(guided, request));
+
+        Assert.Equal(controlNet.ParameterBytes, guided.WeightBytes[ModelPart.ControlNet]);
+        Assert.Equal(without.WeightBytes + controlNet.ParameterBytes, with.WeightBytes);
+        // One residual per ControlNet block waits, image tokens × hidden size, while the transformer runs its step.
+        var (rows, columns) = (512L / plain.Vae.DownsampleFactor, 512L / plain.Vae.DownsampleFactor);
+        long tokens = rows / 2 * (columns / 2);
+        long residuals = (controlNet.Config.Depth + controlNet.Config.DepthSingleBlocks) * tokens * controlNet.Config.HiddenSize * sizeof(float);
+        long step = GenerationMemory.TransformerActivations(plain.Transformer, tokens, ScalarType.Float32, quantized: false) + residuals;
+        Assert.True(with.ActivationBytes >= Math.Max(step, GenerationMemory.EncodeActivations(plain.Vae, ScalarType.Float32, rows, columns)));
+        Assert.True(with.ActivationBytes >= without.ActivationBytes);
+    }
+
+    [Fact]
+    public void TheControlNetCountsOnlyWhenItGuidesTheGeneration()
+    {
+        using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(ControlNetTiny.PipelineModel), ComputeTarget.Cpu, lowMemory: true);
+        model.UseControlNet(ControlNetTiny.ControlNetFolder);
+        var planner = FixedMemory.Planner(null);
+
+        var guided = planner.Check(model, 256, 256, controlNet: true).Estimate;
+        var plain = planner.Check(model, 256, 256).Estimate;
+
+        Assert.Equal(FluxControlNet.EstimateParameterBytes(ControlNetTiny.ControlNetFolder, ScalarType.Float32), guided.WeightBytes - plain.WeightBytes);
+        Assert.DoesNotContain(ModelPart.ControlNet, model.ResidentParts);
     }
 }
