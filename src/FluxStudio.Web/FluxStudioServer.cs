@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using FluxStudio.App;
 using FluxStudio.App.Data;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Web.Api;
 using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;
@@ -132,6 +133,7 @@ public static class FluxStudioServer
         services.AddOptions<HostFilteringOptions>().Configure<ListenScope>((filter, scope) => filter.AllowedHosts = scope.AllowedHosts.ToList());
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
+        services.AddSingleton<IMemoryRemedyWording, WebMemoryRemedyWording>();
         services.AddScoped<GenerationWatch>();
         services.AddScoped<JobBoard>();
         services.AddScoped<BrowserStorage>();

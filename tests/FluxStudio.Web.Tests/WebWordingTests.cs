@@ -1,7 +1,6 @@
 using FluxStudio.App.BackgroundRemoval;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
-using FluxStudio.Engine.Pipeline;
 using FluxStudio.Web.Services;
 
 namespace FluxStudio.Web.Tests;
@@ -24,7 +23,6 @@ public sealed class WebWordingTests : IDisposable
     {
         var data = new TheoryData<string>
         {
-            new EngineMemoryException("denoising", new OutOfMemoryException()).Message,
             Refusal(() => ComputeTarget.Resolve("mps", null, cudaAvailable: false, mpsAvailable: false)),
             Refusal(() => ComputeTarget.Resolve("cuda", null, cudaAvailable: false, mpsAvailable: false)),
             Refusal(() => ComputeTarget.Resolve("cpu", "fp16", cudaAvailable: false, mpsAvailable: false)),
@@ -40,14 +38,6 @@ public sealed class WebWordingTests : IDisposable
     {
         Assert.True(WebWording.NamesAFlag(message), $"The message no longer names a flag, so this case tests nothing: {message}");
         Assert.False(WebWording.NamesAFlag(WebWording.ForWeb(message)), WebWording.ForWeb(message));
-    }
-
-    [Fact]
-    public void TheOutOfMemoryAdviceNamesTheQuantizationControl()
-    {
-        var web = WebWording.ForWeb(new EngineMemoryException("denoising", new OutOfMemoryException()).Message);
-        Assert.Contains("Quantization: 8 bit or 4 bit", web);
-        Assert.Contains("FluxStudio:Engine:LowMemory", web);
     }
 
     [Fact]

@@ -3,9 +3,10 @@ using System.Text.RegularExpressions;
 namespace FluxStudio.Web.Services;
 
 /// <summary>
-/// Messages of the shared code (engine, App) speak to command-line users ("pass --path", "-q 8"). The pages pass every
-/// such message through <see cref="ForWeb"/>, which says the same in terms of the page's controls and the server's
-/// settings; the command line keeps its own wording.
+/// Messages of the shared code (engine, App) speak to command-line users ("pass --path", "--device cpu"). The pages pass
+/// every such message through <see cref="ForWeb"/>, which says the same in terms of the page's controls and the server's
+/// settings; the command line keeps its own wording. (Memory advice is worded per surface where it is made:
+/// <see cref="WebMemoryRemedyWording"/>.)
 /// </summary>
 public static partial class WebWording
 {
@@ -16,9 +17,6 @@ public static partial class WebWording
             "allow downloads (the Models:AllowDownload setting) so the studio downloads $1"),
         (new(@"or pass --path to a folder with"), "or enter a folder with the Model path field (under Advanced) that holds"),
         (new(@"or name a folder with"), "or enter, in the Model path field (under Advanced), a folder with"),
-        // The engine's out-of-memory advice.
-        (new(@"quantization \(-q 8 or -q 4\)"), "quantization (Quantization: 8 bit or 4 bit)"),
-        (new(@"the low-memory mode \(--low-ram\)"), "the low-memory mode (the FluxStudio:Engine:LowMemory setting)"),
         // Device and precision choices, which the web takes from the server's settings.
         (new(@"--device (\w+) needs"), "The device \"$1\" (the FluxStudio:Engine:Device setting) needs"),
         (new(@"use --device cpu or auto"), "set FluxStudio:Engine:Device to cpu or auto"),
