@@ -16,13 +16,15 @@ public sealed class GenerationWatch : IDisposable
     private readonly GenerationSubmitter _submitter;
     private readonly GenerationQueue _queue;
     private readonly GenerationEvents _events;
+    private readonly GenerationProgressTracker _tracker;
     private readonly Lock _gate = new();
 
-    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events)
+    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events, GenerationProgressTracker tracker)
     {
         _submitter = submitter;
         _queue = queue;
         _events = events;
+        _tracker = tracker;
         _events.Changed += OnQueueChanged;
     }
 
@@ -115,7 +117,8 @@ public sealed class GenerationWatch : IDisposable
 
     public void Dispose() => _events.Changed -= OnQueueChanged;
 
-    // A short job can finish before its id is known here; its events then passed unseen, so read its state once.
+    // A short job can finish, or reach its first steps, before its id is known here; its events then passed unseen, so
+    // read its state once.
     private async Task CatchUpAsync(long id, CancellationToken ct)
     {
         var job = await _queue.GetAsync(id, ct);
@@ -123,6 +126,16 @@ public sealed class GenerationWatch : IDisposable
         {
             case JobStatus.Running:
                 Apply(new QueueEvent(QueueEventKind.Started, id));
+                // Its progress so far, which a page reloaded mid-run (or a submission slower than the job's first
+                // step) did not see as events.
+                if (_tracker.Get(id) is { } progress)
+                    Apply(new QueueEvent(QueueEventKind.Progress, id)
+                    {
+                        Stage = progress.Stage,
+                        Step = progress.Step,
+                        TotalSteps = progress.TotalSteps > 0 ? progress.TotalSteps : null,
+                        PreviewPng = progress.PreviewPng,
+                    });
                 break;
             case JobStatus.Done:
                 Apply(new QueueEvent(QueueEventKind.Completed, id) { ImageId = job.ImageId, Warnings = job.Warnings });
