@@ -63,7 +63,7 @@ public sealed partial class HubDownloader
         var files = listed.Where(selection.Includes).Distinct().Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0)
             throw new HubDownloadException(
-                $"{repo.RepoId} ({revision}) has none of the files of a FLUX.1 diffusers pipeline ({DiffusersFolder.DescribeLayout()}); "
+                $"{repo.RepoId} ({revision}) has none of the files of {selection.Description}; "
                 + "only models in the diffusers layout can be downloaded.");
 
         var snapshot = _cache.SnapshotFolder(repo, commit);

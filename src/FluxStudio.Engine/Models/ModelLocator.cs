@@ -217,7 +217,7 @@ public sealed class ModelLocator
         return null;
     }
 
-    private static string? RepoIdOf(string repoFolder)
+    internal static string? RepoIdOf(string repoFolder)
     {
         var name = Path.GetFileName(repoFolder.TrimEnd(Path.DirectorySeparatorChar));
         if (!name.StartsWith("models--", StringComparison.Ordinal)) return null;

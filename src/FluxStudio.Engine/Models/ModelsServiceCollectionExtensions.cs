@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,7 +8,7 @@ namespace FluxStudio.Engine.Models;
 public static class ModelsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers <see cref="ModelLocator"/>, <see cref="HubDownloader"/> (a typed HTTP client that leaves redirects to
+    /// Registers <see cref="ModelLocator"/>, <see cref="ControlNetLocator"/>, <see cref="HubDownloader"/> (a typed HTTP client that leaves redirects to
     /// it) and <see cref="HubSettings"/>, read from <see cref="ModelHubOptions"/> and the environment
     /// (<paramref name="environment"/>, by default the process environment).
     /// </summary>
@@ -28,6 +29,10 @@ public static class ModelsServiceCollectionExtensions
             provider.GetRequiredService<HubSettings>(),
             provider.GetRequiredService<HubDownloader>(),
             provider.GetService<ILogger<ModelLocator>>()));
+        services.AddTransient(provider => new ControlNetLocator(
+            provider.GetRequiredService<HubSettings>(),
+            provider.GetRequiredService<HubDownloader>(),
+            provider.GetService<ILogger<ControlNetLocator>>()));
         return services;
     }
 }

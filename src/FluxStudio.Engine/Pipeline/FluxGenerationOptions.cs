@@ -1,3 +1,5 @@
+using FluxStudio.Engine.ControlNet;
+
 namespace FluxStudio.Engine.Pipeline;
 
 /// <summary>One text-to-image request to the engine.</summary>
@@ -23,4 +25,7 @@ public sealed record FluxGenerationOptions
 
     /// <summary>Send a small preview image with each step's progress.</summary>
     public bool Previews { get; init; }
+
+    /// <summary>Guide the image by the edges of a reference picture, through the model's ControlNet; null for none.</summary>
+    public ControlNetConditioning? ControlNet { get; init; }
 }

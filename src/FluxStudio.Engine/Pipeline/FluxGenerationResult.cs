@@ -1,3 +1,5 @@
+using FluxStudio.Engine.ControlNet;
+
 namespace FluxStudio.Engine.Pipeline;
 
 /// <summary>The image and everything needed to make it again.</summary>
@@ -11,4 +13,8 @@ public sealed record FluxGenerationResult(
     string Device,
     string Precision,
     TimeSpan Duration,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>The ControlNet's edge map and settings, when the generation used one.</summary>
+    public ControlNetRun? ControlNet { get; init; }
+}

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
 
@@ -44,6 +45,11 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var text = Guard("encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
 
         cancellationToken.ThrowIfCancellationRequested();
+        var (controlNet, controlNetRun) = options.ControlNet is { } control
+            ? Guard("preparing the ControlNet", () => PrepareControlNet(control, options.Width, options.Height, guidance))
+            : (null, null);
+
+        cancellationToken.ThrowIfCancellationRequested();
         var noise = PrepareNoise(seed, options.Width, options.Height);
         var (rows, columns) = (noise.shape[2] / 2, noise.shape[3] / 2);
         var timesteps = Schedule(steps, (int)(rows * columns));
@@ -53,7 +59,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
             timesteps, guidance,
             step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
                 options.Previews ? Preview(step, rows, columns) : null)),
-            cancellationToken));
+            cancellationToken, controlNet));
 
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
@@ -61,7 +67,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var image = ImageConversion.ToRgb(decoded);
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
         return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
-            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings);
+            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings) { ControlNet = controlNetRun };
     }
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
@@ -84,6 +90,17 @@ public sealed class FluxPipeline(LoadedFluxModel model)
             throw new ArgumentException($"Steps must be between 1 and 1000; got {steps}.");
         if (options.Guidance is { } g && (!float.IsFinite(g) || g < 0 || g > 100))
             throw new ArgumentException($"Guidance must be a number between 0 and 100; got {g}.");
+        if (options.ControlNet is { } control)
+        {
+            ArgumentNullException.ThrowIfNull(control.Image, nameof(options.ControlNet.Image));
+            if (!float.IsFinite(control.Strength) || control.Strength < 0 || control.Strength > ControlNetConditioning.MaxStrength)
+                throw new ArgumentException(
+                    $"The ControlNet strength must be between 0 and {ControlNetConditioning.MaxStrength}; got {control.Strength}.");
+            if (!Enum.IsDefined(control.Encoding))
+                throw new ArgumentException($"Unknown ControlNet encoding {control.Encoding}; use {string.Join(" or ", Enum.GetNames<ControlNetEncoding>())}.");
+            if (Model.ControlNetPath is null)
+                throw new InvalidOperationException("A control image was given but no ControlNet is in use: call UseControlNet with its folder first.");
+        }
     }
 
     /// <summary>CLIP ids (77), T5 ids (512 for dev-style, 256 for schnell), then both encoders.</summary>
@@ -105,6 +122,34 @@ public sealed class FluxPipeline(LoadedFluxModel model)
     /// <summary>The timesteps: shifted by the token count for dev-style models, plain for schnell.</summary>
     public float[] Schedule(int steps, int imageSequenceLength) =>
         FlowMatchSchedule.Timesteps(steps, imageSequenceLength, shift: Model.IsGuidanceDistilled);
+
+    /// <summary>
+    /// The ControlNet's part of a generation: the Canny edge map of the control image at the output size, its encoding,
+    /// and the ControlNet that reads it. With no guidance input on the model, a ControlNet that embeds one gets the default.
+    /// </summary>
+    private (ControlNetGuide, ControlNetRun) PrepareControlNet(ControlNetConditioning control, int width, int height, float? guidance)
+    {
+        var edges = CannyControlImage.Prepare(control.Image, width, height);
+        var condition = EncodeControlImage(edges, control.Encoding);
+        var controlNet = Model.ControlNet ?? throw new InvalidOperationException("No ControlNet is in use: call UseControlNet first.");
+        var guide = new ControlNetGuide(controlNet, condition, control.Strength, guidance ?? FluxGenerationOptions.DefaultGuidance);
+        return (guide, new ControlNetRun(edges, control.Strength, control.Encoding, Model.ControlNetPath!));
+    }
+
+    /// <summary>
+    /// The packed control latent (1, L_img, in_channels) of an edge map: its pixels in [−1, 1] through the VAE encoder,
+    /// the posterior mean taken raw (mflux) or shifted and scaled like an image latent (diffusers).
+    /// </summary>
+    public Tensor EncodeControlImage(RgbImage edges, ControlNetEncoding encoding)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var pixels = ImageConversion.FromRgb(edges, Model.Target.Device);
+        var latent = encoding == ControlNetEncoding.Diffusers
+            ? Model.Vae.Encode(pixels)
+            : Model.Vae.EncodeMoments(pixels).narrow(1, 0, Model.Vae.Config.LatentChannels).contiguous();
+        return LatentPacking.Pack(latent).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Unpacks the final latent and decodes it (in tiles for large images).</summary>
     public Tensor Decode(Tensor packed, long rows, long columns)

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
@@ -28,6 +29,8 @@ public sealed class LoadedFluxModel : IDisposable
     private AutoEncoder? _vae;
     private LoraSet? _loras;
     private string[] _loraPaths = [];
+    private FluxControlNet? _controlNet;
+    private string? _controlNetPath;
     private readonly int? _quantizeBits;
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers,
@@ -143,6 +146,66 @@ public sealed class LoadedFluxModel : IDisposable
         }
     }
 
+    /// <summary>The folder of the ControlNet in use, or null when none is.</summary>
+    public string? ControlNetPath
+    {
+        get
+        {
+            lock (_gate) return _controlNetPath;
+        }
+    }
+
+    /// <summary>The ControlNet in use (loaded on first use in low-memory mode), or null when none is.</summary>
+    public FluxControlNet? ControlNet
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_controlNetPath is not { } path) return null;
+                if (_controlNet is null)
+                {
+                    _controlNet = ModuleLifetime.LoadUnscoped(() => FluxControlNet.Load(path, Target.DType, Target.Device, QuantizationBits));
+                    ControlNetLoadCount++;
+                }
+                return _controlNet;
+            }
+        }
+    }
+
+    /// <summary>How many times a ControlNet's weights were read.</summary>
+    public int ControlNetLoadCount { get; private set; }
+
+    /// <summary>
+    /// Uses the ControlNet in <paramref name="folder"/> (config.json + weights), quantized like the transformer, or none
+    /// when null. The same folder again changes nothing; another one replaces it; null frees it. Nothing else is reloaded.
+    /// Outside low-memory mode the weights are read now, so a broken file is reported here.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The ControlNet is not an InstantX-style FLUX ControlNet for this model.</exception>
+    public void UseControlNet(string? folder)
+    {
+        var path = folder is null ? null : Path.GetFullPath(folder);
+        lock (_gate)
+        {
+            if (path == _controlNetPath) return;
+            _controlNet?.Dispose();
+            (_controlNet, _controlNetPath) = (null, null);
+        }
+        if (path is null) return;
+        FluxControlNet.CheckFits(FluxControlNet.ReadConfig(path), Config, path);
+        lock (_gate) _controlNetPath = path;
+        if (LowMemory) return;
+        try
+        {
+            _ = ControlNet;
+        }
+        catch
+        {
+            lock (_gate) _controlNetPath = null;
+            throw;
+        }
+    }
+
     /// <summary>T5 features (1, L, d) and the pooled CLIP vector (1, d) of token ids, in the model's dtype.</summary>
     public TextConditioning Encode(long[] clipIds, long[] t5Ids)
     {
@@ -192,11 +255,12 @@ public sealed class LoadedFluxModel : IDisposable
         lock (_gate)
         {
             _loras?.Dispose();
+            _controlNet?.Dispose();
             _clip?.Dispose();
             _t5?.Dispose();
             _transformer?.Dispose();
             _vae?.Dispose();
-            (_clip, _t5, _transformer, _vae) = (null, null, null, null);
+            (_clip, _t5, _transformer, _vae, _controlNet) = (null, null, null, null, null);
         }
     }
 }
