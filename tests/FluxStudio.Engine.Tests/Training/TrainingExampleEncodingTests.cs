@@ -49,6 +49,25 @@ public sealed class TrainingExampleEncodingTests : IDisposable
     }
 
     [Fact]
+    public void ReleasingTheEncodersKeepsTheExamplesAndLoadsThemAgainWhenNeeded()
+    {
+        using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(_fixture.ModelPath("folder")), ComputeTarget.Cpu, lowMemory: false);
+        var pipeline = new FluxPipeline(model);
+        var image = ReadPng(TrainingTiny.PathOf("image_0.png"));
+        string caption = _fixture.Run["captions"]![0]!.GetValue<string>();
+        using var before = TrainingExample.Encode(pipeline, image, caption);
+        var vae = model.Vae;
+
+        model.ReleaseEncoders();
+
+        TensorAssert.Close(_fixture.Inputs.Load("ex0.x0"), before.CleanLatent, 1e-5, "packed latent after the release");
+        Assert.NotSame(vae, model.Vae);
+        using var after = TrainingExample.Encode(pipeline, image, caption);
+        TensorAssert.Identical(before.CleanLatent, after.CleanLatent, "packed latent encoded again");
+        TensorAssert.Identical(before.Text.Features, after.Text.Features, "T5 features encoded again");
+    }
+
+    [Fact]
     public void AnImageNotResizedToTheTrainingSizeIsRefused()
     {
         using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(_fixture.ModelPath("folder")), ComputeTarget.Cpu, lowMemory: true);
