@@ -30,6 +30,7 @@ Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
+Run("training step", TrainingBench.Run);
 
 if (options.JsonPath != null)
 {
