@@ -7,7 +7,7 @@ namespace FluxStudio.Engine.Quantization;
 /// no gradient, but LoRA factors in earlier layers do, through this layer's input. The backward pass dequantizes W
 /// again in row blocks (grad_x = Σ grad_y[rows]·W[rows]), so neither pass keeps a dense copy of the weight alive.
 /// </summary>
-public sealed class DifferentiableQuantizedLinear : autograd.SingleTensorFunction<DifferentiableQuantizedLinear>
+internal sealed class DifferentiableQuantizedLinear : autograd.SingleTensorFunction<DifferentiableQuantizedLinear>
 {
     private const string WeightKey = "weight";
 

@@ -22,9 +22,10 @@ public sealed record TrainerSettings(int Steps, double Guidance, bool RecomputeB
 /// <summary>
 /// The gradient step of LoRA training on FLUX.1, as the original app's trainer makes it: the flow-matching loss of each
 /// example of a batch at its drawn noise level (<see cref="FlowMatchingObjective"/>), the batch loss as the mean of the
-/// example losses, its gradient by autograd into the LoRA factors only, and one AdamW update. Everything that moves is here and can be saved and restored exactly: the factors
-/// (<see cref="Lora"/>), the optimizer state (<see cref="Optimizer"/>), the iteration count; the random draws come from
-/// the caller's <see cref="PythonRandom"/> (the <see cref="TrainingIterator"/>'s).
+/// example losses, its gradient by autograd into the LoRA factors only, and one AdamW update. Everything that moves is
+/// here and can be saved and restored exactly (<see cref="SaveState"/>): the factors (<see cref="Lora"/>) and the
+/// optimizer state with its update count (<see cref="Optimizer"/>). The random draws come from the caller's
+/// <see cref="PythonRandom"/>, normally the <see cref="TrainingIterator"/>'s, whose state is saved with it.
 /// </summary>
 /// <remarks>
 /// The examples of a batch go through forward and backward one at a time, each loss divided by the batch size, so that
