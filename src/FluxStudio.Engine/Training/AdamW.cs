@@ -41,8 +41,8 @@ public sealed class AdamW : IDisposable
         _parameters = [.. parameters];
         Settings = settings;
         LearningRate = settings.LearningRate;
-        _expAvg = [.. _parameters.Select(p => zeros_like(p.Parameter, ScalarType.Float32))];
-        _expAvgSq = [.. _parameters.Select(p => zeros_like(p.Parameter, ScalarType.Float32))];
+        _expAvg = [.. _parameters.Select(p => zeros_like(p.Parameter, ScalarType.Float32).DetachFromDisposeScope())];
+        _expAvgSq = [.. _parameters.Select(p => zeros_like(p.Parameter, ScalarType.Float32).DetachFromDisposeScope())];
     }
 
     public AdamWSettings Settings { get; }

@@ -92,18 +92,8 @@ public sealed class LoraTrainer : IDisposable
     public long Iteration => Optimizer.StepCount;
 
     /// <summary>Draws each example's noise level and noise from <paramref name="random"/>, in batch order, then makes one update.</summary>
-    public TrainingStepResult Step(IReadOnlyList<TrainingExample> batch, PythonRandom random, CancellationToken cancellationToken = default)
-    {
-        var draws = Draw(batch, random);
-        try
-        {
-            return Step(batch, draws, cancellationToken);
-        }
-        finally
-        {
-            foreach (var draw in draws) draw.Dispose();
-        }
-    }
+    public TrainingStepResult Step(IReadOnlyList<TrainingExample> batch, PythonRandom random, CancellationToken cancellationToken = default) =>
+        WithDraws(batch, random, draws => Step(batch, draws, cancellationToken));
 
     /// <summary>One update from the batch with the given draws (one per example).</summary>
     public TrainingStepResult Step(IReadOnlyList<TrainingExample> batch, IReadOnlyList<NoiseDraw> draws,
@@ -133,18 +123,8 @@ public sealed class LoraTrainer : IDisposable
     }
 
     /// <summary>The batch loss without an update (the original app's periodic "validation" loss), drawing from <paramref name="random"/>.</summary>
-    public float Loss(IReadOnlyList<TrainingExample> batch, PythonRandom random)
-    {
-        var draws = Draw(batch, random);
-        try
-        {
-            return Loss(batch, draws);
-        }
-        finally
-        {
-            foreach (var draw in draws) draw.Dispose();
-        }
-    }
+    public float Loss(IReadOnlyList<TrainingExample> batch, PythonRandom random) =>
+        WithDraws(batch, random, draws => Loss(batch, draws));
 
     public float Loss(IReadOnlyList<TrainingExample> batch, IReadOnlyList<NoiseDraw> draws)
     {
@@ -185,11 +165,19 @@ public sealed class LoraTrainer : IDisposable
         throw new KeyNotFoundException($"'{peftName}' is not a factor of this LoRA.");
     }
 
-    private List<NoiseDraw> Draw(IReadOnlyList<TrainingExample> batch, PythonRandom random)
+    /// <summary>Draws for the examples in batch order (each its time seed, then its noise seed), used, then freed.</summary>
+    private T WithDraws<T>(IReadOnlyList<TrainingExample> batch, PythonRandom random, Func<IReadOnlyList<NoiseDraw>, T> use)
     {
         var draws = new List<NoiseDraw>();
-        foreach (var example in batch) draws.Add(NoiseDraw.Draw(random, example, Settings.Steps));
-        return draws;
+        try
+        {
+            foreach (var example in batch) draws.Add(NoiseDraw.Draw(random, example, Settings.Steps));
+            return use(draws);
+        }
+        finally
+        {
+            foreach (var draw in draws) draw.Dispose();
+        }
     }
 
     private static void CheckBatch(IReadOnlyList<TrainingExample> batch, IReadOnlyList<NoiseDraw> draws)

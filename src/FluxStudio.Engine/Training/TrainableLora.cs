@@ -107,8 +107,10 @@ public sealed class TrainableLora : IDisposable
                         var a = empty([blocks.LoraRank, layer.InFeatures], ScalarType.Float32, layer.Device);
                         var b = empty([target.RowEnd - target.RowStart, blocks.LoraRank], ScalarType.Float32, layer.Device);
                         initialize(a, b);
+                        // The factors live as long as the LoRA, whatever dispose scope the caller is in.
                         modules.Add(new TrainableLoraModule(peft, $"{prefix}.{type.CheckpointModule}", target,
-                            nn.Parameter(a, requires_grad: true), nn.Parameter(b, requires_grad: true)));
+                            (Parameter)nn.Parameter(a, requires_grad: true).DetachFromDisposeScope(),
+                            (Parameter)nn.Parameter(b, requires_grad: true).DetachFromDisposeScope()));
                     }
                 }
             }

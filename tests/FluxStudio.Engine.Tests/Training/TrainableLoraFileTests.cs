@@ -54,6 +54,24 @@ public sealed class TrainableLoraFileTests : IDisposable
     }
 
     [Fact]
+    public void ATrainerMadeInsideADisposeScopeOutlivesIt()
+    {
+        using var transformer = _fixture.LoadTransformer();
+        var examples = _fixture.Examples();
+        var draws = _fixture.Draws();
+        LoraTrainer trainer;
+        using (NewDisposeScope())
+            trainer = LoraTrainer.Create(transformer, _fixture.Config);
+        using (trainer)
+        {
+            trainer.Step(examples, draws);
+            Assert.Equal(1, trainer.Iteration);
+            Assert.All(trainer.Lora.Parameters, p => Assert.False(p.Factor.IsInvalid));
+        }
+        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
+    }
+
+    [Fact]
     public void SchnellTrainsOnTheUnshiftedScheduleWithoutAGuidanceInput()
     {
         var config = FluxTransformer.ReadConfig(Path.Combine(_fixture.ModelPath("folder"), "transformer")) with { GuidanceEmbed = false };
