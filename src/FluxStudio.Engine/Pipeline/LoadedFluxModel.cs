@@ -3,6 +3,7 @@ using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Lora;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Sampling;
@@ -32,13 +33,16 @@ public sealed class LoadedFluxModel : IDisposable
     private FluxControlNet? _controlNet;
     private string? _controlNetPath;
     private readonly int? _quantizeBits;
+    private readonly int? _storedBits;
+    private ModelFootprint? _footprint;
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers,
         int? quantizeBits)
     {
         _location = location;
         _quantizeBits = quantizeBits;
-        QuantizationBits = QuantizedModels.StoredBits(location.TransformerPath) ?? quantizeBits;
+        _storedBits = QuantizedModels.StoredBits(location.TransformerPath);
+        QuantizationBits = _storedBits ?? quantizeBits;
         Target = target;
         LowMemory = lowMemory;
         Config = config;
@@ -53,11 +57,35 @@ public sealed class LoadedFluxModel : IDisposable
 
     public FluxTokenizers Tokenizers { get; }
 
+    /// <summary>The release these weights are, read from the transformer's config (whatever name it was loaded by).</summary>
+    public FluxVariant Variant => FluxVariants.FromWeights(Config.GuidanceEmbed);
+
     /// <summary>Guidance-distilled (dev-style): takes a guidance scale, 512 T5 tokens and a shifted schedule.</summary>
-    public bool IsGuidanceDistilled => Config.GuidanceEmbed;
+    public bool IsGuidanceDistilled => Variant.TakesGuidance();
 
     /// <summary>The bit width the transformer runs at: read from a stored quantized model, else the one asked for; null when dense.</summary>
     public int? QuantizationBits { get; }
+
+    /// <summary>What the parts take once loaded, read from the files' headers the first time it is asked for.</summary>
+    public ModelFootprint Footprint => _footprint ??= ModelFootprint.Read(_location, Target.DType, _quantizeBits);
+
+    /// <summary>The parts loaded now.</summary>
+    public IReadOnlySet<ModelPart> ResidentParts
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var parts = new HashSet<ModelPart>();
+                if (_transformer is not null) parts.Add(ModelPart.Transformer);
+                if (_t5 is not null) parts.Add(ModelPart.T5);
+                if (_clip is not null) parts.Add(ModelPart.Clip);
+                if (_vae is not null) parts.Add(ModelPart.Vae);
+                if (_controlNet is not null) parts.Add(ModelPart.ControlNet);
+                return parts;
+            }
+        }
+    }
 
     /// <summary>Checks the files and reads the configurations; loads every part now unless in low-memory mode.</summary>
     /// <param name="quantizeBits">4 or 8 to quantize the transformer and T5 while loading full-precision weights; a
@@ -107,6 +135,24 @@ public sealed class LoadedFluxModel : IDisposable
 
     /// <summary>The LoRAs attached to the transformer now, with their scales and unmatched keys.</summary>
     public IReadOnlyList<AppliedLora> Loras => _loras?.Loras ?? [];
+
+    /// <summary>
+    /// What differs from what was asked for when loading: a stored bit width that overrides the one asked for, LoRA keys
+    /// that match no layer. In sentences for the user; every generation with this model reports them.
+    /// </summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get
+        {
+            var warnings = new List<string>();
+            if (_quantizeBits is { } asked && _storedBits is { } stored && stored != asked)
+                warnings.Add($"The model at {_location.Origin} is stored in {stored} bits; quantize {asked} was ignored.");
+            foreach (var lora in Loras.Where(l => l.UnmatchedKeys.Count > 0))
+                warnings.Add($"{lora.UnmatchedKeys.Count} keys of the LoRA {Path.GetFileName(lora.Path)} match no layer of this model and were skipped: "
+                             + string.Join(", ", lora.UnmatchedKeys.Take(5)) + (lora.UnmatchedKeys.Count > 5 ? ", …" : ""));
+            return warnings;
+        }
+    }
 
     /// <summary>How many times LoRA files were read and attached (not counting scale changes).</summary>
     public int LoraAttachCount { get; private set; }

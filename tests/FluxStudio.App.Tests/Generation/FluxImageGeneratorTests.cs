@@ -2,10 +2,14 @@ using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Tests.Memory;
 using FluxStudio.Engine.Models;
+using GenerationStage = FluxStudio.Engine.Pipeline.GenerationStage;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.Extensions.Logging.Abstractions;
 using SkiaSharp;
+using static TorchSharp.torch;
 
 namespace FluxStudio.App.Tests.Generation;
 
@@ -17,6 +21,8 @@ public sealed class FluxImageGeneratorTests : IDisposable
     private readonly string _schnell;
     private readonly string _dev;
     private readonly FluxImageGenerator _generator;
+    private readonly ModelLocator _locator;
+    private readonly StaticOptionsMonitor<EngineOptions> _options;
 
     public FluxImageGeneratorTests()
     {
@@ -24,9 +30,9 @@ public sealed class FluxImageGeneratorTests : IDisposable
         _dev = Path.Combine(_sandbox.Root, "models", "dev");
         TinyModelWriter.Write(_schnell, dev: false, seed: 3);
         TinyModelWriter.Write(_dev, dev: true, seed: 4);
-        var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
-        var options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
-        _generator = new FluxImageGenerator(locator, options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+        _locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
+        _options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
+        _generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
             NullLogger<FluxImageGenerator>.Instance);
     }
 
@@ -66,15 +72,19 @@ public sealed class FluxImageGeneratorTests : IDisposable
         var second = await _generator.GenerateAsync(Request(_schnell, 1), new SynchronousProgress<GenerationProgress>(steps.Add), _ct);
         Assert.Equal(1, _generator.LoadCount);
         Assert.Equal(first.Pixels!.Pixels, second.Pixels!.Pixels);
-        Assert.Equal([1, 2, 1, 2], steps.Select(s => s.Step));
-        Assert.All(steps, s => Assert.NotNull(s.PreviewPng));
+        var denoising = steps.Where(s => s.Stage == GenerationStage.Denoising && s.Step > 0).ToList();
+        Assert.Equal([1, 2, 1, 2], denoising.Select(s => s.Step));
+        Assert.All(denoising, s => Assert.NotNull(s.PreviewPng));
+        // Loading is announced once, for the one load; then each image encodes, denoises and decodes.
+        Assert.Single(steps, s => s.Stage == GenerationStage.LoadingModel);
+        Assert.Equal(2, steps.Count(s => s.Stage == GenerationStage.Decoding));
 
         await _generator.GenerateAsync(Request(_schnell, 2), NoProgress, _ct);
         Assert.Equal(1, _generator.LoadCount);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, NoProgress, _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxVariant.Dev }, NoProgress, _ct);
         Assert.Equal(2, _generator.LoadCount);
         Assert.Equal("dev", _generator.LoadedModel!.ModelAlias);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, NoProgress, _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxVariant.Dev, Quantize = 8 }, NoProgress, _ct);
         Assert.Equal(3, _generator.LoadCount);
         Assert.Equal(8, _generator.LoadedModel!.Quantize);
     }
@@ -89,6 +99,26 @@ public sealed class FluxImageGeneratorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_job_sized_beyond_the_machine_is_refused_before_its_model_is_loaded()
+    {
+        // This machine, as far as the job can tell, has room for a 256 × 256 image and no more.
+        var room = GenerationMemory.Estimate(ModelFootprint.Read(ModelLocator.FromDiffusersFolder(_schnell), ScalarType.Float32, null),
+            new MemoryRequest(256, 256, LowMemory: true)).TotalBytes;
+        using var generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+            NullLogger<FluxImageGenerator>.Instance, new FixedMemory(room));
+        var queue = _sandbox.CreateQueue(generator);
+
+        var job = await queue.EnqueueAsync(Request(_schnell) with { Width = 2048, Height = 1024 }, _ct);
+        await queue.RunNextAsync("cpu", _ct);
+
+        var failed = await queue.GetAsync(job.Id, _ct);
+        Assert.Equal(JobStatus.Failed, failed!.Status);
+        Assert.Matches(@"^A 2048 × 1024 image needs about [0-9.]+ GB of memory and [0-9.]+ GB is available; it would fit at \d+ × \d+\.$", failed.Error);
+        Assert.Equal(0, generator.LoadCount);
+        Assert.False(Directory.Exists(_sandbox.OutputRoot) && Directory.EnumerateFileSystemEntries(_sandbox.OutputRoot).Any());
+    }
+
+    [Fact]
     public async Task Loras_apply_at_run_time_and_a_scale_change_needs_no_reload()
     {
         var fixtures = Fixtures.Path();
@@ -96,7 +126,7 @@ public sealed class FluxImageGeneratorTests : IDisposable
         File.Copy(Path.Combine(fixtures, "lora-tiny", "lora_kohya.safetensors"), Path.Combine(_sandbox.LoraFolder, "kohya.safetensors"));
         var reference = TestRequests.Small("a photo of a cat wearing a tiny wizard hat") with
         {
-            Model = FluxModel.Dev, ModelPath = Path.Combine(fixtures, "pipeline-tiny", "model"), Seed = 42, Steps = 4, Guidance = 3.5,
+            Model = FluxVariant.Dev, ModelPath = Path.Combine(fixtures, "pipeline-tiny", "model"), Seed = 42, Steps = 4, Guidance = 3.5,
         };
 
         var withLora = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 1.0)] },
