@@ -110,8 +110,9 @@ public sealed class AdamW : IDisposable
     private const string LearningRateKey = "learning_rate";
 
     /// <summary>
-    /// Writes the state as the original app's <c>optimizer.safetensors</c>: <c>step</c> (U64), <c>learning_rate</c> (F32) and
-    /// <c>&lt;name&gt;.m</c>, <c>&lt;name&gt;.v</c> for every parameter, transposed to MLX's orientation.
+    /// Writes the state as the original app's <c>optimizer.safetensors</c>: <c>step</c>, <c>learning_rate</c> (F32) and
+    /// <c>&lt;name&gt;.m</c>, <c>&lt;name&gt;.v</c> for every parameter, transposed to MLX's orientation. The step count is
+    /// stored as I64 where MLX writes U64 (libtorch has no unsigned 64-bit type); MLX reads either as its step.
     /// </summary>
     /// <param name="checkpointName">The original app's name of a parameter, from ours.</param>
     public void Save(string path, Func<string, string> checkpointName)
@@ -128,7 +129,7 @@ public sealed class AdamW : IDisposable
             tensors.Add(new($"{name}.m", _expAvg[i].t()));
             tensors.Add(new($"{name}.v", _expAvgSq[i].t()));
         }
-        SafetensorsWriter.Write(path, tensors, storedTypes: new Dictionary<string, string> { [StepKey] = "U64" });
+        SafetensorsWriter.Write(path, tensors);
     }
 
     /// <summary>Restores a state written by <see cref="Save"/> (or by the original app) for the same parameters.</summary>

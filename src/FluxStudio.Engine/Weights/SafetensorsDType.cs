@@ -18,7 +18,7 @@ public static class SafetensorsDType
         ["U8"] = (ScalarType.Byte, 1),
         ["BOOL"] = (ScalarType.Bool, 1),
         // libtorch has no unsigned 64-bit type: read as int64, the same bytes for values below 2⁶³ (MLX stores its
-        // optimizer's step count so). Written only when asked for by name (SafetensorsWriter's storedTypes).
+        // optimizer's step count so). Never written: int64 tensors are stored as I64.
         ["U64"] = (ScalarType.Int64, 8),
     };
 

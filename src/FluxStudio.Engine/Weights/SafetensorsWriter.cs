@@ -7,10 +7,8 @@ namespace FluxStudio.Engine.Weights;
 /// <summary>Writes tensors as a safetensors file, atomically (a temporary file renamed into place).</summary>
 public static class SafetensorsWriter
 {
-    /// <param name="storedTypes">Safetensors dtype names for tensors stored as another type of the same size than their own
-    /// (an int64 written as "U64").</param>
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
-        IReadOnlyDictionary<string, string>? metadata = null, IReadOnlyDictionary<string, string>? storedTypes = null)
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var ordered = tensors.OrderBy(pair => pair.Key, StringComparer.Ordinal).ToList();
         var header = new Dictionary<string, object>(StringComparer.Ordinal);
@@ -22,7 +20,7 @@ public static class SafetensorsWriter
             long length = tensor.NumberOfElements * SafetensorsDType.SizeOf(tensor.dtype);
             header[name] = new Dictionary<string, object>
             {
-                ["dtype"] = StoredType(name, tensor, storedTypes),
+                ["dtype"] = SafetensorsDType.NameOf(tensor.dtype),
                 ["shape"] = tensor.shape,
                 ["data_offsets"] = new[] { offset, offset + length },
             };
@@ -54,13 +52,5 @@ public static class SafetensorsWriter
         {
             if (File.Exists(temporary)) File.Delete(temporary);
         }
-    }
-
-    private static string StoredType(string name, Tensor tensor, IReadOnlyDictionary<string, string>? storedTypes)
-    {
-        if (storedTypes?.GetValueOrDefault(name) is not { } stored) return SafetensorsDType.NameOf(tensor.dtype);
-        if (!SafetensorsDType.TryParse(stored, out _, out int size) || size != SafetensorsDType.SizeOf(tensor.dtype))
-            throw new ArgumentException($"'{name}' ({tensor.dtype}) cannot be stored as {stored}.", nameof(storedTypes));
-        return stored;
     }
 }
