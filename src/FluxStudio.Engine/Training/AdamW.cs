@@ -52,8 +52,6 @@ public sealed class AdamW : IDisposable
 
     public double LearningRate { get; set; }
 
-    public IEnumerable<string> Names => _parameters.Select(p => p.Name);
-
     /// <summary>The first moment m of the named parameter (a live view of the state).</summary>
     public Tensor ExpAvg(string name) => _expAvg[IndexOf(name)];
 

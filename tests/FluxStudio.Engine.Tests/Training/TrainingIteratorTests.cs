@@ -76,6 +76,9 @@ public sealed class TrainingIteratorTests : IDisposable
         Assert.Equal(3, iterator.Epoch);
         Assert.Null(iterator.Next());
         Assert.Equal(15, iterator.TotalIterations);
+        Assert.Equal([0, 1, 2, 3, 4], iterator.ValidationBatch());
+        var many = TrainingIterator.Start(exampleCount: TrainingIterator.ValidationExamples + 3, batchSize: 1, numEpochs: 1, seed: 1);
+        Assert.Equal(Enumerable.Range(0, TrainingIterator.ValidationExamples), many.ValidationBatch());
     }
 
     [Fact]
