@@ -37,8 +37,8 @@ public sealed class AdamWGoldenTests : IDisposable
         using var golden = SafetensorsFile.Open(TrainingTiny.PathOf($"{run}.safetensors"));
         using var embeddings = ReferenceEmbeddings.Install(_transformer, _fixture);
         using var trainer = _fixture.Trainer(_transformer, init, _fixture.Optimizer(form, "lr_step_tests"));
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         int steps = _fixture.Manifest["optimizer"]!["steps"]!.GetValue<int>();
         var expected = _fixture.Results[run]!;
 
@@ -75,7 +75,6 @@ public sealed class AdamWGoldenTests : IDisposable
         float after = trainer.Loss(examples, draws);
         TrainingAssert.RelativeClose(golden.Load("final.loss").item<float>(), after, _fixture.Tolerance("loss_rel"), "loss after the last step");
         TrainingAssert.RelativeClose(expected["loss_after"]!.GetValue<double>(), after, _fixture.Tolerance("loss_rel"), "loss after the last step");
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     [Theory]
@@ -84,8 +83,8 @@ public sealed class AdamWGoldenTests : IDisposable
     {
         var (form, init) = Parse(run);
         using var trainer = _fixture.Trainer(_transformer, init, _fixture.Optimizer(form, "lr_overfit"), recomputeBlocks: true);
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         int steps = _fixture.Manifest["optimizer"]!["overfit_steps"]!.GetValue<int>();
         var reference = _fixture.Results[run]!["losses"]!.AsArray().Select(l => l!.GetValue<double>()).ToArray();
 
@@ -98,7 +97,6 @@ public sealed class AdamWGoldenTests : IDisposable
         for (int i = 1; i < losses.Count; i++)
             Assert.True(losses[i] < losses[i - 1], $"the loss rose from {losses[i - 1]} to {losses[i]} at step {i + 1}: [{string.Join(", ", losses)}]");
         Assert.True(losses[^1] < 0.75 * losses[0], $"the loss only fell from {losses[0]} to {losses[^1]}");
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     public void Dispose()

@@ -12,8 +12,8 @@ public sealed class BFloat16TrainingTests
     {
         using var fixture = TrainingTiny.Open();
         using var transformer = FluxTransformer.Load(Path.Combine(fixture.ModelPath("folder"), "transformer"), ScalarType.BFloat16);
-        var examples = fixture.Examples();
-        var draws = fixture.Draws();
+        using var batch = fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         using var trainer = fixture.Trainer(transformer, "mflux", fixture.Optimizer("mlx", "lr_overfit"), recomputeBlocks: true);
 
         var losses = new List<float> { trainer.Step(examples, draws).Loss };
@@ -28,6 +28,5 @@ public sealed class BFloat16TrainingTests
         for (int i = 0; i < 3; i++) losses.Add(trainer.Step(examples, draws).Loss);
         Assert.True(losses[^1] < losses[0], $"the loss did not fall: [{string.Join(", ", losses)}]");
         Assert.All(transformer.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 }

@@ -25,8 +25,8 @@ public sealed class BlockCheckpointingTests
         using var fixture = TrainingTiny.Open();
         using var transformer = fixture.LoadTransformer();
         if (bits > 0) Quantizer.QuantizeModule(transformer, bits);
-        var examples = fixture.Examples();
-        var draws = fixture.Draws();
+        using var batch = fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         var layers = EveryKindOfLayer(transformer.Config);
 
         (List<float> Losses, Dictionary<string, Tensor> Gradients) Run(bool recompute)
@@ -50,6 +50,5 @@ public sealed class BlockCheckpointingTests
             Assert.True(gradient.abs().max().item<float>() > 0, $"{name} got no gradient");
             TensorAssert.Close(gradient, recomputed.Gradients[name], 1e-7 * gradient.abs().max().item<float>(), $"gradient of {name}");
         }
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 }

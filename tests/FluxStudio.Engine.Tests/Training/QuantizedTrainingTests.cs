@@ -54,8 +54,8 @@ public sealed class QuantizedTrainingTests
             foreach (var (name, module) in quantized.named_modules())
                 if (module is Linear { Quantized: { } weight }) denseLayers[name].weight.copy_(weight.Dequantize());
         }
-        var examples = fixture.Examples();
-        var draws = fixture.Draws();
+        using var batch = fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         var optimizer = fixture.Optimizer("torch", "lr_overfit");
 
         Dictionary<string, Tensor> denseGradients;
@@ -79,6 +79,5 @@ public sealed class QuantizedTrainingTests
                 Assert.True(losses[i] < losses[i - 1], $"{bits}-bit: the loss rose at step {i + 1}: [{string.Join(", ", losses)}]");
         }
         Assert.All(quantized.parameters(), p => Assert.False(p.requires_grad));
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 }

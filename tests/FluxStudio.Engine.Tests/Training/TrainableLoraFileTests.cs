@@ -16,8 +16,8 @@ public sealed class TrainableLoraFileTests : IDisposable
     public void APeftFileWithAlphaStartsTrainingFromTheLoraTheGeneratorWouldApply()
     {
         using var transformer = _fixture.LoadTransformer();
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         // The fixture's mflux initialisation with an alpha of half the rank on every module.
         string path = _folder.File("with-alpha.safetensors");
         using (var init = SafetensorsFile.Open(TrainingTiny.PathOf("lora_init_mflux.safetensors")))
@@ -37,7 +37,6 @@ public sealed class TrainableLoraFileTests : IDisposable
         using var lora = TrainableLora.Load(transformer, _fixture.Config.LoraLayers, path);
         using (no_grad())
             TensorAssert.Close(applied, objective.Forward(examples[0], draws[0]).Prediction, 1e-6, "prediction");
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     [Fact]
@@ -57,8 +56,8 @@ public sealed class TrainableLoraFileTests : IDisposable
     public void ATrainerMadeInsideADisposeScopeOutlivesIt()
     {
         using var transformer = _fixture.LoadTransformer();
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         LoraTrainer trainer;
         using (NewDisposeScope())
             trainer = LoraTrainer.Create(transformer, _fixture.Config);
@@ -68,7 +67,6 @@ public sealed class TrainableLoraFileTests : IDisposable
             Assert.Equal(1, trainer.Iteration);
             Assert.All(trainer.Lora.Parameters, p => Assert.False(p.Factor.IsInvalid));
         }
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     [Fact]
@@ -77,8 +75,8 @@ public sealed class TrainableLoraFileTests : IDisposable
         var config = FluxTransformer.ReadConfig(Path.Combine(_fixture.ModelPath("folder"), "transformer")) with { GuidanceEmbed = false };
         using var transformer = new FluxTransformer(config);
         Layers.Initialization.Randomize(transformer, new Generator(5));
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         var lora = TrainableLora.Create(transformer, _fixture.Config.LoraLayers with { Initialization = LoraInitialization.Mflux }, 1);
         using var trainer = new LoraTrainer(lora, new AdamW(lora.Parameters, _fixture.Optimizer("torch", "lr_overfit")), TrainingTiny.Settings(_fixture));
 
@@ -87,7 +85,6 @@ public sealed class TrainableLoraFileTests : IDisposable
         var first = trainer.Step(examples, draws).Loss;
         trainer.Step(examples, draws);
         Assert.True(trainer.Loss(examples, draws) < first);
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     public void Dispose()

@@ -34,8 +34,8 @@ public sealed class TrainedLoraRoundTripTests : IDisposable
     public void TheSavedFileIsAPeftLoraThatPredictsExactlyAsTheTrainedFactors()
     {
         using var transformer = _fixture.LoadTransformer();
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         string path = Path.Combine(_folder.Path, "trained.safetensors");
         Tensor inMemory;
         Dictionary<string, Tensor> factors;
@@ -59,7 +59,6 @@ public sealed class TrainedLoraRoundTripTests : IDisposable
         var objective = new FlowMatchingObjective(transformer, _fixture.Steps, _fixture.Guidance);
         using (no_grad())
             TensorAssert.Identical(inMemory, objective.Forward(examples[0], draws[0]).Prediction, "prediction with the loaded file");
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     [Fact]
@@ -73,8 +72,8 @@ public sealed class TrainedLoraRoundTripTests : IDisposable
             Width = _fixture.Run["width"]!.GetValue<int>(), Height = _fixture.Run["height"]!.GetValue<int>(),
             Steps = 4, Guidance = (float)_fixture.Guidance,
         };
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         string path = Path.Combine(_folder.Path, "trained.safetensors");
 
         var before = pipeline.Generate(request).Image.Pixels;
@@ -91,7 +90,6 @@ public sealed class TrainedLoraRoundTripTests : IDisposable
         double meanChange = before.Zip(loaded, (a, b) => Math.Abs(a - b)).Average();
         Assert.True(meanChange > 1, $"the trained LoRA moved pixels by only {meanChange:F2} levels on average");
         Assert.Equal(trained, loaded);
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     public void Dispose()

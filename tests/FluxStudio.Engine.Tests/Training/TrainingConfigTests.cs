@@ -10,11 +10,7 @@ public sealed class TrainingConfigTests : IDisposable
 {
     private readonly TrainingTiny _fixture = TrainingTiny.Open();
 
-    private static string ConfigText()
-    {
-        var checkpoint = JsonNode.Parse(File.ReadAllText(TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, "checkpoint.json")))!;
-        return File.ReadAllText(TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, checkpoint["files"]!["config"]!.GetValue<string>()));
-    }
+    private static string ConfigText() => File.ReadAllText(TrainingTiny.CheckpointFile("config"));
 
     [Fact]
     public void TheOriginalAppsConfigurationReadsAndWritesBackUnchanged()

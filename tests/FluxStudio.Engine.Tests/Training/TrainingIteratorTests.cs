@@ -8,14 +8,9 @@ public sealed class TrainingIteratorTests : IDisposable
 {
     private readonly TrainingTiny _fixture = TrainingTiny.Open();
 
-    private static JsonNode CheckpointFile(string key)
-    {
-        var checkpoint = JsonNode.Parse(File.ReadAllText(TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, "checkpoint.json")))!;
-        return JsonNode.Parse(File.ReadAllText(TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, checkpoint["files"]![key]!.GetValue<string>())))!;
-    }
+    private static JsonNode CheckpointFile(string role) => JsonNode.Parse(File.ReadAllText(TrainingTiny.CheckpointFile(role)))!;
 
-    private static int ExampleCount =>
-        JsonNode.Parse(File.ReadAllText(TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, "checkpoint.json")))!["metadata"]!["number_of_training_examples"]!.GetValue<int>();
+    private static int ExampleCount => TrainingTiny.CheckpointManifest["metadata"]!["number_of_training_examples"]!.GetValue<int>();
 
     private TrainingIterator Start(JsonNode saved) => TrainingIterator.Start(ExampleCount, _fixture.Config.TrainingLoop.BatchSize,
         _fixture.Config.TrainingLoop.NumEpochs, _fixture.Config.Seed, DateTime.Parse(saved["start_date_time"]!.GetValue<string>()));

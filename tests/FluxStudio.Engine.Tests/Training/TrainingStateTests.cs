@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Training;
 using FluxStudio.Engine.Weights;
@@ -15,17 +14,11 @@ public sealed class TrainingStateTests : IDisposable
 
     public TrainingStateTests() => _transformer = _fixture.LoadTransformer();
 
-    private static string CheckpointFile(string key)
-    {
-        var checkpoint = JsonNode.Parse(File.ReadAllText(TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, "checkpoint.json")))!;
-        return TrainingTiny.PathOf(TrainingTiny.CheckpointFolder, checkpoint["files"]![key]!.GetValue<string>());
-    }
-
     /// <summary>The fixture's checkpoint holds the state after adamw_mlx_mflux's steps: PEFT orientation there, MLX's in the file.</summary>
     [Fact]
     public void TheOriginalAppsCheckpointLoadsAsTheStateItWasSavedIn()
     {
-        using var trainer = LoraTrainer.Resume(_transformer, _fixture.Config, CheckpointFile("lora_adapter"), CheckpointFile("optimizer"));
+        using var trainer = LoraTrainer.Resume(_transformer, _fixture.Config, TrainingTiny.CheckpointFile("lora_adapter"), TrainingTiny.CheckpointFile("optimizer"));
         using var golden = SafetensorsFile.Open(TrainingTiny.PathOf("adamw_mlx_mflux.safetensors"));
         int steps = _fixture.Manifest["optimizer"]!["steps"]!.GetValue<int>();
 
@@ -42,11 +35,11 @@ public sealed class TrainingStateTests : IDisposable
     [Fact]
     public void SavedStateHasTheOriginalAppsNamesTypesShapesAndMetadata()
     {
-        using var trainer = LoraTrainer.Resume(_transformer, _fixture.Config, CheckpointFile("lora_adapter"), CheckpointFile("optimizer"));
+        using var trainer = LoraTrainer.Resume(_transformer, _fixture.Config, TrainingTiny.CheckpointFile("lora_adapter"), TrainingTiny.CheckpointFile("optimizer"));
         string adapter = _folder.File("adapter.safetensors"), optimizer = _folder.File("optimizer.safetensors");
         trainer.SaveState(adapter, optimizer);
 
-        foreach (var (ours, theirs) in new[] { (adapter, CheckpointFile("lora_adapter")), (optimizer, CheckpointFile("optimizer")) })
+        foreach (var (ours, theirs) in new[] { (adapter, TrainingTiny.CheckpointFile("lora_adapter")), (optimizer, TrainingTiny.CheckpointFile("optimizer")) })
         {
             using var written = SafetensorsFile.Open(ours);
             using var original = SafetensorsFile.Open(theirs);
@@ -66,7 +59,8 @@ public sealed class TrainingStateTests : IDisposable
     [Fact]
     public void ContinuingFromSavedStateGivesTheSameFactorsAsAnUninterruptedRun()
     {
-        var examples = _fixture.Examples();
+        using var batch = _fixture.LoadBatch();
+        var examples = batch.Examples;
         var config = _fixture.Config with { Optimizer = _fixture.Config.Optimizer with { LearningRate = 1e-3 } };
         const int total = 3, interruptedAfter = 1;
 
@@ -107,7 +101,6 @@ public sealed class TrainingStateTests : IDisposable
             foreach (var (name, value) in State(trainer))
                 TensorAssert.Identical(uninterrupted[name], value, name);
         }
-        foreach (var example in examples) example.Dispose();
     }
 
     public void Dispose()

@@ -44,8 +44,8 @@ public sealed class TrainingStepGoldenTests : IDisposable
     {
         using var golden = SafetensorsFile.Open(TrainingTiny.PathOf($"step_{init}.safetensors"));
         using var trainer = _fixture.Trainer(_transformer, init, _fixture.Optimizer("torch", "lr_step_tests"));
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         // The reference re-ran this step with the embedding computed in float64: how far a more exact embedding moves it.
         var bound = _fixture.Manifest["checks"]![$"fp64_everything_{init}"]!;
 
@@ -65,7 +65,6 @@ public sealed class TrainingStepGoldenTests : IDisposable
                     bound["pred_max_abs"]!.GetValue<double>(), $"prediction {i}");
             }
         }
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     [Theory]
@@ -75,8 +74,8 @@ public sealed class TrainingStepGoldenTests : IDisposable
         using var golden = SafetensorsFile.Open(TrainingTiny.PathOf($"step_{init}.safetensors"));
         using var embeddings = ReferenceEmbeddings.Install(_transformer, _fixture);
         using var trainer = _fixture.Trainer(_transformer, init, _fixture.Optimizer("torch", "lr_step_tests"));
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         var expected = _fixture.Results[$"step_{init}"]!;
 
         trainer.Optimizer.ZeroGrad();
@@ -102,7 +101,6 @@ public sealed class TrainingStepGoldenTests : IDisposable
             Assert.NotNull(factor.grad);
             TrainingAssert.CloseToMax(golden.Load($"grad.{name}"), factor.grad!, _fixture.Tolerance("grad_rel_to_max_abs"), $"gradient of {name}");
         }
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     [Fact]
@@ -111,8 +109,8 @@ public sealed class TrainingStepGoldenTests : IDisposable
         using var embeddings = ReferenceEmbeddings.Install(_transformer, _fixture);
         var before = _transformer.named_parameters().ToDictionary(p => p.name, p => p.parameter.clone());
         using var trainer = _fixture.Trainer(_transformer, "mflux", _fixture.Optimizer("torch", "lr_step_tests"));
-        var examples = _fixture.Examples();
-        var draws = _fixture.Draws();
+        using var batch = _fixture.LoadBatch();
+        var (examples, draws) = (batch.Examples, batch.Draws);
         var initial = trainer.Lora.Parameters.ToDictionary(p => p.Name, p => p.Factor.clone());
 
         var result = trainer.Step(examples, draws);
@@ -126,7 +124,6 @@ public sealed class TrainingStepGoldenTests : IDisposable
             TensorAssert.Identical(before[name], parameter, $"base weight {name}");
         Assert.All(trainer.Lora.Parameters, p => Assert.False(initial[p.Name].equal(p.Factor).all().item<bool>(), $"{p.Name} did not change"));
         Assert.All(trainer.Lora.Parameters, p => Assert.Equal(ScalarType.Float32, p.Factor.dtype));
-        foreach (var disposable in examples.Cast<IDisposable>().Concat(draws)) disposable.Dispose();
     }
 
     public void Dispose()

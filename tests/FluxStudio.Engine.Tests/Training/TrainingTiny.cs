@@ -19,8 +19,7 @@ internal sealed class TrainingTiny : IDisposable
     {
         Manifest = JsonNode.Parse(File.ReadAllText(PathOf("manifest.json")))!;
         Inputs = SafetensorsFile.Open(PathOf("inputs.safetensors"));
-        var checkpoint = JsonNode.Parse(File.ReadAllText(PathOf(CheckpointFolder, "checkpoint.json")))!;
-        Config = TrainingConfig.FromJson(File.ReadAllText(PathOf(CheckpointFolder, checkpoint["files"]!["config"]!.GetValue<string>())));
+        Config = TrainingConfig.FromJson(File.ReadAllText(CheckpointFile("config")));
         ExampleCount = Inputs.Names.Count(name => name.StartsWith("ex", StringComparison.Ordinal) && name.EndsWith(".x0", StringComparison.Ordinal));
     }
 
@@ -38,6 +37,13 @@ internal sealed class TrainingTiny : IDisposable
     public static string CheckpointFolder => Directory.GetDirectories(Fixtures.Path(Name), "checkpoint_*").Select(Path.GetFileName).Single()!;
 
     public static string PathOf(params string[] parts) => Fixtures.Path([Name, .. parts]);
+
+    /// <summary>The checkpoint.json, which lists its other files by role.</summary>
+    public static JsonNode CheckpointManifest => JsonNode.Parse(File.ReadAllText(PathOf(CheckpointFolder, "checkpoint.json")))!;
+
+    /// <summary>The path of the checkpoint's file of this role (config, optimizer, lora_adapter, iterator, loss).</summary>
+    public static string CheckpointFile(string role) =>
+        PathOf(CheckpointFolder, CheckpointManifest["files"]![role]!.GetValue<string>());
 
     /// <summary>A path of the manifest's <c>model</c> section, relative to the fixture folder.</summary>
     public string ModelPath(string key) => Path.GetFullPath(PathOf(Manifest["model"]![key]!.GetValue<string>()));
@@ -58,14 +64,17 @@ internal sealed class TrainingTiny : IDisposable
     public FluxTransformer LoadTransformer() => FluxTransformer.Load(Path.Combine(ModelPath("folder"), "transformer"));
 
     /// <summary>The examples of the batch, built from the stored latents and text embeddings.</summary>
-    public List<TrainingExample> Examples() =>
+    private List<TrainingExample> Examples() =>
     [
         .. Enumerable.Range(0, ExampleCount).Select(i => new TrainingExample(Inputs.Load($"ex{i}.latent"),
             new TextConditioning(Inputs.Load($"ex{i}.txt"), LatentPacking.TextIds(1, Inputs.Info($"ex{i}.txt").Shape[1]), Inputs.Load($"ex{i}.vec")))),
     ];
 
+    /// <summary>The examples of the batch with their stored draws, freed together.</summary>
+    public Batch LoadBatch() => new(Examples(), Draws());
+
     /// <summary>The stored timestep index and noise of each example.</summary>
-    public List<NoiseDraw> Draws() =>
+    private List<NoiseDraw> Draws() =>
         [.. Enumerable.Range(0, ExampleCount).Select(i => new NoiseDraw(TimestepIndices[i], Inputs.Load($"ex{i}.noise")))];
 
     public static TrainerSettings Settings(TrainingTiny fixture, bool recomputeBlocks = false) =>
@@ -88,4 +97,16 @@ internal sealed class TrainingTiny : IDisposable
     }
 
     public void Dispose() => Inputs.Dispose();
+}
+
+internal sealed class Batch(List<TrainingExample> examples, List<NoiseDraw> draws) : IDisposable
+{
+    public List<TrainingExample> Examples { get; } = examples;
+
+    public List<NoiseDraw> Draws { get; } = draws;
+
+    public void Dispose()
+    {
+        foreach (var disposable in Examples.Cast<IDisposable>().Concat(Draws)) disposable.Dispose();
+    }
 }
