@@ -42,7 +42,7 @@ public sealed record LoraLayersConfig
         }
     }
 
-    /// <summary>The configured groups with their block prefix and the layer types they accept.</summary>
+    /// <summary>The configured groups by their configuration name, with the layer types each accepts.</summary>
     internal IEnumerable<(string Group, LoraBlocksConfig Blocks, IReadOnlyDictionary<string, LoraLayerType> Types)> Groups()
     {
         if (TransformerBlocks is { } joint) yield return ("transformer_blocks", joint, LoraLayerType.Joint);
