@@ -76,8 +76,9 @@ public sealed class NetworkStudioFactory : StudioFactory
     ];
 }
 
-/// <summary>Bound to every interface without an access token: the server must refuse to start.</summary>
-public sealed class UnprotectedNetworkStudioFactory : StudioFactory
+/// <summary>The loopback server with a few more settings.</summary>
+public sealed class StudioFactoryWith(params (string Key, string Value)[] settings) : StudioFactory
 {
-    protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings() => [new("Urls", "http://0.0.0.0:7860")];
+    protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings() =>
+        settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value));
 }

@@ -22,7 +22,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var prompt = new Option<string?>("--prompt", "-p") { Description = "What the image shows; - reads it from standard input." };
-        var promptFile = new Option<FileInfo?>("--prompt-file") { Description = "Read the prompt from this text file." };
+        var promptFile = new Option<FileInfo>("--prompt-file") { Description = "Read the prompt from this text file." }.AcceptExistingOnly();
         var model = new Option<string?>("--model", "-m")
         {
             Description = "schnell or dev (default schnell; with --path, what the model folder is).",

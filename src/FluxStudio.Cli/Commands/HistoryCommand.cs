@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using FluxStudio.App;
 using FluxStudio.App.History;
+using FluxStudio.App.Data;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.Cli.Commands;
@@ -90,19 +92,21 @@ public static class HistoryCommand
     private static Command Import()
     {
         var path = new Argument<string>("database") { Description = $"The original app's {OriginalHistoryImporter.DefaultFileName}." };
-        var command = new Command("import", "Import the history of MFLUX-Gradio, leaving its image files where they are.") { path };
+        var command = new Command("import", "Import the history of MFLUX-Gradio, copying its images into the output folder.") { path };
         command.SetAction((parse, ct) => WithStoreAsync(parse, async store =>
         {
             try
             {
                 var report = await new OriginalHistoryImporter(store).ImportAsync(parse.GetValue(path)!, null, ct);
-                Console.WriteLine($"Imported {report.Imported} image(s); {report.AlreadyPresent} were already in history; " +
-                                  $"{report.MissingFiles} imported entr{(report.MissingFiles == 1 ? "y has" : "ies have")} no image file and stay hidden.");
+                Console.WriteLine($"Imported {report.Imported} image(s), {report.Copied} of them copied into the output folder; " +
+                                  $"{report.AlreadyPresent} were already in history; {report.Skipped.Count} row(s) skipped.");
+                foreach (var skipped in report.Skipped)
+                    Console.WriteLine($"  skipped: {skipped}");
                 foreach (var problem in report.Problems)
                     Console.WriteLine($"  note: {problem}");
                 return 0;
             }
-            catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
+            catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
             {
                 return Fail(ex.Message);
             }
@@ -112,11 +116,26 @@ public static class HistoryCommand
 
     private static Argument<long> IdArgument() => new("id") { Description = "The image's id, as `history list` shows it." };
 
-    /// <summary>Runs the action on the history of the data root that the settings (or --data-root) name.</summary>
+    /// <summary>
+    /// Runs the action on the history of the data root that the settings (or --data-root) name; a damaged database is
+    /// one sentence, not a stack trace.
+    /// </summary>
     private static async Task<int> WithStoreAsync(ParseResult parse, Func<HistoryStore, Task<int>> action)
     {
         using var host = CliHost.Build([new($"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}", parse.GetValue(DataRoot)?.FullName)]);
-        return await action(host.Services.GetRequiredService<HistoryStore>());
+        var database = host.Services.GetRequiredService<StudioDatabase>();
+        try
+        {
+            return await action(host.Services.GetRequiredService<HistoryStore>());
+        }
+        catch (DamagedDatabaseException ex)
+        {
+            return Fail(ex.Message);
+        }
+        catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
+        {
+            return Fail(DamagedDatabaseException.From(database.Path, ex).Message);
+        }
     }
 
     private static int Fail(string message)
