@@ -17,6 +17,13 @@ public sealed class EngineOptions
     /// </summary>
     public bool? LowMemory { get; set; }
 
+    /// <summary>
+    /// A local ControlNet folder (<c>config.json</c> and <c>diffusion_pytorch_model.safetensors</c>, or a Hugging Face cache
+    /// folder of one). Empty: InstantX's Canny ControlNet from the models root or the Hugging Face cache, downloaded when
+    /// missing and downloads are allowed. The CLI's <c>--controlnet-path</c>.
+    /// </summary>
+    public string? ControlNetPath { get; set; }
+
     /// <summary>Send a small preview with each denoising step.</summary>
     public bool Previews { get; set; } = true;
 }
