@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using FluxStudio.App.Tests.Support;
-using SkiaSharp;
+using FluxStudio.Engine.Pipeline;
 
 namespace FluxStudio.Cli.Tests;
 
@@ -15,18 +15,8 @@ public sealed class ControlNetAndImageToImageCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static byte[] Rgb(string png)
-    {
-        using var bitmap = SKBitmap.Decode(png);
-        var rgb = new byte[bitmap.Width * bitmap.Height * 3];
-        for (int y = 0, i = 0; y < bitmap.Height; y++)
-            for (int x = 0; x < bitmap.Width; x++, i += 3)
-            {
-                var pixel = bitmap.GetPixel(x, y);
-                (rgb[i], rgb[i + 1], rgb[i + 2]) = (pixel.Red, pixel.Green, pixel.Blue);
-            }
-        return rgb;
-    }
+    /// <summary>The 8-bit RGB pixels of a PNG file.</summary>
+    private static byte[] Rgb(string png) => RgbImageFile.Read(png).Pixels;
 
     /// <summary>`generate` on the ControlNet fixture's model with its shared run's prompt, seed, size, steps and guidance, in fp32 on the CPU.</summary>
     private static string[] RunArguments(string output, params string[] more) =>
