@@ -80,7 +80,7 @@ public sealed record InputHashes(string? ControlNetImage, string? InitImage)
         request.UsesControlNet ? await HashAsync(request.ControlNetImagePath!, ct) : null,
         request.UsesInitImage ? await HashAsync(request.InitImagePath!, ct) : null);
 
-    public static async Task<string> HashAsync(string path, CancellationToken ct)
+    private static async Task<string> HashAsync(string path, CancellationToken ct)
     {
         await using var file = File.OpenRead(path);
         return Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(file, ct));

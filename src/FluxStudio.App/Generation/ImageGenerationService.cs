@@ -81,6 +81,7 @@ public sealed class ImageGenerationService(
         var image = 0;
         await foreach (var generated in generator.GenerateAsync(prepared, progress, ct).WithCancellation(ct))
         {
+            ct.ThrowIfCancellationRequested();
             image++;
             var run = generated.Run;
             var made = prepared with { Seed = (long)run.Seed, Seeds = [], BatchCount = 1 };

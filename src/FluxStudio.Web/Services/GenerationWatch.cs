@@ -17,9 +17,8 @@ public sealed class GenerationWatch : IDisposable
     private readonly GenerationSubmitter _submitter;
     private readonly GenerationQueue _queue;
     private readonly GenerationEvents _events;
-    private readonly Lock _gate = new();
-
     private readonly HistoryStore _history;
+    private readonly Lock _gate = new();
 
     public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events, HistoryStore history)
     {
@@ -122,13 +121,13 @@ public sealed class GenerationWatch : IDisposable
                 Apply(new QueueEvent(QueueEventKind.Started, id));
                 break;
             case JobStatus.Done:
-                Apply(new QueueEvent(QueueEventKind.Completed, id) { ImageId = job.ImageId, ImageIds = job.ImageIds, Warnings = job.Warnings });
+                Apply(new QueueEvent(QueueEventKind.Completed, id) { Warnings = job.Warnings });
                 break;
             case JobStatus.Failed:
-                Apply(new QueueEvent(QueueEventKind.Failed, id) { Error = job.Error, ImageIds = job.ImageIds });
+                Apply(new QueueEvent(QueueEventKind.Failed, id) { Error = job.Error });
                 break;
             case JobStatus.Cancelled:
-                Apply(new QueueEvent(QueueEventKind.Cancelled, id) { ImageIds = job.ImageIds });
+                Apply(new QueueEvent(QueueEventKind.Cancelled, id));
                 break;
         }
         await LoadResultsAsync(job?.ImageIds ?? [], ct);
