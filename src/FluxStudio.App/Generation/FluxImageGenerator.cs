@@ -3,6 +3,7 @@ using FluxStudio.App.Outputs;
 using FluxStudio.Engine;
 using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.Logging;
@@ -14,14 +15,17 @@ namespace FluxStudio.App.Generation;
 /// The engine behind <see cref="ImageGenerationService"/>: finds the model (downloading it when allowed), keeps it
 /// loaded between images (reloading only when the model, path, quantization, device or precision change; LoRAs and
 /// the ControlNet are attached at run time, the ControlNet only while a request uses it), and runs the FLUX.1 pipeline,
-/// encoding a batch's prompt once.
+/// encoding a batch's prompt once. Each request is checked against the memory available before its model is loaded and
+/// again before it runs, the ControlNet and the start picture included.
 /// </summary>
+/// <param name="memory">The memory jobs are planned against (default: this machine's, within <see cref="EngineOptions.MemoryLimitGB"/>).</param>
 public sealed class FluxImageGenerator(
     ModelLocator locator,
     ControlNetLocator controlNets,
     IOptionsMonitor<EngineOptions> options,
     IOptionsMonitor<StudioOptions> studio,
-    ILogger<FluxImageGenerator> logger) : IImageGenerator, IDisposable
+    ILogger<FluxImageGenerator> logger,
+    IDeviceMemory? memory = null) : IImageGenerator, IDisposable
 {
     private readonly ModelCache<LoadedFluxModel> _cache = new();
 
@@ -47,7 +51,10 @@ public sealed class FluxImageGenerator(
                 DownloadProgress(progress), ct)
             : null;
 
-        using var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, lowMemory, progress, token), ct);
+        var planner = new MemoryPlanner(memory ?? new SystemMemory(settings.MemoryLimitBytes));
+        var memoryRequest = new MemoryRequest(request.Width, request.Height, lowMemory, engineOptions.InitImage is { Strength: > 0 });
+        using var lease = await _cache.AcquireAsync(key,
+            (k, token) => LoadAsync(k, target, memoryRequest, controlNet, planner, progress, token), ct);
         // Names are files in the LoRA folder; full paths stay as they are.
         var loraFolder = studio.CurrentValue.ResolveLoraFolder();
         await Task.Run(() =>
@@ -58,7 +65,7 @@ public sealed class FluxImageGenerator(
         }, ct);
         LoadedControlNet = controlNet;
 
-        var pipeline = new FluxPipeline(lease.Model);
+        var pipeline = new FluxPipeline(lease.Model, planner);
         using var prepared = await pipeline.PrepareAsync(engineOptions, EngineProgress(progress, 1, seeds.Count), ct);
         for (int i = 0; i < seeds.Count; i++)
             yield return new GeneratedImage(await prepared.GenerateAsync((ulong)seeds[i], EngineProgress(progress, i + 1, seeds.Count), ct));
@@ -95,13 +102,25 @@ public sealed class FluxImageGenerator(
     private static SynchronousProgress<DownloadProgress> DownloadProgress(IProgress<GenerationProgress> progress) => new(d =>
         progress.Report(new GenerationProgress(d.FileNumber, d.FileCount) { Stage = GenerationStage.LoadingModel, Download = d }));
 
-    private async Task<LoadedFluxModel> LoadAsync(ModelKey key, ComputeTarget target, bool lowMemory,
-        IProgress<GenerationProgress> progress, CancellationToken ct)
+    /// <summary>Finds the model, checks that the image fits with it (and the ControlNet) loaded, then loads it.</summary>
+    private async Task<LoadedFluxModel> LoadAsync(ModelKey key, ComputeTarget target, MemoryRequest request, string? controlNet,
+        MemoryPlanner planner, IProgress<GenerationProgress> progress, CancellationToken ct)
     {
         logger.LogInformation("Loading {Model}", key);
         progress.Report(new GenerationProgress(0, 0) { Stage = GenerationStage.LoadingModel });
         var location = await locator.LocateAsync(key.Path, key.ModelAlias, partsFolder: null, DownloadProgress(progress), ct);
-        return await Task.Run(() => LoadedFluxModel.Load(location, target, lowMemory, key.Quantize), ct);
+        return await Task.Run(() =>
+        {
+            var plan = planner.Check(location, target, key.Quantize, request, controlNet);
+            try
+            {
+                return LoadedFluxModel.Load(location, target, request.LowMemory, key.Quantize);
+            }
+            catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
+            {
+                throw plan.Failure("loading the model", e);
+            }
+        }, ct);
     }
 
     public void Dispose() => _cache.Dispose();

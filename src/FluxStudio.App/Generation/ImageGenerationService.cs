@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -86,18 +87,28 @@ public sealed class ImageGenerationService(
             var run = generated.Run;
             var made = prepared with { Seed = (long)run.Seed, Seeds = [], BatchCount = 1 };
             var record = GenerationRecord.Describe(made, run, _time.GetLocalNow(), inputs, batchId);
-            var files = OutputStore.Encode(record, run);
-            if (output.History)
-                record = await outputs.SaveAsync(record, files, request.Metadata, ct);
-            var copy = output.CopyTo is { } path ? CopyPath(path, run.Seed, images) : null;
-            var cannyCopy = copy is null ? null
-                : await OutputStore.ExportAsync(record, files, copy, request.Metadata, request.ControlNetSaveCanny, ct);
+            string? copy = output.CopyTo is { } path ? CopyPath(path, run.Seed, images) : null, cannyCopy = null;
+            try
+            {
+                var files = OutputStore.Encode(record, run);
+                if (output.History)
+                    record = await outputs.SaveAsync(record, files, request.Metadata, ct);
+                if (copy is not null)
+                    cannyCopy = await OutputStore.ExportAsync(record, files, copy, request.Metadata, request.ControlNetSaveCanny, ct);
+            }
+            catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
+            {
+                throw new EngineMemoryException(MemoryShortfall.Unplanned(run.Width, run.Height, "saving the image", SizeMultiple(request)), e);
+            }
             yield return new GenerationOutcome(record, output.History, copy, GenerationRecord.Warnings(request, run))
             {
                 Image = image, Images = images, ControlNetCannyCopyPath = cannyCopy,
             };
         }
     }
+
+    /// <summary>Width and height of the request's model are multiples of this.</summary>
+    public int SizeMultiple(GenerationRequest request) => validator.SizeRuleFor(request).Multiple;
 
     /// <summary>
     /// The request as the engine gets it: every seed of the batch chosen (a random one for each 0, all different), the

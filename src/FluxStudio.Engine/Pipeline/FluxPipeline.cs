@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
@@ -11,11 +12,9 @@ namespace FluxStudio.Engine.Pipeline;
 /// pack, denoise along the flow-matching schedule, unpack, decode, convert to 8-bit. Each stage is a method of
 /// its own so it can be checked against the reference alone.
 /// </summary>
-public sealed class FluxPipeline(LoadedFluxModel model)
+/// <param name="memory">Checks each generation against the memory available first (default: this machine's).</param>
+public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = null)
 {
-    /// <summary>Images with more latent pixels than this are decoded in tiles (about 1.5 megapixels for FLUX.1).</summary>
-    public const long TiledDecodingLatentPixels = 160 * 160;
-
     public LoadedFluxModel Model { get; } = model;
 
     public int DownsampleFactor => Model.Vae.Config.DownsampleFactor;
@@ -44,6 +43,9 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var clock = Stopwatch.StartNew();
         var warnings = new List<string>(Model.Warnings);
         Validate(options);
+        // Before anything is allocated: a generation that cannot fit is refused, saying what would.
+        var plan = (memory ?? MemoryPlanner.ForThisMachine).Check(Model, options.Width, options.Height, options.ControlNet is not null,
+            options.InitImage is { Strength: > 0 });
         int steps = options.Steps ?? DefaultSteps;
         float? guidance = null;
         if (Model.Variant.TakesGuidance())
@@ -55,11 +57,12 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         using var _ = no_grad();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.EncodingPrompt, 0, steps));
-        var text = Guard("encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+        var text = Guard(plan, "encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+        NativeHeap.ReturnFreePages();
 
         cancellationToken.ThrowIfCancellationRequested();
         var (controlNet, controlNetRun) = options.ControlNet is { } control
-            ? Guard("preparing the ControlNet", () => PrepareControlNet(control, options.Width, options.Height, guidance))
+            ? Guard(plan, "preparing the ControlNet", () => PrepareControlNet(control, options.Width, options.Height, guidance))
             : (null, null);
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -68,7 +71,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
             warnings.Add("Image strength 0 keeps nothing of the start image; it ran as text to image.");
         else if (options.InitImage is { } init)
         {
-            start = Guard("encoding the start image", () => EncodeInitImage(init.Image, options.Width, options.Height));
+            start = Guard(plan, "encoding the start image", () => EncodeInitImage(init.Image, options.Width, options.Height));
             initRun = new InitImageRun(init.Strength, InitImage.FirstStep(steps, init.Strength));
         }
 
@@ -79,7 +82,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
             Schedule(steps, (int)(rows * columns)),
             controlNet is null ? null : controlNet with { Condition = controlNet.Condition.DetachFromDisposeScope() },
             start?.DetachFromDisposeScope());
-        return new PreparedGeneration(this, options, guidance, warnings, shared, controlNetRun, initRun, clock.Elapsed);
+        return new PreparedGeneration(this, options, guidance, warnings, shared, controlNetRun, initRun, plan, clock.Elapsed);
     }
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
@@ -199,11 +202,11 @@ public sealed class FluxPipeline(LoadedFluxModel model)
     /// </summary>
     public static Tensor NoisedStart(Tensor picture, Tensor noise, float sigma) => picture * (1 - sigma) + noise * sigma;
 
-    /// <summary>Unpacks the final latent and decodes it (in tiles for large images).</summary>
+    /// <summary>Unpacks the final latent and decodes it (in tiles when the whole image would take too much memory).</summary>
     public Tensor Decode(Tensor packed, long rows, long columns)
     {
         using var latent = LatentPacking.Unpack(packed, rows, columns).to(Model.Target.DType);
-        return rows * columns * 4 > TiledDecodingLatentPixels
+        return GenerationMemory.DecodesInTiles(Model.Vae.Config, Model.Target.DType, 2 * rows, 2 * columns)
             ? Model.Vae.DecodeTiled(latent, new Vae.VaeTiling())
             : Model.Vae.Decode(latent);
     }
@@ -222,15 +225,15 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).bytes.ToArray());
     }
 
-    internal static T Guard<T>(string operation, Func<T> action)
+    internal static T Guard<T>(MemoryPlan plan, string operation, Func<T> action)
     {
         try
         {
             return action();
         }
-        catch (Exception e) when (e is not OperationCanceledException && EngineMemoryException.IsAllocationFailure(e))
+        catch (Exception e) when (e is not OperationCanceledException and not EngineMemoryException && EngineMemoryException.IsAllocationFailure(e))
         {
-            throw new EngineMemoryException(operation, e);
+            throw plan.Failure(operation, e);
         }
     }
 }

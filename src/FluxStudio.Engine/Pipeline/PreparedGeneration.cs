@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
 
@@ -20,14 +21,15 @@ public sealed class PreparedGeneration : IDisposable
     private readonly Inputs _inputs;
     private readonly IReadOnlyList<string> _warnings;
     private readonly ControlNetRun? _controlNetRun;
+    private readonly MemoryPlan _plan;
     private TimeSpan _unbilledPreparation;
     private bool _disposed;
 
     internal PreparedGeneration(FluxPipeline pipeline, FluxGenerationOptions options, float? guidance, IReadOnlyList<string> warnings,
-        Inputs inputs, ControlNetRun? controlNetRun, InitImageRun? initImage, TimeSpan preparation)
+        Inputs inputs, ControlNetRun? controlNetRun, InitImageRun? initImage, MemoryPlan plan, TimeSpan preparation)
     {
         (_pipeline, Options, Guidance, _warnings, _inputs) = (pipeline, options, guidance, warnings, inputs);
-        (_controlNetRun, InitImage, _unbilledPreparation) = (controlNetRun, initImage, preparation);
+        (_controlNetRun, InitImage, _plan, _unbilledPreparation) = (controlNetRun, initImage, plan, preparation);
     }
 
     public FluxGenerationOptions Options { get; }
@@ -60,20 +62,21 @@ public sealed class PreparedGeneration : IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         cancellationToken.ThrowIfCancellationRequested();
-        var noise = LatentPacking.Pack(_pipeline.PrepareNoise(seed, width, height));
+        var noise = FluxPipeline.Guard(_plan, "drawing the starting noise", () => LatentPacking.Pack(_pipeline.PrepareNoise(seed, width, height)));
         var (rows, columns) = _pipeline.LatentGrid(width, height);
         var start = _inputs.Start is { } picture ? FluxPipeline.NoisedStart(picture, noise, _inputs.Timesteps[FirstStep]) : noise;
         progress?.Report(new GenerationProgress(GenerationStage.Denoising, FirstStep, steps));
-        var packed = FluxPipeline.Guard("denoising", () => EulerSampler.Denoise(model.Transformer, start, _inputs.ImageIds, _inputs.Text,
+        var packed = FluxPipeline.Guard(_plan, "denoising", () => EulerSampler.Denoise(model.Transformer, start, _inputs.ImageIds, _inputs.Text,
             _inputs.Timesteps, Guidance,
             step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
                 Options.Previews ? FluxPipeline.Preview(step, rows, columns) : null)),
             cancellationToken, _inputs.ControlNet, FirstStep));
 
+        NativeHeap.ReturnFreePages();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
-        var decoded = FluxPipeline.Guard("decoding the image", () => _pipeline.Decode(packed, rows, columns));
-        var image = ImageConversion.ToRgb(decoded);
+        var decoded = FluxPipeline.Guard(_plan, "decoding the image", () => _pipeline.Decode(packed, rows, columns));
+        var image = FluxPipeline.Guard(_plan, "converting the image", () => ImageConversion.ToRgb(decoded));
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
         var duration = clock.Elapsed + _unbilledPreparation;
         _unbilledPreparation = TimeSpan.Zero;
