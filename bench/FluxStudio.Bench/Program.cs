@@ -33,6 +33,7 @@ Run("batch", BatchBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
 Run("memory by size", MemoryBench.Run);
+Run("training step", TrainingBench.Run);
 
 if (options.JsonPath != null)
 {
