@@ -53,6 +53,34 @@ public sealed class JobProgressTests
         await tracker.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public async Task ImageToImageAndBatchesCountTheStepsActuallyRunForEveryImageLeft()
+    {
+        var tracker = new GenerationProgressTracker(_events, _time);
+        await tracker.StartAsync(CancellationToken.None);
+        void ReportImage(GenerationStage stage, int step, int image) =>
+            _events.Publish(new QueueEvent(QueueEventKind.Progress, 7) { Stage = stage, Step = step, TotalSteps = 10, Image = image, Images = 3 });
+
+        // Image to image at strength 0.4 starts at step 4 of 10.
+        ReportImage(GenerationStage.Denoising, 4, 1);
+        Assert.Equal("Image 1 of 3: denoising from step 4 of 10", JobText.Stage(tracker.Get(7)));
+        _time.Now += TimeSpan.FromSeconds(6);
+        ReportImage(GenerationStage.Denoising, 7, 1);
+        // 2 s a step: 3 steps left of this image and 6 of each of the two others.
+        Assert.Equal(TimeSpan.FromSeconds(30), tracker.Get(7)!.Remaining(_time.Now));
+        Assert.Equal("Image 1 of 3: step 7 of 10", JobText.Stage(tracker.Get(7)));
+
+        ReportImage(GenerationStage.Decoding, 10, 1);
+        _time.Now += TimeSpan.FromSeconds(5);
+        ReportImage(GenerationStage.Denoising, 4, 2);
+        Assert.Null(tracker.Get(7)!.Remaining(_time.Now));
+        _time.Now += TimeSpan.FromSeconds(3);
+        ReportImage(GenerationStage.Denoising, 5, 2);
+        // The second image's pace, 3 s a step: 5 steps of it and 6 of the third.
+        Assert.Equal(TimeSpan.FromSeconds(33), tracker.Get(7)!.Remaining(_time.Now));
+        await tracker.StopAsync(CancellationToken.None);
+    }
+
     [Theory]
     [InlineData(7, "0:07")]
     [InlineData(135, "2:15")]

@@ -48,6 +48,10 @@ public sealed class GenerationProgressTracker : IHostedService
     {
         var now = _time.GetUtcNow();
         var denoisingStep = stage == GenerationStage.Denoising ? e.Step : null;
+        // The first denoising report of an image is its start (step 0, or the step image to image skips to); the time
+        // per step is measured from there.
+        var image = e.Image ?? previous?.Image ?? 1;
+        var starts = denoisingStep is not null && (previous is not { Stage: GenerationStage.Denoising } || previous.Image != image);
         return new JobProgress(
             stage,
             e.Step ?? previous?.Step ?? 0,
@@ -55,9 +59,11 @@ public sealed class GenerationProgressTracker : IHostedService
             e.PreviewPng ?? previous?.PreviewPng,
             stage == GenerationStage.LoadingModel ? e.Download : null)
         {
-            // Step 0 of the denoising is its start; the time per step is measured from there.
-            DenoisingSince = denoisingStep == 0 ? now : previous?.DenoisingSince,
-            LastStepAt = denoisingStep > 0 ? now : previous?.LastStepAt,
+            Image = image,
+            Images = e.Images ?? previous?.Images ?? 1,
+            DenoisingSince = starts ? now : previous?.DenoisingSince,
+            FirstStep = starts ? denoisingStep!.Value : previous?.FirstStep ?? 0,
+            LastStepAt = starts ? null : denoisingStep is not null ? now : previous?.LastStepAt,
         };
     }
 }
@@ -70,19 +76,27 @@ public sealed class GenerationProgressTracker : IHostedService
 /// <param name="Download">A model download's progress while <see cref="GenerationStage.LoadingModel"/>.</param>
 public sealed record JobProgress(GenerationStage Stage, int Step, int TotalSteps, byte[]? PreviewPng, DownloadProgress? Download = null)
 {
+    /// <summary>Which image of the job's batch is being made, from 1, and how many the batch makes.</summary>
+    public int Image { get; init; } = 1;
+    public int Images { get; init; } = 1;
+
     public DateTimeOffset? DenoisingSince { get; init; }
+
+    /// <summary>The step this image's denoising started from: 0, or the step image to image skips to.</summary>
+    public int FirstStep { get; init; }
+
     public DateTimeOffset? LastStepAt { get; init; }
 
     /// <summary>
-    /// The time the remaining denoising steps should take at the pace of the steps so far; null until one step has
-    /// run. Decoding is left out: it takes about one step.
+    /// The time the remaining denoising steps should take at the pace of the steps so far, this image's and those of the
+    /// batch's images still to make; null until one step has run. Decoding is left out: it takes about one step.
     /// </summary>
     public TimeSpan? Remaining(DateTimeOffset now)
     {
-        if (Stage != GenerationStage.Denoising || Step < 1 || DenoisingSince is not { } since || LastStepAt is not { } last)
+        if (Stage != GenerationStage.Denoising || Step <= FirstStep || DenoisingSince is not { } since || LastStepAt is not { } last)
             return null;
-        var perStep = (last - since) / Step;
-        var left = perStep * (TotalSteps - Step) - (now - last);
+        var perStep = (last - since) / (Step - FirstStep);
+        var left = perStep * (TotalSteps - Step + (Images - Image) * (TotalSteps - FirstStep)) - (now - last);
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 }

@@ -18,24 +18,35 @@ public static class JobText
         _ => status.ToString(),
     };
 
-    /// <summary>What a running job is doing: "Loading the model", "Step 3 of 20", "Decoding the image"…</summary>
+    /// <summary>
+    /// What a running job is doing: "Loading the model", "Step 3 of 20", "Decoding the image"…, and in a batch which
+    /// image: "Image 2 of 4: step 3 of 20".
+    /// </summary>
     public static string Stage(JobProgress? progress)
     {
         if (progress is null)
             return "Starting";
-        return progress.Stage switch
+        var stage = StageOfImage(progress);
+        return progress.Images > 1 && progress.Stage is not GenerationStage.LoadingModel and not GenerationStage.EncodingPrompt
+            ? $"Image {progress.Image} of {progress.Images}: {char.ToLowerInvariant(stage[0])}{stage[1..]}"
+            : stage;
+    }
+
+    private static string StageOfImage(JobProgress progress) =>
+        progress.Stage switch
         {
             GenerationStage.LoadingModel when progress.Download is { } d =>
                 $"Downloading the model: file {d.FileNumber} of {d.FileCount}" +
                 (d.BytesTotal is { } total and > 0 ? $", {Size(d.BytesDone)} of {Size(total)}" : ""),
             GenerationStage.LoadingModel => "Loading the model",
             GenerationStage.EncodingPrompt => "Encoding the prompt",
-            GenerationStage.Denoising when progress.Step == 0 => $"Denoising, {progress.TotalSteps} steps",
+            GenerationStage.Denoising when progress.Step == progress.FirstStep => progress.FirstStep == 0
+                ? $"Denoising, {progress.TotalSteps} steps"
+                : $"Denoising from step {progress.FirstStep} of {progress.TotalSteps}",
             GenerationStage.Denoising => $"Step {progress.Step} of {progress.TotalSteps}",
             GenerationStage.Decoding => "Decoding the image",
             _ => "Finishing",
         };
-    }
 
     /// <summary>0–100 for a progress bar; null when the stage has no measure (the bar then runs indeterminate).</summary>
     public static double? Percent(JobProgress? progress) => progress switch

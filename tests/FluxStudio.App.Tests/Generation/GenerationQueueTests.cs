@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Loras;
@@ -182,7 +183,8 @@ public sealed class GenerationQueueTests : IDisposable
         }
 
         Assert.Equal(
-            [QueueEventKind.Queued, QueueEventKind.Started, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Completed],
+            [QueueEventKind.Queued, QueueEventKind.Started, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Progress,
+                QueueEventKind.ImageSaved, QueueEventKind.Completed],
             seen.Select(e => e.Kind));
         Assert.All(seen, e => Assert.Equal(job.Id, e.JobId));
         Assert.Equal([(1, 3), (2, 3), (3, 3)], seen.Where(e => e.Kind == QueueEventKind.Progress).Select(e => (e.Step!.Value, e.TotalSteps!.Value)));
@@ -228,11 +230,13 @@ public sealed class GenerationQueueTests : IDisposable
     /// <summary>Reports the given progress, in order, then draws the image.</summary>
     private sealed class StagedGenerator(IReadOnlyList<GenerationProgress> reports) : IImageGenerator
     {
-        public Task<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken ct)
+        public async IAsyncEnumerable<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress,
+            [EnumeratorCancellation] CancellationToken ct)
         {
             foreach (var report in reports)
                 progress.Report(report);
-            return Task.FromResult(FakeImageGenerator.Render(request, "cpu"));
+            await Task.Yield();
+            yield return FakeImageGenerator.Render(request, "cpu");
         }
     }
 

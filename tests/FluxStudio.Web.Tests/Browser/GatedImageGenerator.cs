@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FluxStudio.App.Generation;
 using FluxStudio.Engine.Pipeline;
 using GenerationProgress = FluxStudio.App.Generation.GenerationProgress;
@@ -23,7 +24,8 @@ public sealed class GatedImageGenerator(IImageGenerator engine) : IImageGenerato
 
     public void Open() => Interlocked.Exchange(ref _gate, null)?.TrySetResult();
 
-    public async Task<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken ct)
+    public async IAsyncEnumerable<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress,
+        [EnumeratorCancellation] CancellationToken ct)
     {
         if (_gate is { } gate)
         {
@@ -31,7 +33,8 @@ public sealed class GatedImageGenerator(IImageGenerator engine) : IImageGenerato
             Reached.TrySetResult();
             await gate.Task.WaitAsync(ct);
         }
-        return await engine.GenerateAsync(request, progress, ct);
+        await foreach (var image in engine.GenerateAsync(request, progress, ct))
+            yield return image;
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
