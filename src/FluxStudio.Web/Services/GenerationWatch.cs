@@ -233,7 +233,8 @@ public sealed class GenerationWatch : IDisposable
                         Preview = "data:image/png;base64," + Convert.ToBase64String(png);
                     break;
                 case QueueEventKind.ImageSaved:
-                    Image = Math.Min((e.Image ?? Image) + 1, Images);
+                    // The saved image takes the place of its steps' preview until the next image's first step.
+                    (Image, Preview) = (Math.Min((e.Image ?? Image) + 1, Images), null);
                     break;
                 case QueueEventKind.Completed:
                     (State, Step, Image, Warnings, Running) = ("done", TotalSteps, Images, e.Warnings, false);

@@ -1,4 +1,5 @@
 using FluxStudio.App.Generation;
+using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -10,7 +11,8 @@ namespace FluxStudio.Web.Tests.Browser;
 
 /// <summary>
 /// The real server on a free loopback port with the real FLUX engine on a tiny model (behind a gate the tests can
-/// close), a temporary data folder, and Debian's chromium driven by Playwright. One per test run, shared by the tests
+/// close) and the controlnet-tiny fixture's ControlNet, a temporary data folder, and Debian's chromium driven by
+/// Playwright. One per test run, shared by the tests
 /// of the browser collection, which run one after another.
 /// </summary>
 public sealed class LiveStudioServer : IAsyncLifetime
@@ -53,6 +55,7 @@ public sealed class LiveStudioServer : IAsyncLifetime
             "--FluxStudio:Engine:Device=cpu",
             "--FluxStudio:Engine:Precision=fp32",
             "--Models:AllowDownload=false",
+            $"--FluxStudio:Engine:ControlNetPath={ControlNetFixture.ControlNetFolder}",
             $"--Enhancer:Endpoint={Ollama.Endpoint}",
             "--Logging:LogLevel:Default=Warning",
         ], services =>
