@@ -82,6 +82,22 @@ public sealed class JobProgressTests
     }
 
     [Theory]
+    [InlineData(JobStatus.Queued, 1, 0, "")]
+    [InlineData(JobStatus.Queued, 4, 0, ", 4 images")]
+    [InlineData(JobStatus.Done, 4, 4, ", 4 images")]
+    [InlineData(JobStatus.Cancelled, 4, 2, ", 2 of 4 images")]
+    [InlineData(JobStatus.Failed, 3, 0, ", 0 of 3 images")]
+    public void ABatchJobSaysHowManyImagesItMakesOrMade(JobStatus status, int batch, int made, string expected)
+    {
+        var job = new GenerationJob
+        {
+            Id = 1, Status = status, CreatedAt = _time.Now, ImageIds = [.. Enumerable.Range(1, made).Select(i => (long)i)],
+            Request = new GenerationRequest { Prompt = "boats", BatchCount = batch },
+        };
+        Assert.Equal(expected, JobText.Images(job));
+    }
+
+    [Theory]
     [InlineData(7, "0:07")]
     [InlineData(135, "2:15")]
     [InlineData(3723, "1:02:03")]

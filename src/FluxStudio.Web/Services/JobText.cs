@@ -19,6 +19,23 @@ public static class JobText
     };
 
     /// <summary>
+    /// How many images a batch job makes or made, to follow its status: ", 4 images" while it waits or once done,
+    /// ", 2 of 4 images" when it ended early; nothing for a single image.
+    /// </summary>
+    public static string Images(GenerationJob job)
+    {
+        var images = job.Request.ImageCount;
+        if (images == 1)
+            return "";
+        return job.Status switch
+        {
+            JobStatus.Queued or JobStatus.Running => $", {images} images",
+            JobStatus.Done => $", {job.ImageIds.Count} images",
+            _ => $", {job.ImageIds.Count} of {images} images",
+        };
+    }
+
+    /// <summary>
     /// What a running job is doing: "Loading the model", "Step 3 of 20", "Decoding the image"…, and in a batch which
     /// image: "Image 2 of 4: step 3 of 20".
     /// </summary>

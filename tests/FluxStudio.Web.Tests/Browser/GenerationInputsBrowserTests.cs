@@ -45,6 +45,7 @@ public sealed class GenerationInputsBrowserTests(LiveStudioServer server)
         await Assertions.Expect(page.ByTestId("batch-seeds")).ToHaveTextAsync(new Regex("seeds 40 to 41"));
         await GenerateAndWaitAsync(page);
         await Assertions.Expect(page.ByTestId("progress-text")).ToHaveTextAsync("2 images");
+        await Assertions.Expect(page.Locator(".queue-item.followed .queue-status")).ToHaveTextAsync("Done, 2 images");
         await Assertions.Expect(page.ByTestId("result-seed")).ToHaveTextAsync("41");
         await page.ByTestId("batch-image-1").ClickAsync();
         await Assertions.Expect(page.ByTestId("result-seed")).ToHaveTextAsync("40");

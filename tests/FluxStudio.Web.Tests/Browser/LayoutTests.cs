@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using FluxStudio.App.Tests.Support;
 using Microsoft.Playwright;
 using static FluxStudio.Web.Tests.Browser.StudioPage;
 
@@ -24,6 +25,18 @@ public sealed class LayoutTests(LiveStudioServer server)
             Assert.True(overflow[0] <= 0, $"The {tab} tab scrolls sideways by {overflow[0]} px at 400 px.");
             await page.ScreenshotAsync($"phone-{tab}");
         }
+
+        // The Generate form's picture sections, open, fit too.
+        await page.OpenTabAsync("generate");
+        await page.OpenSectionAsync("Image to image", "init-image");
+        await page.OpenSectionAsync("ControlNet", "controlnet-image");
+        await page.ByTestId("controlnet-image").Locator("input[type=file]").SetInputFilesAsync(ControlNetFixture.ControlImage);
+        await Assertions.Expect(page.ByTestId("controlnet-edges")).ToBeVisibleAsync();
+        Assert.True((await page.OverflowAsync())[0] <= 0, "The Generate tab scrolls sideways with its picture sections open.");
+        await page.ScreenshotAsync(new PageScreenshotOptions
+        {
+            Path = Path.Combine(LiveStudioServer.ScreenshotFolder, "phone-generate-pictures.png"), FullPage = true,
+        });
 
         await page.OpenTabAsync("history");
         await page.Locator($".thumb[title=\"{prompt}\"]").ClickAsync(new() { Timeout = 120_000 });
