@@ -80,6 +80,16 @@ public sealed class GenerationInputsBrowserTests(LiveStudioServer server)
         await Assertions.Expect(page.ByTestId("history-input-init")).ToContainTextAsync("Start picture, strength 0.40");
         await Assertions.Expect(page.ByTestId("history-input-init").Locator("img")).ToBeVisibleAsync();
         await Assertions.Expect(page.ByTestId("history-details-text")).ToContainTextAsync("Image strength: 0.4");
+        // The batch sits together in the gallery, each image saying which of the two it is.
+        await Assertions.Expect(page.ByTestId($"batch-badge-{first}")).ToHaveTextAsync("1/2");
+        await Assertions.Expect(page.ByTestId($"history-item-{first}")).ToHaveAttributeAsync("aria-label", new Regex(", 1 of 2 of a batch:"));
+        await page.ScreenshotAsync("history-image-to-image-details");
+
+        // From History too, an image becomes the ControlNet reference on the Generate tab.
+        await page.ByTestId("history-send-controlnet").ClickAsync();
+        await Assertions.Expect(page.ByTestId("panel-generate")).ToBeVisibleAsync();
+        await Assertions.Expect(page.ByTestId("controlnet-image-thumb")).ToBeVisibleAsync();
+        await Assertions.Expect(page.ByTestId("controlnet-edges")).ToBeVisibleAsync();
     }
 
     [Fact]
