@@ -73,6 +73,12 @@ public sealed class GenerationInputsBrowserTests(LiveStudioServer server)
         // Same seed and settings as the first image, but started from it: a different picture.
         Assert.NotEqual(Rgb(source), Rgb(await client.GetByteArrayAsync($"/api/images/{started}")));
 
+        // Reusing the result's settings brings its start picture back.
+        await page.ByTestId("init-image-clear").ClickAsync();
+        await Assertions.Expect(page.ByTestId("init-image-thumb")).ToHaveCountAsync(0);
+        await page.ByTestId("reuse").ClickAsync();
+        await Assertions.Expect(page.ByTestId("init-image-thumb")).ToBeVisibleAsync();
+
         // History shows what the image was made from, and the form's open sections pass the accessibility check.
         Assert.Empty(await AxeCore.SeriousViolationsAsync(page));
         await page.OpenTabAsync("history");
@@ -90,6 +96,36 @@ public sealed class GenerationInputsBrowserTests(LiveStudioServer server)
         await Assertions.Expect(page.ByTestId("panel-generate")).ToBeVisibleAsync();
         await Assertions.Expect(page.ByTestId("controlnet-image-thumb")).ToBeVisibleAsync();
         await Assertions.Expect(page.ByTestId("controlnet-edges")).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task APicturePastedIntoItsZoneBecomesTheStartPictureAndATextFileIsRefusedWithAReason()
+    {
+        var page = await server.OpenStudioAsync();
+        await page.OpenSectionAsync("Image to image", "init-image");
+        const string paste = """
+            ([base64, type]) => {
+                const bytes = Uint8Array.from(atob(base64), c => c.charCodeAt(0));
+                const files = new DataTransfer();
+                files.items.add(new File([bytes], 'pasted', { type }));
+                const zone = document.querySelector('[data-testid=init-image] [data-paste-target]');
+                zone.focus();
+                zone.dispatchEvent(new ClipboardEvent('paste', { clipboardData: files, bubbles: true, cancelable: true }));
+            }
+            """;
+
+        // A file that only claims to be a picture is refused by its content.
+        await page.EvaluateAsync(paste, new[] { Convert.ToBase64String("not a picture"u8.ToArray()), "image/png" });
+        await Assertions.Expect(page.ByTestId("init-image-error")).ToContainTextAsync("PNG, JPEG or WebP");
+        await Assertions.Expect(page.ByTestId("init-image-thumb")).ToHaveCountAsync(0);
+
+        var picture = await File.ReadAllBytesAsync(ControlNetFixture.ControlImage);
+        await page.EvaluateAsync(paste, new[] { Convert.ToBase64String(picture), "image/png" });
+        var thumb = page.ByTestId("init-image-thumb");
+        await Assertions.Expect(thumb).ToBeVisibleAsync();
+        await Assertions.Expect(page.ByTestId("init-image-error")).ToHaveCountAsync(0);
+        // The thumbnail is the pasted picture (small enough to be shown as it is).
+        Assert.Equal(Rgb(picture), Rgb(FromDataUrl((await thumb.GetAttributeAsync("src"))!)));
     }
 
     [Fact]
