@@ -126,6 +126,22 @@ public sealed class GenerationInputsBrowserTests(LiveStudioServer server)
         await Assertions.Expect(page.ByTestId("init-image-error")).ToHaveCountAsync(0);
         // The thumbnail is the pasted picture (small enough to be shown as it is).
         Assert.Equal(Rgb(picture), Rgb(FromDataUrl((await thumb.GetAttributeAsync("src"))!)));
+
+        // The form's size takes the picture's shape at about as many pixels, each side a multiple of 16.
+        await page.SetAsync("width", "1024");
+        await page.SetAsync("height", "1024");
+        await page.ByTestId("init-image-shape").ClickAsync();
+        await Assertions.Expect(page.ByTestId("init-image-shape")).ToHaveCountAsync(0);
+        var (width, height) = (int.Parse(await page.Field("width").InputValueAsync()), int.Parse(await page.Field("height").InputValueAsync()));
+        var source = RgbImageFile.Decode(picture);
+        Assert.Equal((0, 0), (width % 16, height % 16));
+        Assert.InRange((double)width / height / ((double)source.Width / source.Height), 0.98, 1.02);
+        Assert.InRange(width * height / (1024.0 * 1024), 0.95, 1.05);
+
+        // The picture and the size are remembered across a reload.
+        await LiveStudioServer.ReloadAsync(page);
+        await Assertions.Expect(page.ByTestId("init-image-thumb")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Field("width")).ToHaveValueAsync(width.ToString(CultureInfo.InvariantCulture));
     }
 
     [Fact]
