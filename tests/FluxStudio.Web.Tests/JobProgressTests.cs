@@ -69,6 +69,8 @@ public sealed class JobProgressTests
         // 2 s a step: 3 steps left of this image and 6 of each of the two others.
         Assert.Equal(TimeSpan.FromSeconds(30), tracker.Get(7)!.Remaining(_time.Now));
         Assert.Equal("Image 1 of 3: step 7 of 10", JobText.Stage(tracker.Get(7)));
+        // The bar runs over the whole batch: 0.7 of the first of three images.
+        Assert.Equal(70.0 / 3, JobText.Percent(tracker.Get(7))!.Value, 9);
 
         ReportImage(GenerationStage.Decoding, 10, 1);
         _time.Now += TimeSpan.FromSeconds(5);

@@ -65,11 +65,15 @@ public static class JobText
             _ => "Finishing",
         };
 
-    /// <summary>0–100 for a progress bar; null when the stage has no measure (the bar then runs indeterminate).</summary>
+    /// <summary>
+    /// 0–100 for a progress bar, over the whole batch; null when the stage has no measure (the bar then runs
+    /// indeterminate).
+    /// </summary>
     public static double? Percent(JobProgress? progress) => progress switch
     {
         { Stage: GenerationStage.LoadingModel, Download: { BytesTotal: > 0 } d } => 100.0 * d.BytesDone / d.BytesTotal.Value,
-        { Stage: GenerationStage.Denoising or GenerationStage.Decoding, TotalSteps: > 0 } p => 100.0 * p.Step / p.TotalSteps,
+        { Stage: GenerationStage.Denoising or GenerationStage.Decoding, TotalSteps: > 0 } p =>
+            100.0 * (p.Image - 1 + (double)p.Step / p.TotalSteps) / Math.Max(1, p.Images),
         _ => null,
     };
 
