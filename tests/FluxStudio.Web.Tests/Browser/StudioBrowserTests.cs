@@ -61,6 +61,8 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
             await page.ByTestId("generate").ClickAsync();
             await server.Gate.Reached.Task.WaitAsync(TimeSpan.FromSeconds(60));
             await Assertions.Expect(page.ByTestId("progress-text")).ToHaveTextAsync("Loading the model");
+            // The page keeps the job it follows in the browser just after showing it; reload once it has.
+            await page.WaitForFunctionAsync("() => localStorage.getItem('fluxstudio.followed-job') !== null");
 
             await LiveStudioServer.ReloadAsync(page);
 
