@@ -9,6 +9,7 @@ using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FluxStudio.App;
@@ -38,7 +39,7 @@ public static class ServiceCollectionExtensions
         services.AddOptions<StudioOptions>().Bind(configuration.GetSection(StudioOptions.SectionName));
         services.AddOptions<GenerationRequestValidatorOptions>().Bind(configuration.GetSection($"{StudioOptions.SectionName}:Validation"));
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<StudioDatabase>();
+        services.TryAddSingleton(sp => StudioDatabase.Create(sp.GetRequiredService<IOptions<StudioOptions>>(), sp.GetService<ILoggerFactory>()));
         services.TryAddSingleton<HistoryStore>();
         services.TryAddSingleton<OriginalHistoryImporter>();
         services.TryAddSingleton<LoraCatalog>();
@@ -53,6 +54,9 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<RunningJobs>();
         services.TryAddSingleton<GenerationQueue>();
         services.TryAddSingleton<GenerationWorker>();
+        services.TryAddSingleton<WorkerRegistry>();
+        services.TryAddSingleton(sp => new WorkerCapabilities(sp.GetRequiredService<IOptions<StudioOptions>>(),
+            sp.GetRequiredService<IOptions<EngineOptions>>(), sp.GetService<ModelLocator>(), sp.GetService<ILogger<WorkerCapabilities>>()));
         services.AddHostedService<GenerationWorkerService>();
         return services;
     }

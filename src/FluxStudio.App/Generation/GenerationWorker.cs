@@ -8,10 +8,12 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.App.Generation;
 
 /// <summary>
-/// Runs the queue's jobs: <see cref="RunWorkerAsync"/> is one device's loop, <see cref="RunNextAsync"/> claims the oldest
-/// queued job and runs it through <see cref="ImageGenerationService"/> to its end (done, failed, cancelled, or
-/// interrupted when the app stops), which is what tests call. Jobs are claimed in the store, so workers on several
-/// devices, or in several processes, never run the same one.
+/// Runs the queue's jobs: <see cref="RunWorkerAsync"/> is one device's loop, <see cref="RunNextAsync(WorkerProfile, CancellationToken)"/>
+/// claims the oldest queued job the worker can run and runs it through <see cref="ImageGenerationService"/> to its end
+/// (done, failed, cancelled, or interrupted when the app stops), which is what tests call. Jobs are claimed in the store,
+/// so workers on several devices, in several processes or on several machines never run the same one. A claim is a
+/// lease: the run renews it while it works and stops when it finds it lost, and each change the run makes to its job
+/// (done with its image, failed, cancelled) happens only while it still holds the claim.
 /// </summary>
 public sealed class GenerationWorker
 {
@@ -31,7 +33,7 @@ public sealed class GenerationWorker
         _options = options.Value.Queue;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<GenerationWorker>.Instance;
-        // A job queued in this process wakes the workers at once; polling finds those queued elsewhere.
+        // A job queued in this process (or announced by another) wakes the workers at once; polling finds the rest.
         _events.Changed += (_, e) =>
         {
             if (e.Kind is QueueEventKind.Queued or QueueEventKind.Requeued)
@@ -39,8 +41,8 @@ public sealed class GenerationWorker
         };
     }
 
-    /// <summary>Runs jobs on <paramref name="device"/> until <paramref name="ct"/> is cancelled (the app stopping).</summary>
-    public async Task RunWorkerAsync(string device, CancellationToken ct)
+    /// <summary>Runs jobs as <paramref name="worker"/> until <paramref name="ct"/> is cancelled (the app stopping).</summary>
+    public async Task RunWorkerAsync(WorkerProfile worker, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -48,7 +50,7 @@ public sealed class GenerationWorker
             var signal = _workArrived.Task;
             try
             {
-                if (await RunNextAsync(device, ct))
+                if (await RunNextAsync(worker, ct))
                     continue;
                 // Polling also picks up jobs queued by another process.
                 await signal.WaitAsync(_options.PollInterval, _time, ct);
@@ -63,7 +65,7 @@ public sealed class GenerationWorker
             catch (Exception ex) when (ex is not SimulatedCrashException)
             {
                 // The database being unreachable for a moment must not stop the worker for good.
-                _logger.LogError(ex, "The {Device} worker could not read the queue; retrying", device);
+                _logger.LogError(ex, "The {Worker} worker could not read the queue; retrying", worker.Name);
                 try
                 {
                     await Task.Delay(_options.PollInterval, _time, ct);
@@ -76,57 +78,76 @@ public sealed class GenerationWorker
         }
     }
 
+    /// <summary>Runs the oldest queued job on <paramref name="device"/> as this machine's worker, which runs any job.</summary>
+    public Task<bool> RunNextAsync(string device, CancellationToken ct) => RunNextAsync(WorkerProfile.Local(device), ct);
+
     /// <summary>
-    /// Runs the oldest queued job on <paramref name="device"/>, if there is one, to its end: done, failed,
-    /// cancelled, or interrupted when <paramref name="ct"/> (the app stopping) fires. Returns false when no job
+    /// Runs the oldest queued job <paramref name="worker"/> can run, if there is one, to its end: done, failed,
+    /// cancelled, or interrupted when <paramref name="ct"/> (the app stopping) fires. Returns false when no such job
     /// was waiting.
     /// </summary>
-    public async Task<bool> RunNextAsync(string device, CancellationToken ct)
+    public async Task<bool> RunNextAsync(WorkerProfile worker, CancellationToken ct)
     {
-        var job = await _jobs.ClaimNextAsync(device, _time.GetUtcNow(), ct);
+        var job = await _jobs.ClaimNextAsync(worker, _time.GetUtcNow(), _options.LeaseDuration, ct);
         if (job is null)
             return false;
+        var claim = job.Claim!;
 
         using var run = _running.Register(job.Id, ct);
+        await using var lease = new LeaseKeeper(this, job.Id, claim);
         try
         {
-            _logger.LogInformation("Job {Id} started on {Device} (attempt {Attempt})", job.Id, device, job.Attempts);
+            _logger.LogInformation("Job {Id} started on {Worker} (attempt {Attempt})", job.Id, worker.Name, job.Attempts);
             _events.Publish(new QueueEvent(QueueEventKind.Started, job.Id));
             var progress = new SynchronousProgress<GenerationProgress>(p =>
             {
                 if (p.Stage == GenerationStage.Denoising && p.Step > 0)
                     _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id) { Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng });
             });
-            var outcome = await _generation.GenerateAsync(job.Request, new GenerationOutput { Device = device }, progress, run.Token);
-            var imageId = outcome.Record.Id;
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Done, _time.GetUtcNow(), null, imageId, CancellationToken.None,
-                outcome.Warnings);
+            var output = new GenerationOutput
+            {
+                Device = worker.Device,
+                Job = new JobRun(claim, (transaction, imageId, warnings, c) =>
+                    _jobs.CompleteAsync(transaction, job.Id, claim, imageId, warnings, _time.GetUtcNow(), c)),
+            };
+            var outcome = await _generation.GenerateAsync(job.Request, output, progress, run.Token);
             foreach (var warning in outcome.Warnings)
                 _logger.LogWarning("Job {Id}: {Warning}", job.Id, warning);
             _logger.LogInformation("Job {Id} done: {Path}", job.Id, outcome.Record.ImagePath);
-            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id) { ImageId = imageId, Warnings = outcome.Warnings });
+            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id) { ImageId = outcome.Record.Id, Warnings = outcome.Warnings });
+        }
+        catch (Exception ex) when (ex is ClaimLostException || (lease.Lost && ex is not SimulatedCrashException))
+        {
+            // The job is another run's now (or back in the queue, announced by whoever took it back): nothing to record.
+            _logger.LogWarning("Job {Id}: this worker lost its claim on the job (its lease ran out); the run is discarded", job.Id);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested && !_running.IsCancelRequested(job.Id))
         {
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Interrupted, null,
-                "The app stopped while this job ran; it runs again at the next start.", null, CancellationToken.None);
+            await EndAsync(job.Id, claim, JobStatus.Interrupted, null,
+                "The worker stopped while this job ran; it runs again when a worker is free.", new QueueEvent(QueueEventKind.Interrupted, job.Id));
             _logger.LogWarning("Job {Id} interrupted by shutdown", job.Id);
-            _events.Publish(new QueueEvent(QueueEventKind.Interrupted, job.Id));
         }
         catch (OperationCanceledException) when (run.IsCancelled)
         {
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Cancelled, _time.GetUtcNow(), null, null, CancellationToken.None);
+            await EndAsync(job.Id, claim, JobStatus.Cancelled, _time.GetUtcNow(), null, new QueueEvent(QueueEventKind.Cancelled, job.Id));
             _logger.LogInformation("Job {Id} cancelled", job.Id);
-            _events.Publish(new QueueEvent(QueueEventKind.Cancelled, job.Id));
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
             var reason = Describe(ex);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Failed, _time.GetUtcNow(), reason, null, CancellationToken.None);
-            _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
+            await EndAsync(job.Id, claim, JobStatus.Failed, _time.GetUtcNow(), reason, new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
         }
         return true;
+    }
+
+    /// <summary>Records how a run ended and announces it, unless the run lost its job meanwhile.</summary>
+    private async Task EndAsync(long id, string claim, JobStatus status, DateTimeOffset? finishedAt, string? error, QueueEvent announcement)
+    {
+        if (await _jobs.EndRunAsync(id, claim, status, finishedAt, error, CancellationToken.None))
+            _events.Publish(announcement);
+        else
+            _logger.LogWarning("Job {Id} was no longer this worker's when it ended ({Status}); left as it is", id, status);
     }
 
     private static string Describe(Exception ex) => ex switch
@@ -136,4 +157,62 @@ public sealed class GenerationWorker
     };
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Renews a run's lease every third of <see cref="QueueOptions.LeaseDuration"/> while the run works. A renewal that
+    /// finds the claim gone stops the run (<see cref="Lost"/>); one that finds a cancel request in the row cancels it, which
+    /// is how a cancel made in another process reaches this one. A renewal that fails (the database away for a moment) is
+    /// tried again at the next tick: if the database stays away past the lease, the job goes to another worker and this
+    /// run's completion finds it gone.
+    /// </summary>
+    private sealed class LeaseKeeper : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public LeaseKeeper(GenerationWorker worker, long jobId, string claim) =>
+            _loop = Task.Run(() => RenewAsync(worker, jobId, claim));
+
+        public bool Lost { get; private set; }
+
+        private async Task RenewAsync(GenerationWorker worker, long jobId, string claim)
+        {
+            var lease = worker._options.LeaseDuration;
+            using var timer = new PeriodicTimer(lease / 3, worker._time);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token))
+                {
+                    bool? cancelRequested;
+                    try
+                    {
+                        cancelRequested = await worker._jobs.RenewAsync(jobId, claim, worker._time.GetUtcNow(), lease, _stop.Token);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        worker._logger.LogWarning(ex, "Job {Id}: renewing the lease failed; trying again", jobId);
+                        continue;
+                    }
+                    if (cancelRequested is null)
+                    {
+                        Lost = true;
+                        await worker._running.StopAsync(jobId);
+                        return;
+                    }
+                    if (cancelRequested.Value)
+                        await worker._running.RequestCancelAsync(jobId);
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+            _stop.Dispose();
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
@@ -20,7 +21,16 @@ public sealed record GenerationOutput
 
     /// <summary>The device whose <see cref="IImageGenerator"/> runs it (a keyed service, else the unkeyed one).</summary>
     public string Device { get; init; } = "default";
+
+    /// <summary>For a queued job: the run's claim. The image is saved only together with the job becoming done.</summary>
+    public JobRun? Job { get; init; }
 }
+
+/// <summary>
+/// A queued job's run, as the use case sees it: the run's claim on its job, and how the job becomes done with its image
+/// and warnings inside the transaction that saves the image (false when the run no longer holds the job).
+/// </summary>
+public sealed record JobRun(string Claim, Func<DbTransaction, long, IReadOnlyList<string>, CancellationToken, Task<bool>> CompleteAsync);
 
 /// <summary>
 /// A finished generation: its record (with its history id and file when it was saved there), where the user's copy
@@ -49,6 +59,8 @@ public sealed class ImageGenerationService(
     public async Task<GenerationOutcome> GenerateAsync(GenerationRequest request, GenerationOutput output,
         IProgress<GenerationProgress> progress, CancellationToken ct)
     {
+        if (output.Job is not null && !output.History)
+            throw new ArgumentException("A queued job's image is always saved in history.", nameof(output));
         // Checked again when a queued job runs: a LoRA or a model folder may have gone since it was queued.
         validator.EnsureValid(request);
         var generator = ResolveGenerator(output.Device);
@@ -58,11 +70,13 @@ public sealed class ImageGenerationService(
 
         var record = GenerationRecord.Describe(prepared, run, _time.GetLocalNow());
         var png = OutputStore.EncodePng(record, run.Image);
+        var warnings = GenerationRecord.Warnings(request, run);
         if (output.History)
-            record = await outputs.SaveAsync(record, png, request.Metadata, ct);
+            record = await outputs.SaveAsync(record, png, request.Metadata, ct,
+                output.Job is { } job ? new SaveClaim(job.Claim, (transaction, imageId, c) => job.CompleteAsync(transaction, imageId, warnings, c)) : null);
         if (output.CopyTo is { } copy)
             await OutputStore.ExportAsync(record, png, copy, request.Metadata, ct);
-        return new GenerationOutcome(record, output.History, output.CopyTo, GenerationRecord.Warnings(request, run));
+        return new GenerationOutcome(record, output.History, output.CopyTo, warnings);
     }
 
     /// <summary>

@@ -17,6 +17,7 @@ namespace FluxStudio.App.Outputs;
 /// Order, so a crash at any point is repaired by <see cref="HistoryStore.ReconcileAsync"/>: the history row
 /// is added as "saving"; the sidecar, then the PNG are each written to a temporary file and renamed into
 /// place; the row becomes "saved". A PNG on disk therefore always means every file of the save is complete.
+/// A save for a queued job becomes "saved" only together with its job becoming done (<see cref="SaveClaim"/>).
 /// </para>
 /// </summary>
 public sealed class OutputStore
@@ -49,7 +50,9 @@ public sealed class OutputStore
     /// entry. <paramref name="record"/> describes the run (<see cref="GenerationRecord.Describe"/>) and
     /// <paramref name="png"/> is its <see cref="EncodePng"/>. On failure nothing of the save is left behind.
     /// </summary>
-    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, byte[] png, bool metadata, CancellationToken ct)
+    /// <param name="claim">For a queued job's run: the save counts only if the run still holds its job when the files are complete.</param>
+    /// <exception cref="ClaimLostException">The run no longer held its job; nothing of the save is left.</exception>
+    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, byte[] png, bool metadata, CancellationToken ct, SaveClaim? claim = null)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(png);
@@ -57,7 +60,7 @@ public sealed class OutputStore
         var template = record with { Timestamp = now, ImagePath = "", MetadataPath = null, Source = HistorySources.FluxStudio };
 
         Directory.CreateDirectory(OutputRoot);
-        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, ct);
+        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, claim?.Token, ct);
         _history.CrashPoints.Reach("save:row-added");
 
         var created = new List<string>();
@@ -66,10 +69,12 @@ public sealed class OutputStore
             if (entry.MetadataPath is { } metadataPath)
                 await WriteAtomicAsync(metadataPath, ImageMetadata.Serialize(entry), "save:metadata", created, ct);
             await WriteAtomicAsync(entry.ImagePath, png, "save:image", created, ct);
-            // The PNG is complete from here; the save survives even if the status update never happens.
-            if (!await _history.CompleteSaveAsync(id, CancellationToken.None))
-                throw new IOException(
-                    "Another FluxStudio process started up and repaired the history while this image was being saved. Generate it again.");
+            // The PNG is complete from here. A save no job owns survives even if the status update never happens; a job's
+            // save counts only with its job (a repair removes it otherwise).
+            if (!await _history.CompleteSaveAsync(id, claim, CancellationToken.None))
+                throw claim is null
+                    ? new IOException("Another FluxStudio process started up and repaired the history while this image was being saved. Generate it again.")
+                    : new ClaimLostException();
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
@@ -99,7 +104,7 @@ public sealed class OutputStore
     /// processes, and names whose files exist (say, copied in by hand) are skipped rather than overwritten.
     /// </summary>
     private async Task<(long Id, HistoryEntry Entry)> ReserveAsync(HistoryEntry template, DateTimeOffset now, bool writeMetadata,
-        CancellationToken ct)
+        string? claim, CancellationToken ct)
     {
         var stem = $"{now.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{template.Seed.ToString(CultureInfo.InvariantCulture)}";
         for (var attempt = 1; attempt <= MaxNameAttempts; attempt++)
@@ -110,7 +115,7 @@ public sealed class OutputStore
             if (File.Exists(imagePath) || (metadataPath is not null && File.Exists(metadataPath)))
                 continue;
             var entry = template with { ImagePath = imagePath, MetadataPath = metadataPath };
-            if (await _history.BeginSaveAsync(entry, ct) is { } id)
+            if (await _history.BeginSaveAsync(entry, claim, ct) is { } id)
                 return (id, entry with { Id = id });
         }
         throw new IOException($"No free file name for {stem}.png in {OutputRoot} after {MaxNameAttempts} attempts.");

@@ -14,13 +14,14 @@ public sealed class StudioQueue
     public StudioQueue(StudioDatabase database, GenerationRequestValidator validator, ImageGenerationService generation,
         IOptions<StudioOptions> options, TimeProvider time)
     {
-        var jobs = new JobStore(database);
+        Jobs = new JobStore(database);
         var running = new RunningJobs();
         Events = new GenerationEvents();
-        Queue = new GenerationQueue(jobs, Events, running, validator, options, time);
-        Worker = new GenerationWorker(jobs, Events, running, generation, options, time);
+        Queue = new GenerationQueue(Jobs, Events, running, validator, options, time);
+        Worker = new GenerationWorker(Jobs, Events, running, generation, options, time);
     }
 
+    public JobStore Jobs { get; }
     public GenerationQueue Queue { get; }
     public GenerationWorker Worker { get; }
     public GenerationEvents Events { get; }
@@ -37,6 +38,8 @@ public sealed class StudioQueue
     public Task<IReadOnlyList<GenerationJob>> ListRecentAsync(int limit, CancellationToken ct) => Queue.ListRecentAsync(limit, ct);
     public Task<CancelResult> CancelAsync(long id, CancellationToken ct) => Queue.CancelAsync(id, ct);
     public Task<int> RecoverAsync(CancellationToken ct) => Queue.RecoverAsync(ct);
+    public Task<int> RecoverExpiredAsync(CancellationToken ct) => Queue.RecoverExpiredAsync(ct);
     public Task<bool> RunNextAsync(string device, CancellationToken ct) => Worker.RunNextAsync(device, ct);
+    public Task<bool> RunNextAsync(WorkerProfile worker, CancellationToken ct) => Worker.RunNextAsync(worker, ct);
     public IAsyncEnumerable<QueueEvent> SubscribeAsync(CancellationToken ct) => Events.SubscribeAsync(ct);
 }
