@@ -58,6 +58,8 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton(sp => new WorkerCapabilities(sp.GetRequiredService<IOptions<StudioOptions>>(),
             sp.GetRequiredService<IOptions<EngineOptions>>(), sp.GetService<ModelLocator>(), sp.GetService<ILogger<WorkerCapabilities>>()));
         services.AddHostedService<GenerationWorkerService>();
+        services.TryAddSingleton<QueueEventRelay>();
+        services.AddHostedService(sp => sp.GetRequiredService<QueueEventRelay>());
         return services;
     }
 

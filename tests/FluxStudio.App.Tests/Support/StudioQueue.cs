@@ -15,16 +15,17 @@ public sealed class StudioQueue
         IOptions<StudioOptions> options, TimeProvider time)
     {
         Jobs = new JobStore(database);
-        var running = new RunningJobs();
+        Running = new RunningJobs();
         Events = new GenerationEvents();
-        Queue = new GenerationQueue(Jobs, Events, running, validator, options, time);
-        Worker = new GenerationWorker(Jobs, Events, running, generation, options, time);
+        Queue = new GenerationQueue(Jobs, Events, Running, validator, options, time);
+        Worker = new GenerationWorker(Jobs, Events, Running, generation, options, time);
     }
 
     public JobStore Jobs { get; }
     public GenerationQueue Queue { get; }
     public GenerationWorker Worker { get; }
     public GenerationEvents Events { get; }
+    public RunningJobs Running { get; }
 
     public event EventHandler<QueueEvent>? Changed
     {
