@@ -95,6 +95,6 @@ public sealed class WorkerOptions
     /// <summary>The memory the worker's device offers, in GB; unset: the GPU's (from nvidia-smi) or the machine's RAM.</summary>
     public double? MemoryGB { get; set; }
 
-    /// <summary>How the worker is named to others (in the job list and logs); unset: the machine's name and the device.</summary>
+    /// <summary>How the worker is named to others (in the job list and logs); unset: the machine's name and its device.</summary>
     public string? Name { get; set; }
 }

@@ -41,7 +41,7 @@ public sealed class WorkerCapabilities(
         var capacities = new List<ModelCapacity>();
         foreach (var (key, location) in PresentModels(options.Models))
             capacities.AddRange(CapacitiesOf(key, location, target, memory));
-        var name = options.Name is { Length: > 0 } given ? $"{given}/{device}" : $"{Environment.MachineName}/{target.DeviceName}";
+        var name = options.Name is { Length: > 0 } given ? given : $"{Environment.MachineName}/{target.DeviceName}";
         return new WorkerProfile(Guid.NewGuid().ToString("N"), name, device, memory, capacities);
     }
 
