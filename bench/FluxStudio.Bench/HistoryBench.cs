@@ -20,7 +20,7 @@ public static class HistoryBench
         try
         {
             var studio = Options.Create(new StudioOptions { DataRoot = root });
-            var store = new HistoryStore(new StudioDatabase(studio), studio);
+            var store = new HistoryStore(StudioDatabase.Create(studio), studio);
             var images = Path.Combine(root, "outputimage");
             Directory.CreateDirectory(images);
             var random = new Random(5);

@@ -17,7 +17,8 @@ public sealed class GenerationQueue(
     GenerationRequestValidator validator,
     IOptions<StudioOptions> options,
     TimeProvider? time = null,
-    ILogger<GenerationQueue>? logger = null)
+    ILogger<GenerationQueue>? logger = null,
+    WorkerRegistry? workers = null)
 {
     private readonly QueueOptions _options = options.Value.Queue;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -27,11 +28,13 @@ public sealed class GenerationQueue(
 
     /// <summary>
     /// Validates and stores the request as a queued job. Throws <see cref="RequestValidationException"/> for
-    /// invalid settings and <see cref="QueueFullException"/> when <see cref="MaxLength"/> jobs are waiting.
+    /// invalid settings, or when workers of a shared queue are running and none of them can run it, and
+    /// <see cref="QueueFullException"/> when <see cref="MaxLength"/> jobs are waiting.
     /// </summary>
     public async Task<GenerationJob> EnqueueAsync(GenerationRequest request, CancellationToken ct)
     {
         validator.EnsureValid(request);
+        await EnsureSomeWorkerCanRunAsync(request, ct);
         var job = await jobs.AddAsync(request, _options.MaxLength, _time.GetUtcNow(), ct)
                   ?? throw new QueueFullException(_options.MaxLength);
         _logger.LogInformation("Job {Id} queued", job.Id);
@@ -40,6 +43,35 @@ public sealed class GenerationQueue(
     }
 
     public Task<GenerationJob?> GetAsync(long id, CancellationToken ct) => jobs.GetAsync(id, ct);
+
+    /// <summary>
+    /// With a shared queue, a job no running worker can run would wait for good: it is refused, saying what the workers
+    /// offer. When no worker runs at all, the job waits for one to start.
+    /// </summary>
+    private async Task EnsureSomeWorkerCanRunAsync(GenerationRequest request, CancellationToken ct)
+    {
+        if (workers is null)
+            return;
+        var live = await workers.ListLiveAsync(_time.GetUtcNow() - _options.LeaseDuration, ct);
+        var needs = JobNeeds.Of(request);
+        if (live.Count == 0 || live.Any(worker => worker.CanRun(needs)))
+            return;
+        var offered = live.SelectMany(w => w.Capacities ?? []).ToList();
+        var ofModel = offered.Where(c => c.Model == needs.Model).ToList();
+        var atQuantization = ofModel.Where(c => (c.Quantize ?? 0) == (needs.Quantize ?? 0)).ToList();
+        var (field, message) = atQuantization.Count > 0
+            ? (nameof(GenerationRequest.Width), $"No running worker has the memory for a {request.Width}×{request.Height} image of this model " +
+               $"(the largest they make is {Math.Sqrt(atQuantization.Max(c => c.MaxPixels ?? long.MaxValue)):0}² pixels). " +
+               "Make it smaller, use quantization, or start a worker with more memory.")
+            : ofModel.Count > 0
+                ? (nameof(GenerationRequest.Quantize), "No running worker runs this model at this quantization. Choose another quantization.")
+                : (request.ModelPath is null ? nameof(GenerationRequest.Model) : nameof(GenerationRequest.ModelPath),
+                   $"No running worker has the model {needs.Model} ({(offered.Count == 0 ? "they have none" : "they have " +
+                       string.Join(", ", offered.Select(c => c.Model).Distinct()))}). Pick a model they have, or start a worker that has this one.");
+        var result = new RequestValidationResult();
+        result.Add(field, message);
+        throw new RequestValidationException(result);
+    }
 
     /// <summary>Jobs waiting or running, in the order they run.</summary>
     public Task<IReadOnlyList<GenerationJob>> ListActiveAsync(CancellationToken ct) =>

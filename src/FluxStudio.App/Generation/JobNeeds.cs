@@ -21,7 +21,12 @@ public sealed record JobNeeds(string Model, int? Quantize, long Pixels)
 /// One kind of job a worker can run: a model (as <see cref="JobNeeds.Model"/> names it) at a quantization (null: the
 /// weights' own), up to <see cref="MaxPixels"/> pixels (null: no limit is known).
 /// </summary>
-public sealed record ModelCapacity(string Model, int? Quantize, long? MaxPixels);
+public sealed record ModelCapacity(string Model, int? Quantize, long? MaxPixels)
+{
+    /// <summary>Whether a job with these needs fits; the claim's SQL condition (<see cref="JobStore.ClaimNextAsync"/>) says the same.</summary>
+    public bool Admits(JobNeeds needs) =>
+        Model == needs.Model && (Quantize ?? 0) == (needs.Quantize ?? 0) && (MaxPixels is not { } max || needs.Pixels <= max);
+}
 
 /// <summary>
 /// A worker as it presents itself to the others sharing the queue: who it is, its device and memory, and what it can run.
@@ -31,6 +36,8 @@ public sealed record ModelCapacity(string Model, int? Quantize, long? MaxPixels)
 /// <param name="Capacities">What it can run; null runs any job, fetching a model it lacks (the one-machine studio's worker).</param>
 public sealed record WorkerProfile(string Id, string Name, string Device, long? MemoryBytes, IReadOnlyList<ModelCapacity>? Capacities)
 {
+    public bool CanRun(JobNeeds needs) => Capacities is null || Capacities.Any(capacity => capacity.Admits(needs));
+
     /// <summary>The worker of a studio on one machine: it runs every job, as it always has.</summary>
     public static WorkerProfile Local(string device) =>
         new(Guid.NewGuid().ToString("N"), $"{Environment.MachineName}/{device}", device, null, null);

@@ -31,9 +31,14 @@ public sealed class WorkerRegistry(StudioDatabase database)
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM workers WHERE id = @Id", new { worker.Id }, cancellationToken: ct));
     }
 
-    /// <summary>The workers seen since <paramref name="since"/>, oldest first; rows of workers not seen since then are removed.</summary>
+    /// <summary>
+    /// The workers seen since <paramref name="since"/>, oldest first; rows of workers not seen since then are removed. None
+    /// on one machine, whose workers run any job and need not say so.
+    /// </summary>
     public async Task<IReadOnlyList<WorkerProfile>> ListLiveAsync(DateTimeOffset since, CancellationToken ct)
     {
+        if (!database.IsShared)
+            return [];
         await using var connection = await database.OpenAsync(ct);
         var cutoff = database.Sql.Timestamp(since);
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM workers WHERE seen_at < @cutoff", new { cutoff }, cancellationToken: ct));

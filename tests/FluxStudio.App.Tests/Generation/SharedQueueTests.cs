@@ -173,6 +173,30 @@ public sealed class SharedQueueTests
     }
 
     [Fact]
+    public async Task A_job_no_running_worker_can_run_is_refused_with_what_the_workers_offer()
+    {
+        using var sandbox = Sandbox(DatabaseOptions.Postgres);
+        var queue = sandbox.CreateQueue(null);
+        // No worker runs yet: the job waits for one.
+        await queue.EnqueueAsync(TestRequests.Small("waits"), _ct);
+        await queue.Workers.AnnounceAsync(Worker("gpu-1", new ModelCapacity("schnell", null, 48 * 32)), DateTimeOffset.UtcNow, _ct);
+        await queue.Workers.AnnounceAsync(Worker("gpu-2", new ModelCapacity("schnell", 8, 64 * 64)), DateTimeOffset.UtcNow, _ct);
+
+        async Task<KeyValuePair<string, string>> RefusalAsync(GenerationRequest request) =>
+            (await Assert.ThrowsAsync<RequestValidationException>(() => queue.EnqueueAsync(request, _ct))).Errors.Single();
+
+        await queue.EnqueueAsync(TestRequests.Small("fits gpu-1"), _ct);
+        await queue.EnqueueAsync(TestRequests.Small("fits gpu-2") with { Quantize = 8, Width = 64, Height = 64 }, _ct);
+        var model = await RefusalAsync(TestRequests.Small() with { Model = Engine.Models.FluxVariant.Dev });
+        Assert.Equal("Model", model.Key);
+        Assert.Contains("No running worker has the model dev (they have schnell)", model.Value);
+        var size = await RefusalAsync(TestRequests.Small() with { Width = 64, Height = 64 });
+        Assert.Equal("Width", size.Key);
+        Assert.Contains("the largest they make is 39² pixels", size.Value);
+        Assert.Equal("Quantize", (await RefusalAsync(TestRequests.Small() with { Quantize = 4 })).Key);
+    }
+
+    [Fact]
     public async Task A_worker_keeps_its_job_while_it_renews_its_lease_by_the_database_clock()
     {
         using var sandbox = Sandbox(DatabaseOptions.Postgres);

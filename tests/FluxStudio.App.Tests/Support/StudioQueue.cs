@@ -17,11 +17,13 @@ public sealed class StudioQueue
         Jobs = new JobStore(database);
         Running = new RunningJobs();
         Events = new GenerationEvents();
-        Queue = new GenerationQueue(Jobs, Events, Running, validator, options, time);
+        Workers = new WorkerRegistry(database);
+        Queue = new GenerationQueue(Jobs, Events, Running, validator, options, time, workers: Workers);
         Worker = new GenerationWorker(Jobs, Events, Running, generation, options, time);
     }
 
     public JobStore Jobs { get; }
+    public WorkerRegistry Workers { get; }
     public GenerationQueue Queue { get; }
     public GenerationWorker Worker { get; }
     public GenerationEvents Events { get; }

@@ -1,0 +1,55 @@
+using FluxStudio.App.Generation;
+using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Tests;
+using FluxStudio.Engine.TinyModel;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Tests.Generation;
+
+/// <summary>What a worker says it can run: the models it has, and for each the largest image its memory holds.</summary>
+public sealed class WorkerCapabilitiesTests : IDisposable
+{
+    private readonly TempFolder _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private WorkerProfile Describe(double? memoryGB, params string[] models)
+    {
+        var hub = new ModelHubOptions { CacheDirectory = Directory.CreateDirectory(Path.Combine(_dir.Path, "empty-hub")).FullName };
+        var studio = new StudioOptions { DataRoot = _dir.Path, Worker = { MemoryGB = memoryGB, Models = [.. models], Name = "gpu-box" } };
+        var capabilities = new WorkerCapabilities(Options.Create(studio), Options.Create(new EngineOptions { Device = "cpu", Precision = "fp32" }),
+            new ModelLocator(HubSettings.Resolve(hub, _ => null)));
+        return capabilities.Describe("default");
+    }
+
+    [Fact]
+    public void A_worker_offers_the_models_it_has_up_to_the_image_its_memory_holds()
+    {
+        var tiny = Path.Combine(_dir.Path, "tiny");
+        TinyModelWriter.Write(tiny, dev: false, seed: 3);
+        var missing = Path.Combine(_dir.Path, "not-there");
+
+        var roomy = Describe(2, tiny + "/", missing);
+        var tight = Describe(1.05, tiny);
+
+        Assert.Equal("gpu-box", roomy.Name);
+        Assert.Equal(2L << 30, roomy.MemoryBytes);
+        // The path in one spelling; nothing for the folder that is not there, nor for releases not in the (empty) cache.
+        Assert.Equal([(tiny, (int?)null), (tiny, 8), (tiny, 4)], roomy.Capacities!.Select(c => (c.Model, c.Quantize)));
+        Assert.All(roomy.Capacities!, c => Assert.True(c.MaxPixels > 1024L * 1024));
+        // Quantized weights leave more room for the image; less memory leaves less.
+        Assert.True(roomy.Capacities![2].MaxPixels > roomy.Capacities[0].MaxPixels);
+        Assert.All(tight.Capacities!.Zip(roomy.Capacities!), pair => Assert.True(pair.First.MaxPixels < pair.Second.MaxPixels));
+        Assert.True(roomy.CanRun(new JobNeeds(tiny, 8, 64 * 64)));
+        Assert.False(roomy.CanRun(new JobNeeds("schnell", null, 64 * 64)));
+    }
+
+    [Fact]
+    public void Without_room_for_the_weights_a_worker_offers_nothing()
+    {
+        var tiny = Path.Combine(_dir.Path, "tiny");
+        TinyModelWriter.Write(tiny, dev: false, seed: 3);
+
+        Assert.Empty(Describe(0.5, tiny).Capacities!);
+    }
+}
