@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 // FluxStudio benchmarks: medians after warm-up, ratios measured side by side in one run.
 //   dotnet run -c Release --project bench/FluxStudio.Bench [-- --quick] [--json PATH] [--threads N] [--only NAME]
+if (args.Length > 0 && args[0] == MemoryBench.ChildCommand) return MemoryBench.Child(args[1..]);
 var options = BenchOptions.Parse(args);
 if (options.Threads is { } threads) set_num_threads(threads);
 Console.WriteLine($"FluxStudio bench on {Environment.ProcessorCount} logical CPUs: {TorchRuntime.Describe()}{(options.Quick ? " (quick)" : "")}");
@@ -30,6 +31,7 @@ Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
+Run("memory by size", MemoryBench.Run);
 
 if (options.JsonPath != null)
 {
@@ -42,3 +44,4 @@ if (options.JsonPath != null)
     File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
     Console.WriteLine($"Wrote {options.JsonPath}");
 }
+return 0;

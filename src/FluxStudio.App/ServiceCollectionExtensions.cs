@@ -5,6 +5,7 @@ using FluxStudio.App.Generation;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -56,7 +57,8 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<GenerationWorker>();
         services.TryAddSingleton<WorkerRegistry>();
         services.TryAddSingleton(sp => new WorkerCapabilities(sp.GetRequiredService<IOptions<StudioOptions>>(),
-            sp.GetRequiredService<IOptions<EngineOptions>>(), sp.GetService<ModelLocator>(), sp.GetService<ILogger<WorkerCapabilities>>()));
+            sp.GetRequiredService<IOptions<EngineOptions>>(), sp.GetService<ModelLocator>(), sp.GetService<ILogger<WorkerCapabilities>>(),
+            sp.GetService<IDeviceMemory>()));
         services.AddHostedService<GenerationWorkerService>();
         services.TryAddSingleton<QueueEventRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueEventRelay>());

@@ -92,9 +92,6 @@ public sealed class WorkerOptions
     // Empty by default: the configuration binder appends to a list's existing items instead of replacing them.
     public List<string> Models { get; set; } = [];
 
-    /// <summary>The memory the worker's device offers, in GB; unset: the GPU's (from nvidia-smi) or the machine's RAM.</summary>
-    public double? MemoryGB { get; set; }
-
     /// <summary>How the worker is named to others (in the job list and logs); unset: the machine's name and its device.</summary>
     public string? Name { get; set; }
 }

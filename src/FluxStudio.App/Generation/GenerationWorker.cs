@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.Engine;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,12 +25,16 @@ public sealed class GenerationWorker
     private readonly QueueOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GenerationWorker> _logger;
+    private readonly IMemoryRemedyWording _memoryWording;
     private TaskCompletionSource _workArrived = NewSignal();
 
+    /// <param name="memoryWording">How the surface that shows the jobs words memory advice (plain words by default).</param>
     public GenerationWorker(JobStore jobs, GenerationEvents events, RunningJobs running, ImageGenerationService generation,
-        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null)
+        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null,
+        IMemoryRemedyWording? memoryWording = null)
     {
         (_jobs, _events, _running, _generation) = (jobs, events, running, generation);
+        _memoryWording = memoryWording ?? PlainMemoryRemedyWording.Instance;
         _options = options.Value.Queue;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<GenerationWorker>.Instance;
@@ -134,7 +139,7 @@ public sealed class GenerationWorker
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
-            var reason = Describe(ex);
+            var reason = Describe(ex, job.Request);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
             await EndAsync(job.Id, claim, JobStatus.Failed, _time.GetUtcNow(), reason, new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
         }
@@ -150,9 +155,12 @@ public sealed class GenerationWorker
             _logger.LogWarning("Job {Id} was no longer this worker's when it ended ({Status}); left as it is", id, status);
     }
 
-    private static string Describe(Exception ex) => ex switch
+    /// <summary>The job's failure in one sentence; memory advice in the terms of the surface that shows it.</summary>
+    private string Describe(Exception ex, GenerationRequest request) => ex switch
     {
-        OutOfMemoryException => "The device ran out of memory. Use quantization (4 or 8), a smaller size or fewer LoRAs, then queue it again.",
+        EngineMemoryException memory => memory.Describe(_memoryWording),
+        _ when EngineMemoryException.IsAllocationFailure(ex) =>
+            MemoryShortfall.Unplanned(request.Width, request.Height, "generating", _generation.SizeMultiple(request)).Describe(_memoryWording),
         _ => ex.Message,
     };
 

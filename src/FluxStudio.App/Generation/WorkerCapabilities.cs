@@ -1,34 +1,27 @@
-using System.Diagnostics;
-using System.Globalization;
 using FluxStudio.Engine.Devices;
-using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using TorchSharp;
 
 namespace FluxStudio.App.Generation;
 
 /// <summary>
 /// What a worker on this machine can run, for a shared queue: the models present (the FLUX.1 releases in the models root
 /// or the Hugging Face cache, and the paths in <see cref="WorkerOptions.Models"/>), and for each, at each quantization,
-/// the largest image its device's memory holds. A worker claims only jobs within that (<see cref="JobStore.ClaimNextAsync"/>).
+/// the largest image the device's free memory holds by the engine's own estimate (<see cref="GenerationMemory"/>). A
+/// worker claims only jobs within that (<see cref="JobStore.ClaimNextAsync"/>).
 /// </summary>
-/// <remarks>
-/// The memory rule is deliberately coarse: the weights (their files' size, scaled to the precision and quantization they
-/// run in) plus, per pixel, the widest transformer step's activations (about 38 hidden-size vectors per image token).
-/// </remarks>
+/// <param name="memory">The memory planned with (default: this machine's, within <see cref="EngineOptions.MemoryLimitGB"/>).</param>
 public sealed class WorkerCapabilities(
     IOptions<StudioOptions> studio,
     IOptions<EngineOptions> engine,
     ModelLocator? locator = null,
-    ILogger<WorkerCapabilities>? logger = null)
+    ILogger<WorkerCapabilities>? logger = null,
+    IDeviceMemory? memory = null)
 {
-    /// <summary>Kept free beyond the estimate: the runtime, allocator slack, the text encoders' activations.</summary>
-    private const long ReserveBytes = 1L << 30;
-
     private static readonly int?[] Quantizations = [null, 8, 4];
 
     private readonly ILogger _logger = logger ?? NullLogger<WorkerCapabilities>.Instance;
@@ -36,13 +29,13 @@ public sealed class WorkerCapabilities(
     public WorkerProfile Describe(string device)
     {
         var options = studio.Value.Worker;
-        var target = ComputeTarget.Resolve(device == "default" ? engine.Value.Device : device, engine.Value.Precision);
-        var memory = options.MemoryGB is { } gb ? (long)(gb * (1L << 30)) : DeviceMemoryBytes(target);
-        var capacities = new List<ModelCapacity>();
-        foreach (var (key, location) in PresentModels(options.Models))
-            capacities.AddRange(CapacitiesOf(key, location, target, memory));
+        var settings = engine.Value;
+        var target = ComputeTarget.Resolve(device == "default" ? settings.Device : device, settings.Precision);
+        var available = (memory ?? new SystemMemory(settings.MemoryLimitBytes)).AvailableBytes(target);
+        var request = new MemoryRequest(0, 0, settings.LowMemory ?? target.IsCpu);
+        var capacities = PresentModels(options.Models).SelectMany(model => CapacitiesOf(model.Key, model.Location, target, request, available)).ToList();
         var name = options.Name is { Length: > 0 } given ? given : $"{Environment.MachineName}/{target.DeviceName}";
-        return new WorkerProfile(Guid.NewGuid().ToString("N"), name, device, memory, capacities);
+        return new WorkerProfile(Guid.NewGuid().ToString("N"), name, device, available, capacities);
     }
 
     private IEnumerable<(string Key, ModelLocation Location)> PresentModels(IEnumerable<string> paths)
@@ -76,67 +69,44 @@ public sealed class WorkerCapabilities(
         }
     }
 
-    private IEnumerable<ModelCapacity> CapacitiesOf(string key, ModelLocation location, ComputeTarget target, long? memory)
+    private IEnumerable<ModelCapacity> CapacitiesOf(string key, ModelLocation location, ComputeTarget target, MemoryRequest request, long? available)
     {
-        var element = target.DType == torch.ScalarType.Float32 ? 4 : 2;
-        long bytesPerPixel, quantizable, others;
+        ModelFootprint footprint;
         try
         {
-            var config = FluxTransformer.ReadConfig(location.TransformerPath, location.TransformerParamsJson);
-            var tokenSide = ImageSizeRule.ForVae(location.VaePath).Multiple;
-            bytesPerPixel = Math.Max(1, 38L * config.HiddenSize * element / (tokenSide * tokenSide));
-            // Published weights are bf16, two bytes each; the transformer's and T5's are the ones quantization shrinks.
-            quantizable = (FilesSize(location.TransformerPath) + FilesSize(location.TextEncoder2Path)) / 2;
-            others = (FilesSize(location.TextEncoderPath) + FilesSize(location.VaePath)) / 2;
+            footprint = ModelFootprint.Read(location, target.DType, null);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
         {
             _logger.LogWarning(e, "The model {Model} could not be read; this worker does not offer it", key);
             yield break;
         }
+        var sizeRule = ImageSizeRule.ForVae(footprint.Vae);
         foreach (var bits in Quantizations)
         {
-            if (memory is not { } available)
-            {
+            // Weights stored quantized load at their own bit width whatever a job asks.
+            var loaded = bits is not { } b || footprint.StoredQuantized ? footprint : footprint.Requantized(b)!;
+            if (available is not { } bytes)
                 yield return new ModelCapacity(key, bits, null);
-                continue;
-            }
-            // Group-wise quantization: the bits of each weight plus a bf16 scale and bias per 64 weights.
-            var perWeight = bits is { } b ? b / 8.0 + 4 / 64.0 : element;
-            var room = available - ReserveBytes - (long)(quantizable * perWeight) - others * element;
-            if (room > 0)
-                yield return new ModelCapacity(key, bits, room / bytesPerPixel);
+            else if (LargestSide(loaded, sizeRule, request, bytes) is > 0 and var side)
+                yield return new ModelCapacity(key, bits, (long)side * side);
         }
     }
 
-    private static long FilesSize(string path) =>
-        File.Exists(path) ? new FileInfo(path).Length
-        : Directory.Exists(path) ? Directory.EnumerateFiles(path, "*.safetensors", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
-        : 0;
-
-    /// <summary>A GPU's memory as the NVIDIA driver reports it; the RAM .NET sees (the machine's, or its container's limit) otherwise.</summary>
-    private long? DeviceMemoryBytes(ComputeTarget target)
+    /// <summary>The side of the largest square image whose generation fits in <paramref name="bytes"/>; 0 when none does.</summary>
+    private static int LargestSide(ModelFootprint model, ImageSizeRule rule, MemoryRequest request, long bytes)
     {
-        if (target.DeviceType != DeviceType.CUDA)
-            return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        try
+        bool Fits(int multiples) =>
+            GenerationMemory.Estimate(model, request with { Width = multiples * rule.Multiple, Height = multiples * rule.Multiple }).TotalBytes <= bytes;
+        int fitting = 0, tooLarge = ImageSizeRule.MaxSide / rule.Multiple + 1;
+        while (tooLarge - fitting > 1)
         {
-            using var process = Process.Start(new ProcessStartInfo("nvidia-smi",
-                ["--query-gpu=memory.total", "--format=csv,noheader,nounits", $"--id={Math.Max(0, target.DeviceIndex)}"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            });
-            var output = process?.StandardOutput.ReadToEnd();
-            process?.WaitForExit();
-            if (double.TryParse(output?.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var mebibytes))
-                return (long)(mebibytes * (1 << 20));
+            var middle = (fitting + tooLarge) / 2;
+            if (Fits(middle))
+                fitting = middle;
+            else
+                tooLarge = middle;
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-        }
-        _logger.LogWarning("The memory of {Device} is unknown; set {Setting} so this worker claims only images that fit",
-            target.DeviceName, $"{StudioOptions.SectionName}:Worker:MemoryGB");
-        return null;
+        return fitting * rule.Multiple;
     }
 }

@@ -29,7 +29,10 @@ public static class WorkerCommand
                           "queued; repeatable (FluxStudio:Worker:Models). The FLUX.1 releases in the Hugging Face cache are offered anyway.",
             AllowMultipleArgumentsPerToken = true,
         };
-        var memory = new Option<double?>("--memory-gb") { Description = "The device's memory to plan with (default: the GPU's, or the machine's RAM)." };
+        var memory = new Option<double?>("--memory-limit-gb")
+        {
+            Description = "Use at most this much of the device's memory (FluxStudio:Engine:MemoryLimitGB; default: all that is free).",
+        };
         var name = new Option<string?>("--name") { Description = "How the worker is named in the job list (default: the machine's name)." };
         var outputRoot = new Option<DirectoryInfo?>("--output-root")
         {
@@ -49,7 +52,7 @@ public static class WorkerCommand
                 [$"{StudioOptions.SectionName}:{nameof(StudioOptions.OutputRoot)}"] = result.GetValue(outputRoot)?.FullName,
                 [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Device)}"] = result.GetValue(device),
                 [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Precision)}"] = result.GetValue(dtype),
-                [$"{WorkerSection}:{nameof(WorkerOptions.MemoryGB)}"] = CliHost.Setting(result.GetValue(memory)),
+                [$"{EngineOptions.SectionName}:{nameof(EngineOptions.MemoryLimitGB)}"] = CliHost.Setting(result.GetValue(memory)),
                 [$"{WorkerSection}:{nameof(WorkerOptions.Name)}"] = result.GetValue(name),
                 [$"{StudioOptions.SectionName}:Queue:{nameof(QueueOptions.LocalWorkers)}"] = "true",
             };

@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Memory;
 using Microsoft.Extensions.Options;
 
 namespace FluxStudio.App.Tests.Support;
@@ -12,14 +13,14 @@ namespace FluxStudio.App.Tests.Support;
 public sealed class StudioQueue
 {
     public StudioQueue(StudioDatabase database, GenerationRequestValidator validator, ImageGenerationService generation,
-        IOptions<StudioOptions> options, TimeProvider time)
+        IOptions<StudioOptions> options, TimeProvider time, IMemoryRemedyWording? memoryWording = null)
     {
         Jobs = new JobStore(database);
         Running = new RunningJobs();
         Events = new GenerationEvents();
         Workers = new WorkerRegistry(database);
         Queue = new GenerationQueue(Jobs, Events, Running, validator, options, time, workers: Workers);
-        Worker = new GenerationWorker(Jobs, Events, Running, generation, options, time);
+        Worker = new GenerationWorker(Jobs, Events, Running, generation, options, time, memoryWording: memoryWording);
     }
 
     public JobStore Jobs { get; }
