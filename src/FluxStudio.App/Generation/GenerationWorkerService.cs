@@ -72,6 +72,8 @@ public sealed class GenerationWorkerService(
 
     private async Task RunSharedAsync(List<string> devices, CancellationToken stoppingToken)
     {
+        // What workers that died while none was running left: their jobs, then their saves.
+        await queue.RecoverExpiredAsync(stoppingToken);
         await history.ReconcileAsync(stoppingToken);
         var profiles = devices.Select(capabilities.Describe).ToList();
         foreach (var profile in profiles)
