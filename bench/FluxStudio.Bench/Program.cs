@@ -32,6 +32,7 @@ Run("generation overhead", GenerationOverheadBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
 Run("memory by size", MemoryBench.Run);
+Run("training step", TrainingBench.Run);
 
 if (options.JsonPath != null)
 {
