@@ -69,6 +69,7 @@ internal static class PostgresMigrations
             preview_png bytea NULL
         );
         CREATE INDEX jobs_waiting ON jobs (status, id);
+        CREATE INDEX jobs_with_preview ON jobs (finished_at) WHERE preview_png IS NOT NULL;
 
         CREATE FUNCTION fluxstudio_announce_cancel() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

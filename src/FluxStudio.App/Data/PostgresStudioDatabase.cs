@@ -13,8 +13,6 @@ public sealed class PostgresStudioDatabase : StudioDatabase, IAsyncDisposable, I
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _migrationGate = new(1, 1);
-    private volatile bool _migrated;
 
     public PostgresStudioDatabase(string connectionString, ILogger? logger = null)
     {
@@ -36,28 +34,12 @@ public sealed class PostgresStudioDatabase : StudioDatabase, IAsyncDisposable, I
     /// <summary>The schema version this code writes; newer databases are refused rather than changed.</summary>
     public static int CurrentVersion => PostgresMigrations.All.Count;
 
-    public override async Task<DbConnection> OpenAsync(CancellationToken ct)
-    {
-        if (!_migrated)
-            await MigrateAsync(ct);
-        return await OpenRawAsync(ct);
-    }
+    protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken ct) => await OpenRawAsync(ct);
 
-    public override async Task MigrateAsync(CancellationToken ct)
+    protected override async Task MigrateSchemaAsync(CancellationToken ct)
     {
-        await _migrationGate.WaitAsync(ct);
-        try
-        {
-            if (_migrated)
-                return;
-            await using var connection = await OpenRawAsync(ct);
-            await PostgresMigrations.ApplyAsync(connection, Name, _logger, ct);
-            _migrated = true;
-        }
-        finally
-        {
-            _migrationGate.Release();
-        }
+        await using var connection = await OpenRawAsync(ct);
+        await PostgresMigrations.ApplyAsync(connection, Name, _logger, ct);
     }
 
     public override Task CheckAsync(CancellationToken ct) => MigrateAsync(ct);

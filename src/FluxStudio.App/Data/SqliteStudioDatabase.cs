@@ -15,8 +15,6 @@ public sealed class SqliteStudioDatabase : StudioDatabase
 {
     private readonly string _connectionString;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _migrationGate = new(1, 1);
-    private volatile bool _migrated;
 
     public SqliteStudioDatabase(IOptions<StudioOptions> options, ILogger? logger = null)
         : this(options.Value.ResolveDatabasePath(), logger)
@@ -47,21 +45,13 @@ public sealed class SqliteStudioDatabase : StudioDatabase
     /// <summary>The schema version this code writes; newer files are refused rather than damaged.</summary>
     public static int CurrentVersion => SqliteMigrations.All.Count;
 
-    public override async Task<DbConnection> OpenAsync(CancellationToken ct)
-    {
-        if (!_migrated)
-            await MigrateAsync(ct);
-        return await OpenRawAsync(ct);
-    }
+    protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken ct) => await OpenRawAsync(ct);
 
     /// <exception cref="DamagedDatabaseException">The file is not a database, or SQLite finds it corrupt.</exception>
-    public override async Task MigrateAsync(CancellationToken ct)
+    protected override async Task MigrateSchemaAsync(CancellationToken ct)
     {
-        await _migrationGate.WaitAsync(ct);
         try
         {
-            if (_migrated)
-                return;
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
             await using var connection = await OpenRawAsync(ct);
             await using (var wal = connection.CreateCommand())
@@ -71,15 +61,10 @@ public sealed class SqliteStudioDatabase : StudioDatabase
                 await wal.ExecuteNonQueryAsync(ct);
             }
             await SqliteMigrations.ApplyAsync(connection, _logger, ct);
-            _migrated = true;
         }
         catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
         {
             throw DamagedDatabaseException.From(Path, ex);
-        }
-        finally
-        {
-            _migrationGate.Release();
         }
     }
 

@@ -45,12 +45,43 @@ public abstract class StudioDatabase
 
     public abstract SqlDialect Sql { get; }
 
+    private readonly SemaphoreSlim _migrationGate = new(1, 1);
+    private volatile bool _migrated;
+
     /// <summary>Opens a connection to an up-to-date database.</summary>
     /// <exception cref="DatabaseUnavailableException">The database server cannot be reached or refuses the connection.</exception>
-    public abstract Task<DbConnection> OpenAsync(CancellationToken ct);
+    public async Task<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        if (!_migrated)
+            await MigrateAsync(ct);
+        return await OpenConnectionAsync(ct);
+    }
 
-    /// <summary>Brings the schema up to date; a database written by a newer FluxStudio is refused (<see cref="StudioDatabaseException"/>), never changed.</summary>
-    public abstract Task MigrateAsync(CancellationToken ct);
+    /// <summary>
+    /// Brings the schema up to date, once per instance; a database written by a newer FluxStudio is refused
+    /// (<see cref="StudioDatabaseException"/>), never changed.
+    /// </summary>
+    public async Task MigrateAsync(CancellationToken ct)
+    {
+        await _migrationGate.WaitAsync(ct);
+        try
+        {
+            if (_migrated)
+                return;
+            await MigrateSchemaAsync(ct);
+            _migrated = true;
+        }
+        finally
+        {
+            _migrationGate.Release();
+        }
+    }
+
+    /// <summary>A connection, whatever the schema.</summary>
+    protected abstract Task<DbConnection> OpenConnectionAsync(CancellationToken ct);
+
+    /// <summary>Applies the provider's schema steps that have not run yet.</summary>
+    protected abstract Task MigrateSchemaAsync(CancellationToken ct);
 
     /// <summary>
     /// What the server runs before it starts, so nothing is written to a database that cannot be used: checks that it

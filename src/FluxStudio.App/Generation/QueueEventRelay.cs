@@ -73,9 +73,11 @@ public sealed class QueueEventRelay(
         {
             var payload = JsonSerializer.Serialize(new Payload(_origin, queueEvent.Kind, queueEvent.JobId, queueEvent.Step, queueEvent.TotalSteps,
                 queueEvent.ImageId, queueEvent.PreviewPng is not null ? true : null), PayloadJson);
-            // A preview is kept in the row while the job runs, and dropped once the job's run has ended.
+            // A job's latest preview stays in its row for the listeners that have yet to read it; those of jobs that ended
+            // a while ago are dropped whenever a run ends.
             var preview = queueEvent.PreviewPng is not null ? "UPDATE jobs SET preview_png = @png WHERE id = @id;"
-                : queueEvent.EndsRun ? "UPDATE jobs SET preview_png = NULL WHERE id = @id;" : "";
+                : queueEvent.EndsRun ? "UPDATE jobs SET preview_png = NULL WHERE preview_png IS NOT NULL AND finished_at < clock_timestamp() - interval '1 minute';"
+                : "";
             await WithRetryAsync("sending a queue event", async () =>
             {
                 await using var connection = await database.OpenAsync(ct);
