@@ -14,7 +14,9 @@ internal static class PostgresMigrations
     [
         // 1: history, with its prompts' full-text search (a generated tsvector, GIN-indexed); the queue, whose claims
         //    are leases measured by the database's clock; the workers and what each can run. A request to cancel a
-        //    running job is announced on fluxstudio_cancel, so its worker hears it wherever it runs.
+        //    running job is announced on fluxstudio_cancel, so its worker hears it wherever it runs. The pictures a job
+        //    starts from (ControlNet references, image-to-image starts) travel with it, for workers on other machines,
+        //    until it has ended.
         """
         CREATE TABLE images (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -29,8 +31,15 @@ internal static class PostgresMigrations
             width integer NOT NULL,
             path text NULL,
             controlnet_image_path text NULL,
+            controlnet_image_hash text NULL,
             controlnet_strength double precision NULL,
             controlnet_save_canny boolean NOT NULL DEFAULT false,
+            controlnet_encoding text NULL,
+            controlnet_canny_filename text NULL,
+            init_image_path text NULL,
+            init_image_hash text NULL,
+            image_strength double precision NULL,
+            batch_id text NULL,
             lora_paths text NOT NULL DEFAULT '[]',
             lora_scales text NOT NULL DEFAULT '[]',
             output_filename text NOT NULL,
@@ -46,6 +55,7 @@ internal static class PostgresMigrations
         CREATE UNIQUE INDEX images_output_filename ON images (output_filename);
         CREATE INDEX images_newest ON images (status, timestamp DESC, id DESC);
         CREATE INDEX images_prompt_search ON images USING gin (prompt_search);
+        CREATE INDEX images_batch ON images (batch_id) WHERE batch_id IS NOT NULL;
 
         CREATE TABLE jobs (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -59,6 +69,7 @@ internal static class PostgresMigrations
             attempts integer NOT NULL DEFAULT 0,
             error text NULL,
             image_id bigint NULL REFERENCES images (id) ON DELETE SET NULL,
+            image_ids text NOT NULL DEFAULT '[]',
             warnings text NOT NULL DEFAULT '[]',
             created_at timestamptz NOT NULL,
             started_at timestamptz NULL,
@@ -79,6 +90,21 @@ internal static class PostgresMigrations
         $$;
         CREATE TRIGGER jobs_cancel_requested AFTER UPDATE OF cancel_requested ON jobs
             FOR EACH ROW WHEN (NEW.cancel_requested AND NOT OLD.cancel_requested) EXECUTE FUNCTION fluxstudio_announce_cancel();
+
+        CREATE TABLE job_pictures (
+            job_id bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            path text NOT NULL,
+            picture bytea NOT NULL,
+            PRIMARY KEY (job_id, path)
+        );
+        CREATE FUNCTION fluxstudio_drop_job_pictures() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            DELETE FROM job_pictures WHERE job_id = NEW.id;
+            RETURN NEW;
+        END
+        $$;
+        CREATE TRIGGER jobs_finished AFTER UPDATE OF status ON jobs
+            FOR EACH ROW WHEN (NEW.status IN ('done', 'failed', 'cancelled')) EXECUTE FUNCTION fluxstudio_drop_job_pictures();
 
         CREATE TABLE workers (
             id text PRIMARY KEY,

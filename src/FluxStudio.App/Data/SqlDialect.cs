@@ -46,6 +46,9 @@ public abstract class SqlDialect
     /// </summary>
     public abstract string IsIn(string column, string parameter);
 
+    /// <summary>The JSON array of numbers in <paramref name="column"/> (text) with the number parameter <paramref name="parameter"/> appended.</summary>
+    public abstract string AppendToJsonArray(string column, string parameter);
+
     /// <summary>Appended to the select of a claim: rows another worker is claiming are skipped rather than waited for.</summary>
     public abstract string SkipLocked { get; }
 
@@ -101,6 +104,8 @@ public abstract class SqlDialect
 
         public override string IsIn(string column, string parameter) => $"{column} IN @{parameter}";
 
+        public override string AppendToJsonArray(string column, string parameter) => $"json_insert({column}, '$[#]', @{parameter})";
+
         public override string SkipLocked => "";
 
         public override string LockQueue => "";
@@ -127,6 +132,8 @@ public abstract class SqlDialect
         public override string LeaseUntil => "clock_timestamp() + @lease";
 
         public override string IsIn(string column, string parameter) => $"{column} = ANY(@{parameter})";
+
+        public override string AppendToJsonArray(string column, string parameter) => $"({column}::jsonb || to_jsonb(@{parameter}::bigint))::text";
 
         public override string SkipLocked => "FOR UPDATE SKIP LOCKED";
 

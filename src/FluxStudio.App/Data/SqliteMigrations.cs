@@ -77,7 +77,20 @@ internal static class SqliteMigrations
         """
         ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
         """,
-        // 5: workers in other processes. A claim is a lease (a token the worker renews until a time); a cancel request
+        // 5: ControlNet and image-to-image inputs (hashes identify pictures whose paths are gone), the edge map kept with
+        //    an image, batches of images, and every image a job made (a JSON array of history ids).
+        """
+        ALTER TABLE images ADD COLUMN controlnet_image_hash TEXT NULL;
+        ALTER TABLE images ADD COLUMN controlnet_encoding TEXT NULL;
+        ALTER TABLE images ADD COLUMN controlnet_canny_filename TEXT NULL;
+        ALTER TABLE images ADD COLUMN init_image_path TEXT NULL;
+        ALTER TABLE images ADD COLUMN init_image_hash TEXT NULL;
+        ALTER TABLE images ADD COLUMN image_strength REAL NULL;
+        ALTER TABLE images ADD COLUMN batch_id TEXT NULL;
+        CREATE INDEX images_batch ON images(batch_id) WHERE batch_id IS NOT NULL;
+        ALTER TABLE jobs ADD COLUMN image_ids TEXT NOT NULL DEFAULT '[]';
+        """,
+        // 6: workers in other processes. A claim is a lease (a token the worker renews until a time); a cancel request
         //    reaches the worker through the row; a job says what it needs (the model, its quantization, its pixels) so a
         //    worker claims only what it can run; an image being saved names the claim that writes it; and each worker
         //    says what it can run.

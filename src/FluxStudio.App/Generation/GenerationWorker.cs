@@ -1,4 +1,5 @@
 using FluxStudio.App.Data;
+using FluxStudio.App.Inputs;
 using FluxStudio.Engine;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
@@ -22,6 +23,7 @@ public sealed class GenerationWorker
     private readonly GenerationEvents _events;
     private readonly RunningJobs _running;
     private readonly ImageGenerationService _generation;
+    private readonly InputImageStore _inputs;
     private readonly QueueOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GenerationWorker> _logger;
@@ -30,10 +32,10 @@ public sealed class GenerationWorker
 
     /// <param name="memoryWording">How the surface that shows the jobs words memory advice (plain words by default).</param>
     public GenerationWorker(JobStore jobs, GenerationEvents events, RunningJobs running, ImageGenerationService generation,
-        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null,
+        InputImageStore inputs, IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null,
         IMemoryRemedyWording? memoryWording = null)
     {
-        (_jobs, _events, _running, _generation) = (jobs, events, running, generation);
+        (_jobs, _events, _running, _generation, _inputs) = (jobs, events, running, generation, inputs);
         _memoryWording = memoryWording ?? PlainMemoryRemedyWording.Instance;
         _options = options.Value.Queue;
         _time = time ?? TimeProvider.System;
@@ -100,6 +102,10 @@ public sealed class GenerationWorker
 
         using var run = _running.Register(job.Id, ct);
         await using var lease = new LeaseKeeper(this, job.Id, claim);
+        // An earlier attempt may have made some of the batch's images already; only the rest is made now.
+        var made = job.ImageIds.Count;
+        var images = job.Request.ImageCount;
+        var imageIds = job.ImageIds.ToList();
         try
         {
             _logger.LogInformation("Job {Id} started on {Worker} (attempt {Attempt})", job.Id, worker.Name, job.Attempts);
@@ -107,19 +113,40 @@ public sealed class GenerationWorker
             var progress = new SynchronousProgress<GenerationProgress>(p =>
             {
                 if (p.Stage == GenerationStage.Denoising && p.Step > 0)
-                    _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id) { Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng });
+                    _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id)
+                    {
+                        Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng, Image = made + p.Image, Images = images,
+                    });
             });
             var output = new GenerationOutput
             {
                 Device = worker.Device,
-                Job = new JobRun(claim, (transaction, imageId, warnings, c) =>
-                    _jobs.CompleteAsync(transaction, job.Id, claim, imageId, warnings, _time.GetUtcNow(), c)),
+                BatchId = images > 1 ? BatchIdOf(job) : null,
+                Job = new JobRun(claim, (transaction, imageId, c) => _jobs.AddImageAsync(transaction, job.Id, claim, imageId, c)),
+                InputCopies = await CopyPicturesAsync(job, run.Token),
             };
-            var outcome = await _generation.GenerateAsync(job.Request, output, progress, run.Token);
-            foreach (var warning in outcome.Warnings)
+            var warnings = new List<string>();
+            var rest = made < images
+                ? _generation.GenerateAsync(job.Request.Remaining(made), output, progress, run.Token)
+                : AsyncEnumerable.Empty<GenerationOutcome>();
+            await foreach (var outcome in rest)
+            {
+                imageIds.Add(outcome.Record.Id);
+                warnings.AddRange(outcome.Warnings.Except(warnings));
+                _logger.LogInformation("Job {Id}: image {Image} of {Images} saved as {Path}", job.Id, made + outcome.Image, images,
+                    outcome.Record.ImagePath);
+                _events.Publish(new QueueEvent(QueueEventKind.ImageSaved, job.Id)
+                {
+                    ImageId = outcome.Record.Id, ImageIds = imageIds.ToList(), Image = made + outcome.Image, Images = images,
+                });
+            }
+            foreach (var warning in warnings)
                 _logger.LogWarning("Job {Id}: {Warning}", job.Id, warning);
-            _logger.LogInformation("Job {Id} done: {Path}", job.Id, outcome.Record.ImagePath);
-            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id) { ImageId = outcome.Record.Id, Warnings = outcome.Warnings });
+            await EndAsync(job.Id, claim, JobStatus.Done, _time.GetUtcNow(), null, new QueueEvent(QueueEventKind.Completed, job.Id)
+            {
+                ImageId = imageIds.Count > 0 ? imageIds[0] : null, ImageIds = imageIds, Warnings = warnings, Image = images, Images = images,
+            }, warnings);
+            _logger.LogInformation("Job {Id} done: {Count} image(s)", job.Id, imageIds.Count);
         }
         catch (Exception ex) when (ex is ClaimLostException || (lease.Lost && ex is not SimulatedCrashException))
         {
@@ -134,26 +161,43 @@ public sealed class GenerationWorker
         }
         catch (OperationCanceledException) when (run.IsCancelled)
         {
-            await EndAsync(job.Id, claim, JobStatus.Cancelled, _time.GetUtcNow(), null, new QueueEvent(QueueEventKind.Cancelled, job.Id));
+            await EndAsync(job.Id, claim, JobStatus.Cancelled, _time.GetUtcNow(), null, new QueueEvent(QueueEventKind.Cancelled, job.Id) { ImageIds = imageIds });
             _logger.LogInformation("Job {Id} cancelled", job.Id);
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
             var reason = Describe(ex, job.Request);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
-            await EndAsync(job.Id, claim, JobStatus.Failed, _time.GetUtcNow(), reason, new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
+            await EndAsync(job.Id, claim, JobStatus.Failed, _time.GetUtcNow(), reason,
+                new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason, ImageIds = imageIds });
         }
         return true;
     }
 
-    /// <summary>Records how a run ended and announces it, unless the run lost its job meanwhile.</summary>
-    private async Task EndAsync(long id, string claim, JobStatus status, DateTimeOffset? finishedAt, string? error, QueueEvent announcement)
+    /// <summary>
+    /// The job's pictures, copied from the database into this machine's upload folder when the job carries them (a shared
+    /// database): the machine that queued it may be another one, whose files are not here.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<string, string>> CopyPicturesAsync(GenerationJob job, CancellationToken ct)
     {
-        if (await _jobs.EndRunAsync(id, claim, status, finishedAt, error, CancellationToken.None))
+        var copies = new Dictionary<string, string>();
+        foreach (var (path, picture) in await _jobs.GetPicturesAsync(job.Id, ct))
+            copies[path] = (await _inputs.SaveCopyAsync(picture, path, ct)).Path;
+        return copies;
+    }
+
+    /// <summary>Records how a run ended and announces it, unless the run lost its job meanwhile.</summary>
+    private async Task EndAsync(long id, string claim, JobStatus status, DateTimeOffset? finishedAt, string? error, QueueEvent announcement,
+        IReadOnlyList<string>? warnings = null)
+    {
+        if (await _jobs.EndRunAsync(id, claim, status, finishedAt, error, CancellationToken.None, warnings))
             _events.Publish(announcement);
         else
             _logger.LogWarning("Job {Id} was no longer this worker's when it ended ({Status}); left as it is", id, status);
     }
+
+    /// <summary>The batch id of a job's images: the same on every attempt, so a re-run continues the batch.</summary>
+    public static string BatchIdOf(GenerationJob job) => $"job-{job.Id}";
 
     /// <summary>The job's failure in one sentence; memory advice in the terms of the surface that shows it.</summary>
     private string Describe(Exception ex, GenerationRequest request) => ex switch

@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.App.History;
+using FluxStudio.App.Inputs;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,13 +12,15 @@ namespace FluxStudio.App.Generation;
 /// <see cref="QueueOptions.LocalWorkers"/> is off).
 /// <para>
 /// On one machine (SQLite), only the process holding the data folder's <see cref="DataFolderLock"/> runs them (others, a
-/// CLI next to the web app, only add jobs), and at start it re-queues the jobs the last run left and repairs history.
+/// CLI next to the web app, only add jobs), and at start it re-queues the jobs the last run left, repairs history and
+/// removes uploaded pictures no job needs any more (<see cref="InputImageStore.Purge"/>).
 /// </para>
 /// <para>
 /// With a shared database (PostgreSQL), every process may run workers. Each worker says what it can run
 /// (<see cref="WorkerCapabilities"/>, <see cref="WorkerRegistry"/>) and claims only such jobs; every third of a lease the
 /// process renews its workers' rows, takes back the jobs whose worker's lease ran out (<see cref="GenerationQueue.RecoverExpiredAsync"/>)
-/// and then repairs the saves those left.
+/// and then repairs the saves those left. Every process, with workers or without, removes at start the uploaded
+/// pictures of its own upload folder that no waiting job needs.
 /// </para>
 /// </summary>
 public sealed class GenerationWorkerService(
@@ -27,6 +30,7 @@ public sealed class GenerationWorkerService(
     StudioDatabase database,
     WorkerCapabilities capabilities,
     WorkerRegistry registry,
+    InputImageStore inputs,
     IOptions<StudioOptions> options,
     ILogger<GenerationWorkerService> logger,
     TimeProvider? time = null) : BackgroundService
@@ -36,6 +40,8 @@ public sealed class GenerationWorkerService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var queueOptions = options.Value.Queue;
+        if (database.IsShared)
+            await PurgeUploadsAsync(stoppingToken);
         if (!queueOptions.LocalWorkers)
         {
             logger.LogInformation("This process runs no generation workers ({Setting} is off); `fluxstudio worker` processes run the jobs",
@@ -65,6 +71,7 @@ public sealed class GenerationWorkerService(
         // Jobs first: a save is abandoned once no running job holds its claim. Both log what they changed.
         await queue.RecoverAsync(stoppingToken);
         await history.ReconcileAsync(stoppingToken);
+        await PurgeUploadsAsync(stoppingToken);
 
         logger.LogInformation("Generation workers started for {Devices}", string.Join(", ", devices));
         await Task.WhenAll(devices.Select(device => worker.RunWorkerAsync(WorkerProfile.Local(device), stoppingToken)));
@@ -119,6 +126,13 @@ public sealed class GenerationWorkerService(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>Removes the uploaded pictures past their retention that no waiting or running job names.</summary>
+    private async Task PurgeUploadsAsync(CancellationToken ct)
+    {
+        var waiting = await queue.ListActiveAsync(ct);
+        inputs.Purge(options.Value.UploadRetention, waiting.SelectMany(job => new[] { job.Request.ControlNetImagePath, job.Request.InitImagePath }));
     }
 
     private async Task RemoveQuietlyAsync(WorkerProfile profile)

@@ -22,7 +22,7 @@ public sealed class JobStore(StudioDatabase database)
 
     private const string Columns =
         "id AS Id, status AS Status, request_json AS RequestJson, device AS Device, worker AS Worker, attempts AS Attempts, error AS Error, " +
-        "image_id AS ImageId, warnings AS Warnings, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt, " +
+        "image_id AS ImageId, image_ids AS ImageIds, warnings AS Warnings, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt, " +
         "claim AS Claim, cancel_requested AS CancelRequested";
 
     private SqlDialect Sql => database.Sql;
@@ -49,8 +49,30 @@ public sealed class JobStore(StudioDatabase database)
             """,
             new { json = Serialize(request), model = needs.Model, quantize = needs.Quantize, pixels = needs.Pixels, now = Sql.Timestamp(now) },
             transaction, cancellationToken: ct));
+        if (database.IsShared)
+        {
+            // Workers on other machines cannot read this machine's files: the pictures go with the job, until it ends.
+            foreach (var path in request.InputPicturePaths())
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO job_pictures (job_id, path, picture) VALUES (@id, @path, @picture) ON CONFLICT DO NOTHING",
+                    new { id = row.Id, path, picture = await File.ReadAllBytesAsync(path, ct) }, transaction, cancellationToken: ct));
+        }
         await transaction.CommitAsync(ct);
         return ToJob(row);
+    }
+
+    /// <summary>
+    /// The pictures a job starts from, by the paths its request names them, as they were when it was queued; empty on one
+    /// machine (SQLite), where the files themselves are read.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, byte[]>> GetPicturesAsync(long id, CancellationToken ct)
+    {
+        if (!database.IsShared)
+            return new Dictionary<string, byte[]>();
+        await using var connection = await database.OpenAsync(ct);
+        var rows = await connection.QueryAsync<(string Path, byte[] Picture)>(new CommandDefinition(
+            "SELECT path, picture FROM job_pictures WHERE job_id = @id", new { id }, cancellationToken: ct));
+        return rows.ToDictionary(row => row.Path, row => row.Picture);
     }
 
     /// <summary>
@@ -94,28 +116,36 @@ public sealed class JobStore(StudioDatabase database)
     }
 
     /// <summary>
-    /// Inside the transaction that saves its image: marks the run's job done with that image, if the run still holds it.
+    /// Inside the transaction that saves one of its images: records the image with the run's job (the first also becomes its
+    /// <see cref="GenerationJob.ImageId"/>), if the run still holds the job.
     /// </summary>
-    public async Task<bool> CompleteAsync(DbTransaction transaction, long id, string claim, long imageId, IReadOnlyList<string> warnings,
-        DateTimeOffset finishedAt, CancellationToken ct) =>
+    public async Task<bool> AddImageAsync(DbTransaction transaction, long id, string claim, long imageId, CancellationToken ct) =>
         await transaction.Connection!.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE jobs SET status = 'done', image_id = @imageId, finished_at = @finishedAt, warnings = @warnings, claim = NULL, lease_expires_at = NULL
+            $"""
+            UPDATE jobs SET image_ids = {Sql.AppendToJsonArray("image_ids", "imageId")}, image_id = COALESCE(image_id, @imageId)
             WHERE id = @id AND claim = @claim AND status = 'running'
             """,
-            new { id, claim, imageId, finishedAt = Sql.Timestamp(finishedAt), warnings = JsonSerializer.Serialize(warnings) }, transaction,
-            cancellationToken: ct)) == 1;
+            new { id, claim, imageId }, transaction, cancellationToken: ct)) == 1;
 
-    /// <summary>Ends a run otherwise than done (failed, cancelled, interrupted), if it still holds its job.</summary>
-    public async Task<bool> EndRunAsync(long id, string claim, JobStatus to, DateTimeOffset? finishedAt, string? error, CancellationToken ct)
+    /// <summary>
+    /// Ends a run (done with the <paramref name="warnings"/> of its images, failed, cancelled, interrupted), if it still
+    /// holds its job.
+    /// </summary>
+    public async Task<bool> EndRunAsync(long id, string claim, JobStatus to, DateTimeOffset? finishedAt, string? error, CancellationToken ct,
+        IReadOnlyList<string>? warnings = null)
     {
         await using var connection = await database.OpenAsync(ct);
         return await connection.ExecuteAsync(new CommandDefinition(
             """
-            UPDATE jobs SET status = @to, error = @error, finished_at = @finishedAt, claim = NULL, lease_expires_at = NULL
+            UPDATE jobs SET status = @to, error = @error, finished_at = @finishedAt, warnings = COALESCE(@warnings, warnings),
+                claim = NULL, lease_expires_at = NULL
             WHERE id = @id AND claim = @claim AND status = 'running'
             """,
-            new { id, claim, to = Name(to), error, finishedAt = finishedAt is { } f ? Sql.Timestamp(f) : null }, cancellationToken: ct)) == 1;
+            new
+            {
+                id, claim, to = Name(to), error, finishedAt = finishedAt is { } f ? Sql.Timestamp(f) : null,
+                warnings = warnings is null ? null : JsonSerializer.Serialize(warnings),
+            }, cancellationToken: ct)) == 1;
     }
 
     /// <summary>
@@ -240,6 +270,7 @@ public sealed class JobStore(StudioDatabase database)
         Attempts = (int)row.Attempts,
         Error = row.Error,
         ImageId = row.ImageId,
+        ImageIds = JsonSerializer.Deserialize<long[]>(row.ImageIds) ?? [],
         Warnings = JsonSerializer.Deserialize<string[]>(row.Warnings) ?? [],
         CreatedAt = SqlDialect.ReadTimestamp(row.CreatedAt),
         StartedAt = row.StartedAt is null ? null : SqlDialect.ReadTimestamp(row.StartedAt),
@@ -258,6 +289,7 @@ public sealed class JobStore(StudioDatabase database)
         public long Attempts { get; init; }
         public string? Error { get; init; }
         public long? ImageId { get; init; }
+        public string ImageIds { get; init; } = "[]";
         public string Warnings { get; init; } = "[]";
 
         /// <summary>Timestamps: text in SQLite, times in PostgreSQL (<see cref="SqlDialect.ReadTimestamp"/>).</summary>

@@ -17,7 +17,7 @@ namespace FluxStudio.App.Generation;
 /// send is delivered here, so every web server follows every job, whichever machine runs it. A notification carries a
 /// few numbers (the job, the kind, the step), far below PostgreSQL's 8000-byte limit on a payload: a step's preview is
 /// written to the job's row and read from there by each receiver, and a job's error and warnings, which the run has
-/// already stored, are read from the row too. Cancel requests arrive on <c>fluxstudio_cancel</c> (announced by the
+/// already stored, and the images it has made, are read from the row too. Cancel requests arrive on <c>fluxstudio_cancel</c> (announced by the
 /// database when the flag is set) and stop this process's run of the job at once. Does nothing on SQLite.
 /// </summary>
 public sealed class QueueEventRelay(
@@ -72,7 +72,7 @@ public sealed class QueueEventRelay(
         await foreach (var queueEvent in _outgoing.Reader.ReadAllAsync(ct))
         {
             var payload = JsonSerializer.Serialize(new Payload(_origin, queueEvent.Kind, queueEvent.JobId, queueEvent.Step, queueEvent.TotalSteps,
-                queueEvent.ImageId, queueEvent.PreviewPng is not null ? true : null), PayloadJson);
+                queueEvent.ImageId, queueEvent.Image, queueEvent.Images, queueEvent.PreviewPng is not null ? true : null), PayloadJson);
             // A job's latest preview stays in its row for the listeners that have yet to read it; those of jobs that ended
             // a while ago are dropped whenever a run ends.
             var preview = queueEvent.PreviewPng is not null ? "UPDATE jobs SET preview_png = @png WHERE id = @id;"
@@ -136,18 +136,29 @@ public sealed class QueueEventRelay(
 
     private async Task<QueueEvent> HydrateAsync(Payload payload, CancellationToken ct)
     {
-        var queueEvent = new QueueEvent(payload.Kind, payload.Job) { Step = payload.Step, TotalSteps = payload.Total, ImageId = payload.Image };
-        if (payload.Preview is not true && payload.Kind is not (QueueEventKind.Completed or QueueEventKind.Failed))
+        var queueEvent = new QueueEvent(payload.Kind, payload.Job)
+        {
+            Step = payload.Step, TotalSteps = payload.Total, ImageId = payload.ImageId, Image = payload.Image, Images = payload.Images,
+        };
+        var listsImages = payload.Kind is QueueEventKind.ImageSaved or QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled;
+        if (payload.Preview is not true && !listsImages)
             return queueEvent;
         await using var connection = await database.OpenAsync(ct);
         var row = await connection.QuerySingleOrDefaultAsync<StoredDetails>(new CommandDefinition(
-            "SELECT preview_png AS PreviewPng, error AS Error, warnings AS Warnings FROM jobs WHERE id = @id", new { id = payload.Job },
-            cancellationToken: ct));
-        return row is null ? queueEvent : queueEvent with
+            "SELECT preview_png AS PreviewPng, error AS Error, warnings AS Warnings, image_ids AS ImageIds FROM jobs WHERE id = @id",
+            new { id = payload.Job }, cancellationToken: ct));
+        if (row is null)
+            return queueEvent;
+        var imageIds = JsonSerializer.Deserialize<long[]>(row.ImageIds) ?? [];
+        // The row may already list images saved after this one.
+        if (payload.Kind == QueueEventKind.ImageSaved && Array.IndexOf(imageIds, payload.ImageId ?? 0) is var saved and >= 0)
+            imageIds = imageIds[..(saved + 1)];
+        return queueEvent with
         {
             PreviewPng = payload.Preview is true ? row.PreviewPng : null,
             Error = payload.Kind == QueueEventKind.Failed ? row.Error : null,
             Warnings = payload.Kind == QueueEventKind.Completed ? JsonSerializer.Deserialize<string[]>(row.Warnings) ?? [] : [],
+            ImageIds = listsImages ? imageIds : [],
         };
     }
 
@@ -174,12 +185,14 @@ public sealed class QueueEventRelay(
         }
     }
 
-    private sealed record Payload(string Origin, QueueEventKind Kind, long Job, int? Step, int? Total, long? Image, bool? Preview);
+    private sealed record Payload(string Origin, QueueEventKind Kind, long Job, int? Step, int? Total, long? ImageId, int? Image, int? Images,
+        bool? Preview);
 
     private sealed class StoredDetails
     {
         public byte[]? PreviewPng { get; init; }
         public string? Error { get; init; }
         public string Warnings { get; init; } = "[]";
+        public string ImageIds { get; init; } = "[]";
     }
 }

@@ -48,18 +48,21 @@ public sealed class QueueEventRelayTests
                 completed.TrySetResult();
         };
 
-        var job = await web.Queue.EnqueueAsync(TestRequests.Small("far away") with { Steps = 3 }, _ct);
+        var job = await web.Queue.EnqueueAsync(TestRequests.Small("far away") with { Steps = 2, BatchCount = 2 }, _ct);
         Assert.True(await worker.Queue.RunNextAsync("gpu", _ct));
         await completed.Task.WaitAsync(TestWait.HangGuard);
 
-        Assert.Equal([QueueEventKind.Started, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Completed],
-            received.Skip(1).Select(e => e.Kind));
+        QueueEventKind[] image = [QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.ImageSaved];
+        Assert.Equal([QueueEventKind.Started, .. image, .. image, QueueEventKind.Completed], received.Skip(1).Select(e => e.Kind));
         Assert.Equal(new QueueEvent(QueueEventKind.Queued, job.Id), received[0]);
-        // Both machines tell the same story: the web server's queuing, then the worker's run.
-        Assert.Equal(seenByWorker.Select(e => (e.Kind, e.JobId, e.Step, e.TotalSteps, e.ImageId)),
-            received.Select(e => (e.Kind, e.JobId, e.Step, e.TotalSteps, e.ImageId)));
-        Assert.Equal([1, 2, 3], received.Single(e => e.Step == 3).PreviewPng);
-        Assert.Equal((await web.Queue.GetAsync(job.Id, _ct))!.ImageId, received[^1].ImageId);
+        // Both machines tell the same story: the web server's queuing, then the worker's run, image by image.
+        Assert.Equal(seenByWorker.Select(e => (e.Kind, e.JobId, e.Step, e.TotalSteps, e.ImageId, e.Image, e.Images, string.Join(",", e.ImageIds))),
+            received.Select(e => (e.Kind, e.JobId, e.Step, e.TotalSteps, e.ImageId, e.Image, e.Images, string.Join(",", e.ImageIds))));
+        Assert.Equal([1, 2, 3], received.Last(e => e.Step == 2).PreviewPng);
+        var done = (await web.Queue.GetAsync(job.Id, _ct))!;
+        Assert.Equal(2, done.ImageIds.Count);
+        Assert.Equal(done.ImageIds, received[^1].ImageIds);
+        Assert.Equal(done.ImageId, received[^1].ImageId);
     }
 
     [Fact]

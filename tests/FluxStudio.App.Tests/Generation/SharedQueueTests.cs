@@ -1,6 +1,9 @@
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
+using FluxStudio.App.Inputs;
+using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Pipeline;
 using FluxStudio.App.Tests.Support;
 
 namespace FluxStudio.App.Tests.Generation;
@@ -217,5 +220,52 @@ public sealed class SharedQueueTests
         await run.WaitAsync(TestWait.HangGuard);
 
         Assert.Equal((JobStatus.Done, 1), ((await queue.GetAsync(job.Id, _ct))!.Status, (await queue.GetAsync(job.Id, _ct))!.Attempts));
+    }
+
+    [Fact]
+    public async Task A_worker_on_another_machine_runs_a_ControlNet_and_image_to_image_job_from_the_pictures_the_web_server_kept()
+    {
+        using var web = Sandbox(DatabaseOptions.Postgres);
+        // Another machine: its own data folder (and upload folder), the same database and output folder.
+        using var workerMachine = new StudioSandbox(provider: DatabaseOptions.Postgres, time: web.Time, configure: o =>
+        {
+            o.Database = web.Options.Database;
+            o.OutputRoot = web.OutputRoot;
+        });
+        var uploads = new InputImageStore(Microsoft.Extensions.Options.Options.Create(web.Options), web.Time);
+        var referenceBytes = PngEncoder.Encode(FakeRuns.EdgeMap(8, 8));
+        var startBytes = PngEncoder.Encode(new RgbImage(4, 4, Enumerable.Range(0, 48).Select(i => (byte)(i * 5)).ToArray()));
+        var reference = await uploads.SaveAsync(referenceBytes, "image/png", _ct);
+        var start = await uploads.SaveAsync(startBytes, "image/png", _ct);
+        var job = await web.CreateQueue(null).EnqueueAsync(TestRequests.Small("from pictures") with
+        {
+            ControlNetImagePath = reference.Path, ControlNetStrength = 0.6, InitImagePath = start.Path, ImageStrength = 0.4, BatchCount = 2,
+        }, _ct);
+        // The web server's files are not on the worker's machine.
+        File.Delete(reference.Path);
+        File.Delete(start.Path);
+
+        var engine = new FakeImageGenerator();
+        Assert.True(await workerMachine.CreateQueue(engine).RunNextAsync("gpu", _ct));
+
+        var done = (await web.CreateQueue(null).GetAsync(job.Id, _ct))!;
+        Assert.Equal(JobStatus.Done, done.Status);
+        // The engine read copies of the very pictures, kept in the worker's own upload folder.
+        var ran = engine.Requests.Single();
+        var workerUploads = workerMachine.Options.ResolveUploadFolder();
+        Assert.Equal((workerUploads, workerUploads), (Path.GetDirectoryName(ran.ControlNetImagePath), Path.GetDirectoryName(ran.InitImagePath)));
+        Assert.Equal(referenceBytes, await File.ReadAllBytesAsync(ran.ControlNetImagePath!, _ct));
+        Assert.Equal(startBytes, await File.ReadAllBytesAsync(ran.InitImagePath!, _ct));
+        // History records them as the web server named them, with their hashes, for each image of the batch.
+        Assert.Equal(2, done.ImageIds.Count);
+        foreach (var id in done.ImageIds)
+        {
+            var entry = (await web.History.GetAsync(id, _ct))!;
+            Assert.Equal((reference.Path, reference.Hash, start.Path, start.Hash, 0.4),
+                (entry.ControlNetImagePath, entry.ControlNetImageHash, entry.InitImagePath, entry.InitImageHash, entry.ImageStrength));
+            Assert.True(File.Exists(entry.ControlNetCannyPath));
+        }
+        // Once the job has ended, the database no longer carries its pictures.
+        Assert.Equal(0, await web.QueryScalarAsync<long>("SELECT COUNT(*) FROM job_pictures"));
     }
 }

@@ -22,6 +22,8 @@ public sealed class ReconciliationTests
             data.Add(provider, "save:row-added", false);
             data.Add(provider, "save:metadata-temp-written", false);
             data.Add(provider, "save:metadata-written", false);
+            data.Add(provider, "save:canny-temp-written", false);
+            data.Add(provider, "save:canny-written", false);
             data.Add(provider, "save:image-temp-written", false);
             data.Add(provider, "save:image-written", true);
         }
@@ -37,7 +39,7 @@ public sealed class ReconciliationTests
         sandbox.Time.Advance(TimeSpan.FromSeconds(1));
         sandbox.History.CrashPoints.Hook = p => { if (p == point) throw new SimulatedCrashException(p); };
 
-        await Assert.ThrowsAsync<SimulatedCrashException>(() => sandbox.SaveImageAsync("the crashing save", seed: 2, metadata: true));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => sandbox.SaveAsync(GuidedRequest("the crashing save", seed: 2)));
 
         using var restarted = sandbox.Restart();
         // With a shared database, a save no job owns counts as abandoned once it is older than any save takes.
@@ -68,7 +70,7 @@ public sealed class ReconciliationTests
     {
         using var sandbox = new StudioSandbox(provider: provider);
         var kept = await sandbox.SaveImageAsync("stays", seed: 1, metadata: true);
-        var doomed = await sandbox.SaveImageAsync("goes", seed: 2, metadata: true);
+        var doomed = await sandbox.SaveAsync(GuidedRequest("goes", seed: 2));
         sandbox.History.CrashPoints.Hook = p => { if (p == point) throw new SimulatedCrashException(p); };
 
         await Assert.ThrowsAsync<SimulatedCrashException>(() => sandbox.History.DeleteAsync(doomed.Id, _ct));
@@ -82,6 +84,7 @@ public sealed class ReconciliationTests
         await AssertConsistentAsync(restarted);
         Assert.False(File.Exists(doomed.ImagePath));
         Assert.False(File.Exists(doomed.MetadataPath));
+        Assert.False(File.Exists(doomed.ControlNetCannyPath));
         Assert.Equal(["stays"], (await restarted.History.ListAsync(10, null, _ct)).Entries.Select(e => e.Prompt));
         Assert.True(File.Exists(kept.ImagePath));
     }
@@ -145,7 +148,11 @@ public sealed class ReconciliationTests
         Assert.NotNull(again);
     }
 
-    /// <summary>Every row has its PNG (and sidecar), every file has its row, and no temporary file is left.</summary>
+    /// <summary>A save with every file an image can have: the PNG, the sidecar and a ControlNet's edge map.</summary>
+    private static App.Generation.GenerationRequest GuidedRequest(string prompt, long seed) =>
+        TestRequests.Small(prompt) with { Seed = seed, Metadata = true, ControlNetImagePath = "/pictures/reference.png" };
+
+    /// <summary>Every row has its PNG (and sidecar and edge map), every file has its row, and no temporary file is left.</summary>
     private async Task AssertConsistentAsync(StudioSandbox sandbox)
     {
         var entries = (await sandbox.History.ListAsync(1000, null, _ct)).Entries;
@@ -154,8 +161,10 @@ public sealed class ReconciliationTests
             Assert.True(File.Exists(entry.ImagePath), $"row {entry.Id} has no image");
             if (entry.MetadataPath is not null)
                 Assert.True(File.Exists(entry.MetadataPath), $"row {entry.Id} has no sidecar");
+            if (entry.ControlNetCannyPath is not null)
+                Assert.True(File.Exists(entry.ControlNetCannyPath), $"row {entry.Id} has no edge map");
         }
-        var owned = entries.SelectMany(e => new[] { e.ImagePath, e.MetadataPath }).OfType<string>().ToHashSet();
+        var owned = entries.SelectMany(e => new[] { e.ImagePath, e.MetadataPath, e.ControlNetCannyPath }).OfType<string>().ToHashSet();
         var onDisk = Directory.EnumerateFiles(sandbox.OutputRoot).ToList();
         Assert.All(onDisk, file => Assert.Contains(file, owned));
         Assert.DoesNotContain(onDisk, f => f.EndsWith(HistoryStore.TempSuffix, StringComparison.Ordinal));

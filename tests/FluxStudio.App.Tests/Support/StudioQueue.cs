@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
+using FluxStudio.App.Inputs;
 using FluxStudio.Engine.Memory;
 using Microsoft.Extensions.Options;
 
@@ -20,7 +21,7 @@ public sealed class StudioQueue
         Events = new GenerationEvents();
         Workers = new WorkerRegistry(database);
         Queue = new GenerationQueue(Jobs, Events, Running, validator, options, time, workers: Workers);
-        Worker = new GenerationWorker(Jobs, Events, Running, generation, options, time, memoryWording: memoryWording);
+        Worker = new GenerationWorker(Jobs, Events, Running, generation, new InputImageStore(options, time), options, time, memoryWording: memoryWording);
     }
 
     public JobStore Jobs { get; }

@@ -97,7 +97,7 @@ public sealed class StudioSandbox : IDisposable
     {
         var run = FakeImageGenerator.Render(request, device).Run;
         var record = GenerationRecord.Describe(request, run, Time.GetLocalNow());
-        return Outputs.SaveAsync(record, OutputStore.EncodePng(record, run.Image), request.Metadata, CancellationToken.None);
+        return Outputs.SaveAsync(record, OutputStore.Encode(record, run), request.Metadata, CancellationToken.None);
     }
 
     /// <summary>Deletes the folder and the database only if this sandbox created them; restarted instances share them.</summary>
