@@ -1,11 +1,15 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
 using Dapper;
+using FluxStudio.App.Outputs;
 using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Tests;
 using FluxStudio.Engine.TinyModel;
 using FluxStudio.Web.Tests;
+using FluxStudio.Web.Api;
 using Npgsql;
 
 namespace FluxStudio.Cli.Tests;
@@ -67,8 +71,11 @@ public sealed class ScaleOutTests : IDisposable
         // The web server runs no worker: the first job's progress reaches its event stream from a worker process.
         var ids = new List<long> { await ApiClient.QueueAsync(client, Job(tiny, 1)) };
         var firstEvents = ReadEventsAsync(client, ids[0]);
-        for (var i = 2; i <= JobCount; i++)
+        for (var i = 2; i < JobCount; i++)
             ids.Add(await ApiClient.QueueAsync(client, Job(tiny, i)));
+        // The last starts from a picture uploaded to the web server, which the worker must get through the database.
+        var picture = PngEncoder.Encode(new RgbImage(64, 64, Enumerable.Range(0, 64 * 64 * 3).Select(i => (byte)(i % 253)).ToArray()));
+        ids.Add(await QueueWithPictureAsync(client, Job(tiny, JobCount, imageStrength: 0.5), picture));
 
         // Worker a is killed once it has finished a job and is in the middle of another.
         long? killed = null;
@@ -108,14 +115,34 @@ public sealed class ScaleOutTests : IDisposable
         var retriedImage = images.Single(i => i.Id == retried.ImageId);
         Assert.Equal((ids.IndexOf(retried.Id) + 1L, $"job {ids.IndexOf(retried.Id) + 1}"), (retriedImage.Seed, retriedImage.Prompt));
 
+        // The image-to-image job ran from the worker's own copy of the picture; history names the web server's upload.
+        var fromPicture = jobs[^1];
+        var hash = Convert.ToHexStringLower(SHA256.HashData(picture));
+        Assert.Equal((Path.Combine(_dir, "web", "uploads", hash + ".png"), hash),
+            await SingleAsync<(string, string)>("SELECT init_image_path, init_image_hash FROM images WHERE id = @id", new { id = fromPicture.ImageId }));
+        Assert.Equal(picture, await File.ReadAllBytesAsync(Path.Combine(_dir, fromPicture.Worker, "uploads", hash + ".png")));
+        Assert.Equal(0, await ScalarAsync<long>("SELECT COUNT(*) FROM job_pictures"));
+
         var stream = await firstEvents.WaitAsync(HangGuard);
         Assert.Contains(stream, e => e.Name == "progress" && e.Data.GetProperty("step").GetInt32() == 8);
         Assert.Equal("completed", stream[^1].Name);
         Assert.Equal(jobs[0].ImageId, stream[^1].Data.GetProperty("historyId").GetInt64());
     }
 
-    private static object Job(string model, int number) =>
-        new { prompt = $"job {number}", model = "schnell", path = model, steps = 8, seed = number, width = 64, height = 64 };
+    private static object Job(string model, int number, double? imageStrength = null) =>
+        new { prompt = $"job {number}", model = "schnell", path = model, steps = 8, seed = number, width = 64, height = 64, imageStrength };
+
+    private static async Task<long> QueueWithPictureAsync(HttpClient client, object settings, byte[] picture)
+    {
+        using var form = new MultipartFormDataContent
+        {
+            { JsonContent.Create(settings, options: ApiClient.Json), GenerationApiBody.RequestField },
+            { new ByteArrayContent(picture), GenerationApiBody.InitImageField, "start.png" },
+        };
+        var response = await client.PostAsync("/api/generations", form);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<GenerationCreated>(ApiClient.Json))!.Id;
+    }
 
     private Process Start(string name, Dictionary<string, string> shared, Dictionary<string, string> own, params string[] arguments)
     {
@@ -164,6 +191,12 @@ public sealed class ScaleOutTests : IDisposable
     {
         await using var connection = new NpgsqlConnection(_database);
         return await connection.ExecuteScalarAsync<T>(sql, parameters);
+    }
+
+    private async Task<T> SingleAsync<T>(string sql, object parameters)
+    {
+        await using var connection = new NpgsqlConnection(_database);
+        return await connection.QuerySingleAsync<T>(sql, parameters);
     }
 
     private async Task<IEnumerable<T>> QueryAsync<T>(string sql)
