@@ -119,6 +119,40 @@ public sealed class SharedQueueTests
     }
 
     [Theory, BothDatabases]
+    public async Task A_batch_whose_run_lost_its_claim_is_finished_by_another_worker_with_each_image_once(string provider)
+    {
+        using var sandbox = Sandbox(provider);
+        sandbox.Options.Queue.LeaseDuration = TimeSpan.FromMinutes(10);
+        var hold = new TaskCompletionSource();
+        var stalled = new FakeImageGenerator { HoldAtImage = 2, HoldAfterFirstStep = hold.Task };
+        var first = sandbox.CreateQueue(stalled);
+        var job = await first.EnqueueAsync(TestRequests.Small("three") with { Seeds = [5, 6, 7] }, _ct);
+        var firstRun = first.RunNextAsync("gpu0", _ct);
+        await stalled.FirstStepReached.Task.WaitAsync(TestWait.HangGuard);
+
+        // The first worker made image 1 and stalls in image 2 past its lease: the job goes to a second worker.
+        await sandbox.QueryScalarAsync<int>("UPDATE jobs SET status = 'interrupted', claim = NULL WHERE id = @id", new { id = job.Id });
+        using var other = sandbox.Restart();
+        var generator = new FakeImageGenerator();
+        var second = other.CreateQueue(generator);
+        Assert.Equal(1, await second.RecoverAsync(_ct));
+        Assert.True(await second.RunNextAsync("gpu1", _ct));
+        // The first worker wakes up and finishes image 2 (and would go on to 3): none of it counts.
+        hold.SetResult();
+        Assert.True(await firstRun.WaitAsync(TestWait.HangGuard));
+
+        var done = (await second.GetAsync(job.Id, _ct))!;
+        Assert.Equal(JobStatus.Done, done.Status);
+        Assert.Equal([6L, 7], generator.Requests.Single().Seeds);
+        var entries = (await sandbox.History.ListAsync(10, null, _ct)).Entries;
+        Assert.Equal(done.ImageIds.Order(), entries.Select(e => e.Id).Order());
+        Assert.Equal([5L, 6, 7], done.ImageIds.Select(id => entries.Single(e => e.Id == id).Seed));
+        Assert.Equal([GenerationWorker.BatchIdOf(job)], entries.Select(e => e.BatchId).Distinct());
+        Assert.Equal(entries.Select(e => e.ImagePath).Order(), Directory.EnumerateFiles(sandbox.OutputRoot).Order());
+        Assert.Equal(0, await sandbox.QueryScalarAsync<int>("SELECT COUNT(*) FROM images WHERE status <> 'saved'"));
+    }
+
+    [Theory, BothDatabases]
     public async Task A_save_left_by_a_dead_worker_is_removed_once_its_job_went_back_and_the_job_completes_once(string provider)
     {
         using var sandbox = Sandbox(provider);
