@@ -69,4 +69,24 @@ public sealed class PostgresSchemaTests
 
         Assert.Contains(expected, error.Message);
     }
+
+    [Theory]
+    [InlineData("images", "prompt_search")]
+    [InlineData("jobs", "preview_png")]
+    [InlineData("workers", null)]
+    public async Task Both_schemas_hold_the_same_columns_besides_what_only_PostgreSQL_needs(string table, string? postgresOnly)
+    {
+        using var sqlite = new StudioSandbox();
+        using var postgres = new StudioSandbox(provider: DatabaseOptions.Postgres);
+        await using var sqliteConnection = await sqlite.Database.OpenAsync(_ct);
+        await using var postgresConnection = await postgres.Database.OpenAsync(_ct);
+
+        var sqliteColumns = (await sqliteConnection.QueryAsync<string>($"SELECT name FROM pragma_table_info('{table}')")).Order();
+        var postgresColumns = (await postgresConnection.QueryAsync<string>(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = @table AND table_schema = current_schema()", new { table }))
+            .Where(column => column != postgresOnly).Order();
+
+        Assert.Contains("id", sqliteColumns);
+        Assert.Equal(sqliteColumns, postgresColumns);
+    }
 }
