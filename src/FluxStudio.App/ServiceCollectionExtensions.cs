@@ -6,6 +6,7 @@ using FluxStudio.App.History;
 using FluxStudio.App.Inputs;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Configuration;
@@ -60,7 +61,7 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<WorkerRegistry>();
         services.TryAddSingleton(sp => new WorkerCapabilities(sp.GetRequiredService<IOptions<StudioOptions>>(),
             sp.GetRequiredService<IOptions<EngineOptions>>(), sp.GetService<ModelLocator>(), sp.GetService<ILogger<WorkerCapabilities>>(),
-            sp.GetService<IDeviceMemory>()));
+            sp.GetService<IDeviceMemory>(), sp.GetService<ControlNetLocator>()));
         services.AddHostedService<GenerationWorkerService>();
         services.TryAddSingleton<QueueEventRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<QueueEventRelay>());

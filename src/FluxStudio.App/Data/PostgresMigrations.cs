@@ -64,6 +64,7 @@ internal static class PostgresMigrations
             model text NULL,
             quantize integer NULL,
             pixels bigint NULL,
+            controlnet boolean NOT NULL DEFAULT false,
             device text NULL,
             worker text NULL,
             attempts integer NOT NULL DEFAULT 0,

@@ -91,7 +91,7 @@ internal static class SqliteMigrations
         ALTER TABLE jobs ADD COLUMN image_ids TEXT NOT NULL DEFAULT '[]';
         """,
         // 6: workers in other processes. A claim is a lease (a token the worker renews until a time); a cancel request
-        //    reaches the worker through the row; a job says what it needs (the model, its quantization, its pixels) so a
+        //    reaches the worker through the row; a job says what it needs (the model, its quantization, its pixels, a ControlNet) so a
         //    worker claims only what it can run; an image being saved names the claim that writes it; and each worker
         //    says what it can run.
         """
@@ -102,6 +102,7 @@ internal static class SqliteMigrations
         ALTER TABLE jobs ADD COLUMN model TEXT NULL;
         ALTER TABLE jobs ADD COLUMN quantize INTEGER NULL;
         ALTER TABLE jobs ADD COLUMN pixels INTEGER NULL;
+        ALTER TABLE jobs ADD COLUMN controlnet INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE images ADD COLUMN claim TEXT NULL;
         CREATE TABLE workers (
             id TEXT PRIMARY KEY,

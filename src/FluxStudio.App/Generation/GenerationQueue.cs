@@ -59,9 +59,14 @@ public sealed class GenerationQueue(
         var offered = live.SelectMany(w => w.Capacities ?? []).ToList();
         var ofModel = offered.Where(c => c.Model == needs.Model).ToList();
         var atQuantization = ofModel.Where(c => (c.Quantize ?? 0) == (needs.Quantize ?? 0)).ToList();
-        var (field, message) = atQuantization.Count > 0
+        var guided = atQuantization.Where(c => c.ControlNet || !needs.ControlNet).ToList();
+        var (field, message) = atQuantization.Count > 0 && guided.Count == 0
+            ? (nameof(GenerationRequest.ControlNetImagePath),
+               "No running worker has the ControlNet. Generate without the ControlNet picture, or start a worker that has the ControlNet " +
+               "(FluxStudio:Engine:ControlNetPath, or InstantX's Canny model in its Hugging Face cache).")
+            : guided.Count > 0
             ? (nameof(GenerationRequest.Width), $"No running worker has the memory for a {request.Width}×{request.Height} image of this model " +
-               $"(the largest they make is {Math.Sqrt(atQuantization.Max(c => c.MaxPixels ?? long.MaxValue)):0}² pixels). " +
+               $"(the largest they make is {Math.Sqrt(guided.Max(c => c.MaxPixels ?? long.MaxValue)):0}² pixels). " +
                "Make it smaller, use quantization, or start a worker with more memory.")
             : ofModel.Count > 0
                 ? (nameof(GenerationRequest.Quantize), "No running worker runs this model at this quantization. Choose another quantization.")

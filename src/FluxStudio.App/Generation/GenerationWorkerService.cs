@@ -87,7 +87,7 @@ public sealed class GenerationWorkerService(
         {
             logger.LogInformation("Generation worker {Name} started on the shared queue of {Database}; it runs {Capacities}", profile.Name,
                 database.Name, profile.Capacities is { Count: > 0 } offered
-                    ? string.Join(", ", offered.Select(c => $"{c.Model} ({(c.Quantize is { } q ? $"{q}-bit" : "unquantized")}, up to {Describe(c.MaxPixels)})"))
+                    ? string.Join(", ", offered.Select(Describe))
                     : "nothing: no model was found (download one with `fluxstudio download`, or list paths in FluxStudio:Worker:Models)");
             await registry.AnnounceAsync(profile, _time.GetUtcNow(), stoppingToken);
         }
@@ -148,5 +148,7 @@ public sealed class GenerationWorkerService(
         }
     }
 
-    private static string Describe(long? pixels) => pixels is { } p ? $"{(long)Math.Sqrt(p)}² pixels" : "any size";
+    private static string Describe(ModelCapacity capacity) =>
+        $"{capacity.Model} ({(capacity.Quantize is { } q ? $"{q}-bit" : "unquantized")}{(capacity.ControlNet ? ", with the ControlNet" : "")}, " +
+        $"up to {(capacity.MaxPixels is { } p ? $"{(long)Math.Sqrt(p)}² pixels" : "any size")})";
 }

@@ -43,11 +43,15 @@ public sealed class JobStore(StudioDatabase database)
         var needs = JobNeeds.Of(request);
         var row = await connection.QuerySingleAsync<JobRow>(new CommandDefinition(
             $"""
-            INSERT INTO jobs (status, request_json, model, quantize, pixels, created_at)
-            VALUES ('queued', @json, @model, @quantize, @pixels, @now)
+            INSERT INTO jobs (status, request_json, model, quantize, pixels, controlnet, created_at)
+            VALUES ('queued', @json, @model, @quantize, @pixels, @controlNet, @now)
             RETURNING {Columns}
             """,
-            new { json = Serialize(request), model = needs.Model, quantize = needs.Quantize, pixels = needs.Pixels, now = Sql.Timestamp(now) },
+            new
+            {
+                json = Serialize(request), model = needs.Model, quantize = needs.Quantize, pixels = needs.Pixels, controlNet = needs.ControlNet,
+                now = Sql.Timestamp(now),
+            },
             transaction, cancellationToken: ct));
         if (database.IsShared)
         {
@@ -249,6 +253,11 @@ public sealed class JobStore(StudioDatabase database)
             {
                 parameters.Add($"pixels{i}", maxPixels);
                 condition += $" AND pixels <= @pixels{i}";
+            }
+            if (!capacity.ControlNet)
+            {
+                parameters.Add("unguided", false);
+                condition += " AND controlnet = @unguided";
             }
             return condition + ")";
         });

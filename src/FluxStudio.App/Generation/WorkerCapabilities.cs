@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
@@ -11,8 +12,9 @@ namespace FluxStudio.App.Generation;
 /// <summary>
 /// What a worker on this machine can run, for a shared queue: the models present (the FLUX.1 releases in the models root
 /// or the Hugging Face cache, and the paths in <see cref="WorkerOptions.Models"/>), and for each, at each quantization,
-/// the largest image the device's free memory holds by the engine's own estimate (<see cref="GenerationMemory"/>). A
-/// worker claims only jobs within that (<see cref="JobStore.ClaimNextAsync"/>).
+/// the largest image the device's free memory holds by the engine's own estimate (<see cref="GenerationMemory"/>), without
+/// and, when the ControlNet (<see cref="EngineOptions.ControlNetPath"/>, else InstantX's Canny model in the cache) is on
+/// this machine, with it. A worker claims only jobs within that (<see cref="JobStore.ClaimNextAsync"/>).
 /// </summary>
 /// <param name="memory">The memory planned with (default: this machine's, within <see cref="EngineOptions.MemoryLimitGB"/>).</param>
 public sealed class WorkerCapabilities(
@@ -20,7 +22,8 @@ public sealed class WorkerCapabilities(
     IOptions<EngineOptions> engine,
     ModelLocator? locator = null,
     ILogger<WorkerCapabilities>? logger = null,
-    IDeviceMemory? memory = null)
+    IDeviceMemory? memory = null,
+    ControlNetLocator? controlNets = null)
 {
     private static readonly int?[] Quantizations = [null, 8, 4];
 
@@ -33,7 +36,9 @@ public sealed class WorkerCapabilities(
         var target = ComputeTarget.Resolve(device == "default" ? settings.Device : device, settings.Precision);
         var available = (memory ?? new SystemMemory(settings.MemoryLimitBytes)).AvailableBytes(target);
         var request = new MemoryRequest(0, 0, settings.LowMemory ?? target.IsCpu);
-        var capacities = PresentModels(options.Models).SelectMany(model => CapacitiesOf(model.Key, model.Location, target, request, available)).ToList();
+        var controlNet = PresentControlNet(settings.ControlNetPath);
+        var capacities = PresentModels(options.Models)
+            .SelectMany(model => CapacitiesOf(model.Key, model.Location, controlNet, target, request, available)).ToList();
         var name = options.Name is { Length: > 0 } given ? given : $"{Environment.MachineName}/{target.DeviceName}";
         return new WorkerProfile(Guid.NewGuid().ToString("N"), name, device, available, capacities);
     }
@@ -57,6 +62,18 @@ public sealed class WorkerCapabilities(
         }
     }
 
+    private string? PresentControlNet(string? path)
+    {
+        try
+        {
+            return controlNets?.Locate(string.IsNullOrWhiteSpace(path) ? null : path);
+        }
+        catch (Exception e) when (e is ModelNotFoundException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     private ModelLocation? TryLocate(string? path, FluxVariant release)
     {
         try
@@ -69,7 +86,8 @@ public sealed class WorkerCapabilities(
         }
     }
 
-    private IEnumerable<ModelCapacity> CapacitiesOf(string key, ModelLocation location, ComputeTarget target, MemoryRequest request, long? available)
+    private IEnumerable<ModelCapacity> CapacitiesOf(string key, ModelLocation location, string? controlNet, ComputeTarget target,
+        MemoryRequest request, long? available)
     {
         ModelFootprint footprint;
         try
@@ -86,10 +104,29 @@ public sealed class WorkerCapabilities(
         {
             // Weights stored quantized load at their own bit width whatever a job asks.
             var loaded = bits is not { } b || footprint.StoredQuantized ? footprint : footprint.Requantized(b)!;
-            if (available is not { } bytes)
-                yield return new ModelCapacity(key, bits, null);
-            else if (LargestSide(loaded, sizeRule, request, bytes) is > 0 and var side)
-                yield return new ModelCapacity(key, bits, (long)side * side);
+            var guided = controlNet is null ? null : WithControlNet(loaded, controlNet, key);
+            foreach (var (model, withControlNet) in new[] { (loaded, false), (guided, true) })
+            {
+                if (model is null)
+                    continue;
+                if (available is not { } bytes)
+                    yield return new ModelCapacity(key, bits, null, withControlNet);
+                else if (LargestSide(model, sizeRule, request, bytes) is > 0 and var side)
+                    yield return new ModelCapacity(key, bits, (long)side * side, withControlNet);
+            }
+        }
+    }
+
+    private ModelFootprint? WithControlNet(ModelFootprint model, string folder, string key)
+    {
+        try
+        {
+            return model.WithControlNet(folder);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        {
+            _logger.LogWarning(e, "The ControlNet {Folder} could not be read; this worker does not offer it with {Model}", folder, key);
+            return null;
         }
     }
 

@@ -41,6 +41,9 @@ public sealed class SharedQueueTests
         var quantized = await queue.EnqueueAsync(TestRequests.Small("quantized") with { Quantize = 8 }, _ct);
         var ownModel = await queue.EnqueueAsync(TestRequests.Small("own model") with { ModelPath = custom + Path.DirectorySeparatorChar }, _ct);
         var dev = await queue.EnqueueAsync(TestRequests.Small("dev") with { Model = Engine.Models.FluxVariant.Dev }, _ct);
+        var reference = Path.Combine(sandbox.Root, "reference.png");
+        await File.WriteAllBytesAsync(reference, PngEncoder.Encode(FakeRuns.EdgeMap(8, 8)), _ct);
+        var guided = await queue.EnqueueAsync(TestRequests.Small("guided") with { ControlNetImagePath = reference }, _ct);
 
         var small = Worker("small", new ModelCapacity("schnell", null, 48 * 32), new ModelCapacity("schnell", 8, 48 * 32));
         var pathOnly = Worker("path", new ModelCapacity(custom, null, null));
@@ -54,6 +57,13 @@ public sealed class SharedQueueTests
         Assert.Equal(ownModel.Id, (await queue.Jobs.ClaimNextAsync(pathOnly, sandbox.Time.GetUtcNow(), TimeSpan.FromMinutes(1), _ct))?.Id);
         // This machine's own worker runs anything.
         Assert.Equal(big.Id, (await queue.Jobs.ClaimNextAsync(WorkerProfile.Local("cpu"), sandbox.Time.GetUtcNow(), TimeSpan.FromMinutes(1), _ct))?.Id);
+        // A ControlNet job only goes to a worker that has the ControlNet, within the size it makes with it.
+        var unguided = Worker("unguided", new ModelCapacity("schnell", null, 64 * 64));
+        var guidedSmall = Worker("guided-small", new ModelCapacity("schnell", null, 48 * 32 - 1, ControlNet: true));
+        var guidedRoomy = Worker("guided-roomy", new ModelCapacity("schnell", null, 48 * 32, ControlNet: true));
+        Assert.Null(await queue.Jobs.ClaimNextAsync(unguided, sandbox.Time.GetUtcNow(), TimeSpan.FromMinutes(1), _ct));
+        Assert.Null(await queue.Jobs.ClaimNextAsync(guidedSmall, sandbox.Time.GetUtcNow(), TimeSpan.FromMinutes(1), _ct));
+        Assert.Equal(guided.Id, (await queue.Jobs.ClaimNextAsync(guidedRoomy, sandbox.Time.GetUtcNow(), TimeSpan.FromMinutes(1), _ct))?.Id);
         Assert.Equal([dev.Id], (await queue.ListActiveAsync(_ct)).Where(j => j.Status == JobStatus.Queued).Select(j => j.Id));
     }
 
@@ -231,6 +241,11 @@ public sealed class SharedQueueTests
         Assert.Equal("Width", size.Key);
         Assert.Contains("the largest they make is 39² pixels", size.Value);
         Assert.Equal("Quantize", (await RefusalAsync(TestRequests.Small() with { Quantize = 4 })).Key);
+        var reference = Path.Combine(sandbox.Root, "reference.png");
+        await File.WriteAllBytesAsync(reference, PngEncoder.Encode(FakeRuns.EdgeMap(8, 8)), _ct);
+        var controlNet = await RefusalAsync(TestRequests.Small() with { ControlNetImagePath = reference });
+        Assert.Equal("ControlNetImagePath", controlNet.Key);
+        Assert.Contains("No running worker has the ControlNet", controlNet.Value);
     }
 
     [Fact]

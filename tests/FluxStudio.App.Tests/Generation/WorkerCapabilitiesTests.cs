@@ -1,4 +1,5 @@
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Tests.Memory;
 using FluxStudio.Engine.Tests;
@@ -14,12 +15,15 @@ public sealed class WorkerCapabilitiesTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private WorkerProfile Describe(double? memoryGB, params string[] models)
+    private WorkerProfile Describe(double? memoryGB, params string[] models) => DescribeWithControlNet(memoryGB, null, models);
+
+    private WorkerProfile DescribeWithControlNet(double? memoryGB, string? controlNet, params string[] models)
     {
-        var hub = new ModelHubOptions { CacheDirectory = Directory.CreateDirectory(Path.Combine(_dir.Path, "empty-hub")).FullName };
+        var hub = HubSettings.Resolve(new ModelHubOptions { CacheDirectory = Directory.CreateDirectory(Path.Combine(_dir.Path, "empty-hub")).FullName }, _ => null);
         var studio = new StudioOptions { DataRoot = _dir.Path, Worker = { Models = [.. models], Name = "gpu-box" } };
-        var capabilities = new WorkerCapabilities(Options.Create(studio), Options.Create(new EngineOptions { Device = "cpu", Precision = "fp32" }),
-            new ModelLocator(HubSettings.Resolve(hub, _ => null)), memory: new FixedMemory(memoryGB is { } gb ? (long)(gb * (1L << 30)) : null));
+        var engine = new EngineOptions { Device = "cpu", Precision = "fp32", ControlNetPath = controlNet };
+        var capabilities = new WorkerCapabilities(Options.Create(studio), Options.Create(engine), new ModelLocator(hub),
+            memory: new FixedMemory(memoryGB is { } gb ? (long)(gb * (1L << 30)) : null), controlNets: new ControlNetLocator(hub));
         return capabilities.Describe("default");
     }
 
@@ -52,5 +56,27 @@ public sealed class WorkerCapabilitiesTests : IDisposable
         TinyModelWriter.Write(tiny, dev: false, seed: 3);
 
         Assert.Empty(Describe(0.2, tiny).Capacities!);
+    }
+
+    [Fact]
+    public void A_worker_with_the_ControlNet_also_offers_guided_jobs_within_the_memory_left_with_it()
+    {
+        var model = App.Tests.Support.ControlNetFixture.PipelineModel;
+        var controlNet = App.Tests.Support.ControlNetFixture.ControlNetFolder;
+
+        var without = Describe(1.5, model);
+        var with = DescribeWithControlNet(1.5, controlNet, model);
+
+        Assert.DoesNotContain(without.Capacities!, c => c.ControlNet);
+        var plain = with.Capacities!.Where(c => !c.ControlNet).ToList();
+        var guided = with.Capacities!.Where(c => c.ControlNet).ToList();
+        Assert.Equal(without.Capacities, plain);
+        Assert.Equal(plain.Select(c => (c.Model, c.Quantize)), guided.Select(c => (c.Model, c.Quantize)));
+        // The tiny ControlNet's weights and residuals are small beside the tiny VAE's activations: never more room, maybe as much.
+        Assert.All(plain.Zip(guided), pair => Assert.True(pair.Second.MaxPixels <= pair.First.MaxPixels));
+        var key = JobNeeds.ModelKey(model, FluxVariant.Dev);
+        Assert.False(without.CanRun(new JobNeeds(key, null, 64 * 64, ControlNet: true)));
+        Assert.True(with.CanRun(new JobNeeds(key, null, 64 * 64, ControlNet: true)));
+        Assert.False(with.CanRun(new JobNeeds(key, null, guided[0].MaxPixels!.Value + 1, ControlNet: true)));
     }
 }
