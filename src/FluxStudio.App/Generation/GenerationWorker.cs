@@ -15,7 +15,7 @@ namespace FluxStudio.App.Generation;
 /// (done, failed, cancelled, or interrupted when the app stops), which is what tests call. Jobs are claimed in the store,
 /// so workers on several devices, in several processes or on several machines never run the same one. A claim is a
 /// lease: the run renews it while it works and stops when it finds it lost, and each change the run makes to its job
-/// (done with its image, failed, cancelled) happens only while it still holds the claim.
+/// (each image it saves, done, failed, cancelled) happens only while it still holds the claim.
 /// </summary>
 public sealed class GenerationWorker
 {
