@@ -14,4 +14,5 @@ root.Subcommands.Add(MakeTinyModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaveCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(WorkerCommand.Create());
 return await CommandLineErrors.InvokeAsync(root.Parse(args));
