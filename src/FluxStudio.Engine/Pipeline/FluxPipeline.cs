@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
 
@@ -60,8 +61,9 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var decoded = Guard("decoding the image", () => Decode(packed, rows, columns));
         var image = ImageConversion.ToRgb(decoded);
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
+        // The precision the transformer ran in, not the one asked for ("auto").
         return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
-            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings);
+            Model.Target.DeviceName, ComputeTarget.NameOf(Model.Transformer.DType), clock.Elapsed, warnings);
     }
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
