@@ -198,5 +198,6 @@ public sealed class LoadedFluxModel : IDisposable
             _vae?.Dispose();
             (_clip, _t5, _transformer, _vae) = (null, null, null, null);
         }
+        DequantizationScratch.Release();
     }
 }
