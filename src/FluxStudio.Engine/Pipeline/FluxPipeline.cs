@@ -17,7 +17,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
 
     public LoadedFluxModel Model { get; } = model;
 
-    public int DownsampleFactor => Model.Vae.Config.DownsampleFactor;
+    public int DownsampleFactor => Model.VaeConfig.DownsampleFactor;
 
     /// <summary>Width and height must be multiples of this: 2 × the VAE factor (16 for FLUX.1).</summary>
     public int SizeMultiple => 2 * DownsampleFactor;
@@ -102,7 +102,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
 
     /// <summary>The seed's starting noise (1, z, H/f, W/f), as the reference draws it (bf16 CPU generator).</summary>
     public Tensor PrepareNoise(ulong seed, int width, int height) =>
-        SeededNoise.Draw(seed, Model.Vae.Config.LatentChannels, height, width, DownsampleFactor, Model.Target.Device);
+        SeededNoise.Draw(seed, Model.VaeConfig.LatentChannels, height, width, DownsampleFactor, Model.Target.Device);
 
     /// <summary>The timesteps: shifted by the token count for dev-style models, plain for schnell.</summary>
     public float[] Schedule(int steps, int imageSequenceLength) =>
@@ -112,9 +112,9 @@ public sealed class FluxPipeline(LoadedFluxModel model)
     public Tensor Decode(Tensor packed, long rows, long columns)
     {
         using var latent = LatentPacking.Unpack(packed, rows, columns).to(Model.Target.DType);
-        return rows * columns * 4 > TiledDecodingLatentPixels
-            ? Model.Vae.DecodeTiled(latent, new Vae.VaeTiling())
-            : Model.Vae.Decode(latent);
+        return Model.WithVae(vae => rows * columns * 4 > TiledDecodingLatentPixels
+            ? vae.DecodeTiled(latent, new Vae.VaeTiling())
+            : vae.Decode(latent));
     }
 
     /// <summary>
