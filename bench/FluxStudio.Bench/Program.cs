@@ -6,9 +6,12 @@ using static TorchSharp.torch;
 
 // FluxStudio benchmarks: medians after warm-up, ratios measured side by side in one run.
 //   dotnet run -c Release --project bench/FluxStudio.Bench [-- --quick] [--json PATH] [--threads N] [--only NAME]
+//       [--real-size FOLDER] [--cpu-time (with --threads 1: CPU time of the work, for a busy machine)]
+if (args.FirstOrDefault() == RealSizeBench.ChildFlag) return RealSizeBench.Child(args);
 var options = BenchOptions.Parse(args);
 if (options.Threads is { } threads) set_num_threads(threads);
-Console.WriteLine($"FluxStudio bench on {Environment.ProcessorCount} logical CPUs: {TorchRuntime.Describe()}{(options.Quick ? " (quick)" : "")}");
+Timing.UseThreadCpuTime = options.CpuTime;
+Console.WriteLine($"FluxStudio bench on {Environment.ProcessorCount} logical CPUs: {TorchRuntime.Describe()}{(options.Quick ? " (quick)" : "")}{(options.CpuTime ? ", timing the calling thread's CPU time" : "")}");
 
 var results = new List<BenchResult>();
 void Run(string name, Func<BenchOptions, IEnumerable<BenchResult>> bench)
@@ -30,6 +33,7 @@ Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
+Run("real size", RealSizeBench.Run);
 
 if (options.JsonPath != null)
 {
@@ -37,8 +41,10 @@ if (options.JsonPath != null)
     {
         machine = new { logicalCpus = Environment.ProcessorCount, torchThreads = get_num_threads(), libtorch = TorchRuntime.LibTorchVersion },
         quick = options.Quick,
+        cpuTime = options.CpuTime,
         results,
     };
     File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
     Console.WriteLine($"Wrote {options.JsonPath}");
 }
+return 0;
