@@ -23,7 +23,8 @@ install_system_packages() {
 }
 
 if command -v dpkg-query >/dev/null; then
-    install_system_packages fonts-dejavu-core fontconfig chromium || exit 1
+    # libgtk-3-0: OpenCV's native library (ControlNet Canny edges) links GTK 3.
+    install_system_packages fonts-dejavu-core fontconfig chromium libgtk-3-0 || exit 1
 fi
 
 rm -rf "$results"

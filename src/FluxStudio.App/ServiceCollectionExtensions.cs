@@ -1,4 +1,6 @@
+using FluxStudio.App.BackgroundRemoval;
 using FluxStudio.App.Data;
+using FluxStudio.App.Enhancement;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
@@ -14,9 +16,22 @@ namespace FluxStudio.App;
 public static class ServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers history, outputs, the LoRA catalog, the request validator and the generation queue with its
-    /// hosted worker, configured from the <c>FluxStudio</c> section. The image generator itself
-    /// (<see cref="IImageGenerator"/>) is registered by the engine.
+    /// Everything the studio does, configured from <paramref name="configuration"/>: the same registrations for the web
+    /// server and the CLI. The server also starts the hosted generation worker; the CLI only resolves services.
+    /// </summary>
+    public static IServiceCollection AddFluxStudio(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddFluxStudioCore(configuration);
+        services.AddFluxStudioEngine(configuration);
+        services.AddPromptEnhancer(options => configuration.GetSection(EnhancerOptions.SectionName).Bind(options));
+        services.AddBackgroundRemoval(options => configuration.GetSection(BackgroundRemovalOptions.SectionName).Bind(options));
+        return services;
+    }
+
+    /// <summary>
+    /// Registers history, outputs, the LoRA catalog, the request validator, the generation use case and the queue
+    /// (jobs, events, worker and its hosted service), configured from the <c>FluxStudio</c> section. The image
+    /// generator itself (<see cref="IImageGenerator"/>) is registered by the engine.
     /// </summary>
     public static IServiceCollection AddFluxStudioCore(this IServiceCollection services, IConfiguration configuration)
     {
@@ -28,15 +43,22 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<OriginalHistoryImporter>();
         services.TryAddSingleton<LoraCatalog>();
         services.TryAddSingleton<OutputStore>();
+        services.TryAddSingleton(sp => new ModelProbe(sp.GetService<ModelLocator>()));
         services.TryAddSingleton(sp => new GenerationRequestValidator(
-            sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>()));
+            sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>(),
+            sp.GetRequiredService<ModelProbe>()));
+        services.TryAddSingleton<ImageGenerationService>();
+        services.TryAddSingleton<JobStore>();
+        services.TryAddSingleton<GenerationEvents>();
+        services.TryAddSingleton<RunningJobs>();
         services.TryAddSingleton<GenerationQueue>();
+        services.TryAddSingleton<GenerationWorker>();
         services.AddHostedService<GenerationWorkerService>();
         return services;
     }
 
     /// <summary>
-    /// Registers the FLUX.1 engine as the image generator: the model locator and Hub downloader (section
+    /// Registers the FLUX.1 engine as the image generator: the model locator and the Hub client (section
     /// <c>Models</c>), and <see cref="FluxImageGenerator"/> with <see cref="EngineOptions"/> (<c>FluxStudio:Engine</c>).
     /// </summary>
     public static IServiceCollection AddFluxStudioEngine(this IServiceCollection services, IConfiguration configuration)

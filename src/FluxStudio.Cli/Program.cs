@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FluxStudio.App;
+using FluxStudio.Cli;
 using FluxStudio.Cli.Commands;
 
 var root = new RootCommand($"{AppInfo.Name} {AppInfo.Version}: a local, private FLUX.1 image studio.");
@@ -14,4 +15,4 @@ root.Subcommands.Add(MakeRandomModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaveCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
-return await root.Parse(args).InvokeAsync();
+return await CommandLineErrors.InvokeAsync(root.Parse(args));

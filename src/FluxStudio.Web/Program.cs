@@ -1,7 +1,6 @@
 using FluxStudio.Web;
 
-var app = FluxStudioServer.Build(args);
-app.Run();
+return await FluxStudioServer.RunAsync(args);
 
 /// <summary>Entry point type, visible to WebApplicationFactory in the tests.</summary>
 public partial class Program;

@@ -1,6 +1,7 @@
 using FluxStudio.App;
 using FluxStudio.App.Data;
 using FluxStudio.App.History;
+using FluxStudio.App.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -53,6 +54,44 @@ public sealed class HistoryCommandTests : IDisposable
         Assert.False(File.Exists(fox.ImagePath));
         Assert.Equal(1, showDeleted.ExitCode);
         Assert.Contains($"There is no image {fox.Id}", showDeleted.StandardError);
+    }
+
+    [Theory]
+    [InlineData(EscapingRows.Absolute)]
+    [InlineData(EscapingRows.DotDot)]
+    [InlineData(EscapingRows.FileLink)]
+    public async Task Delete_leaves_a_file_outside_the_output_folder_alone(string escape)
+    {
+        await AddImageAsync("makes the database", 1);
+        var outputRoot = new StudioOptions { DataRoot = _root }.ResolveOutputRoot();
+        var secret = Path.Combine(_root, "elsewhere", "secret.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(secret)!);
+        await File.WriteAllTextAsync(secret, "keep me");
+        var id = await EscapingRows.InsertAsync(Path.Combine(_root, "fluxstudio.db"), EscapingRows.StoredPath(escape, outputRoot, secret));
+
+        var delete = await CliProcess.RunAsync("history", "delete", id.ToString(), "--data-root", _root);
+
+        Assert.Equal(0, delete.ExitCode);
+        Assert.Contains("left in place", delete.StandardOutput);
+        Assert.Equal("keep me", await File.ReadAllTextAsync(secret));
+    }
+
+    [Theory]
+    [InlineData(DamagedDatabases.NotADatabase, "list")]
+    [InlineData(DamagedDatabases.BrokenPages, "list")]
+    [InlineData(DamagedDatabases.BrokenPages, "list", "--search", "lighthouse")]
+    public async Task A_damaged_database_is_named_with_what_to_do_and_left_as_it_is(string kind, params string[] command)
+    {
+        var database = await DamagedDatabases.WriteAsync(_root, kind);
+        var before = await File.ReadAllBytesAsync(database);
+
+        var result = await CliProcess.RunAsync(["history", .. command, "--data-root", _root]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains($"The database {database} is damaged", result.StandardError);
+        Assert.Contains("restore it from a backup, or move it away", result.StandardError);
+        Assert.Single(result.StandardError.Trim().Split('\n'));
+        Assert.Equal(before, await File.ReadAllBytesAsync(database));
     }
 
     [Fact]

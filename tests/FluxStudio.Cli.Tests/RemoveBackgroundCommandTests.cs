@@ -1,6 +1,6 @@
 using FluxStudio.Engine.Tests;
-using FluxStudio.App.Tests.Background;
-using FluxStudio.App.Tests.Background.TestModels;
+using FluxStudio.App.Tests.BackgroundRemoval;
+using FluxStudio.App.Tests.BackgroundRemoval.TestModels;
 
 namespace FluxStudio.Cli.Tests;
 

@@ -53,6 +53,14 @@ public static class ApiClient
         return events;
     }
 
+    /// <summary>A multipart/form-data body with one file, as a browser form or <c>curl -F image=@file</c> sends it.</summary>
+    public static MultipartFormDataContent ImageForm(byte[] bytes, string field = "image")
+    {
+        var file = new ByteArrayContent(bytes);
+        file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        return new MultipartFormDataContent { { file, field, "upload.png" } };
+    }
+
     public static async Task<JsonElement> ProblemAsync(HttpResponseMessage response)
     {
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);

@@ -30,7 +30,6 @@ public class StudioFactory : WebApplicationFactory<Program>
         var settings = new Dictionary<string, string?>
         {
             ["FluxStudio:DataRoot"] = DataRoot,
-            ["FluxStudio:Validation:SizeMultiple"] = "4",
             ["FluxStudio:Queue:PollInterval"] = "00:00:00.200",
             ["Enhancer:Endpoint"] = "http://127.0.0.1:9/",
             ["BackgroundRemoval:ModelPath"] = Path.Combine(DataRoot, "no-such-model.onnx"),
@@ -77,8 +76,9 @@ public sealed class NetworkStudioFactory : StudioFactory
     ];
 }
 
-/// <summary>Bound to every interface without an access token: the server must refuse to start.</summary>
-public sealed class UnprotectedNetworkStudioFactory : StudioFactory
+/// <summary>The loopback server with a few more settings.</summary>
+public sealed class StudioFactoryWith(params (string Key, string Value)[] settings) : StudioFactory
 {
-    protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings() => [new("Urls", "http://0.0.0.0:7860")];
+    protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings() =>
+        settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value));
 }

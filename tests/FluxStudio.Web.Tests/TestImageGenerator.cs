@@ -1,4 +1,5 @@
 using FluxStudio.App.Generation;
+using FluxStudio.App.Tests.Support;
 using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
 
 namespace FluxStudio.Web.Tests;
@@ -25,7 +26,7 @@ public sealed class TestImageGenerator : IImageGenerator
 
     public async Task<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken ct)
     {
-        var steps = request.EffectiveSteps;
+        var steps = request.ExpectedSteps;
         for (var step = 1; step <= steps; step++)
         {
             ct.ThrowIfCancellationRequested();
@@ -39,13 +40,6 @@ public sealed class TestImageGenerator : IImageGenerator
         }
         var pixels = new byte[request.Width * request.Height * 3];
         Array.Fill(pixels, (byte)128);
-        return new GeneratedImage
-        {
-            Pixels = new RgbImage(request.Width, request.Height, pixels),
-            Seed = request.Seed,
-            Prompt = request.Prompt,
-            Device = "test",
-            Precision = "float32",
-        };
+        return FakeRuns.Of(request, new RgbImage(request.Width, request.Height, pixels), "test", "float32");
     }
 }

@@ -73,6 +73,10 @@ internal static class Migrations
         );
         CREATE INDEX jobs_waiting ON jobs(status, id);
         """,
+        // 4: what the engine changed or ignored while running a job (a JSON array of sentences).
+        """
+        ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+        """,
     ];
 
     public static async Task ApplyAsync(SqliteConnection connection, ILogger logger, CancellationToken ct)

@@ -48,6 +48,7 @@ public sealed class StudioDatabase
         return await OpenRawAsync(ct);
     }
 
+    /// <exception cref="DamagedDatabaseException">The file is not a database, or SQLite finds it corrupt.</exception>
     public async Task MigrateAsync(CancellationToken ct)
     {
         await _migrationGate.WaitAsync(ct);
@@ -66,10 +67,41 @@ public sealed class StudioDatabase
             await Migrations.ApplyAsync(connection, _logger, ct);
             _migrated = true;
         }
+        catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
+        {
+            throw DamagedDatabaseException.From(Path, ex);
+        }
         finally
         {
             _migrationGate.Release();
         }
+    }
+
+    /// <summary>
+    /// Checks the whole file (SQLite's <c>quick_check</c>: every page and record, without cross-checking indexes), then
+    /// brings the schema up to date. The server runs it before it starts, so damage is reported before anything is
+    /// written; it reads the whole file (about 0.15 s for a history of 100 000 images).
+    /// </summary>
+    /// <exception cref="DamagedDatabaseException">The file is not a database, or SQLite finds it corrupt.</exception>
+    public async Task CheckAsync(CancellationToken ct)
+    {
+        if (File.Exists(Path))
+        {
+            try
+            {
+                await using var connection = await OpenRawAsync(ct);
+                await using var check = connection.CreateCommand();
+                check.CommandText = "PRAGMA quick_check(1);";
+                if (await check.ExecuteScalarAsync(ct) is string result && result != "ok")
+                    throw new DamagedDatabaseException(Path, "SQLite's check found: " +
+                        string.Join(" ", result.Split('\n', StringSplitOptions.TrimEntries).Where(line => !line.StartsWith("***", StringComparison.Ordinal))));
+            }
+            catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
+            {
+                throw DamagedDatabaseException.From(Path, ex);
+            }
+        }
+        await MigrateAsync(ct);
     }
 
     private async Task<SqliteConnection> OpenRawAsync(CancellationToken ct)

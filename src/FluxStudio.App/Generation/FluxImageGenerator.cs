@@ -9,8 +9,9 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.App.Generation;
 
 /// <summary>
-/// The engine behind the queue: finds the model, keeps it loaded between jobs (reloading only when the model, path,
-/// quantization or ControlNet use change; LoRAs are applied at run time), and runs the FLUX.1 pipeline.
+/// The engine behind <see cref="ImageGenerationService"/>: finds the model (downloading it when allowed), keeps it
+/// loaded between images (reloading only when the model, path, quantization, ControlNet use, device or precision
+/// change; LoRAs are applied at run time), and runs the FLUX.1 pipeline.
 /// </summary>
 public sealed class FluxImageGenerator(
     ModelLocator locator,
@@ -31,49 +32,41 @@ public sealed class FluxImageGenerator(
         var settings = options.CurrentValue;
         var target = ComputeTarget.Resolve(settings.Device, settings.Precision);
         bool lowMemory = settings.LowMemory ?? target.IsCpu;
-        var key = new ModelKey(request.Model.ToAlias(), request.Quantize, request.ModelPath, request.UsesControlNet,
+        var key = new ModelKey(request.Model.Alias(), request.Quantize, request.ModelPath, request.UsesControlNet,
             target.DeviceName, target.PrecisionName);
 
         using var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, lowMemory, progress, token), ct);
+        // Names are files in the LoRA folder; full paths stay as they are.
         var loraFolder = studio.CurrentValue.ResolveLoraFolder();
         lease.Model.UseLoras(request.Loras.Select(l => (Path.Combine(loraFolder, l.Name), l.Scale)).ToList());
-        foreach (var lora in lease.Model.Loras.Where(l => l.UnmatchedKeys.Count > 0))
-            logger.LogWarning("LoRA {Lora}: {Count} keys match no layer of this model and were skipped: {Keys}", Path.GetFileName(lora.Path),
-                lora.UnmatchedKeys.Count, string.Join(", ", lora.UnmatchedKeys.Take(10)));
-        var pipeline = new FluxPipeline(lease.Model);
-        var engineProgress = new SynchronousProgress<Engine.Pipeline.GenerationProgress>(p =>
-        {
-            if (p.Stage == GenerationStage.Denoising && p.Step > 0)
-                progress.Report(new GenerationProgress(p.Step, p.Steps, p.Preview is { } preview ? PngEncoder.Encode(preview) : null));
-        });
-        var result = await pipeline.GenerateAsync(new FluxGenerationOptions
-        {
-            Prompt = request.Prompt,
-            Seed = (ulong)request.Seed,
-            Steps = request.Steps,
-            Guidance = request.Model == FluxModel.Dev && request.Guidance is { } g ? (float)g : null,
-            Width = request.Width,
-            Height = request.Height,
-            Previews = settings.Previews,
-        }, engineProgress, ct);
-        foreach (var warning in result.Warnings) logger.LogWarning("{Warning}", warning);
-
-        return new GeneratedImage
-        {
-            Pixels = result.Image,
-            Seed = (long)result.Seed,
-            Prompt = request.Prompt,
-            Device = result.Device,
-            Precision = result.Precision,
-            GenerationTime = result.Duration,
-        };
+        var engineProgress = new SynchronousProgress<Engine.Pipeline.GenerationProgress>(p => progress.Report(
+            new GenerationProgress(p.Step, p.Steps, p.Preview is { } preview ? PngEncoder.Encode(preview) : null) { Stage = p.Stage }));
+        return new GeneratedImage(await new FluxPipeline(lease.Model).GenerateAsync(ToEngineOptions(request, settings.Previews), engineProgress, ct));
     }
+
+    /// <summary>
+    /// The request in the engine's terms. Steps and guidance pass through as given: the engine fills in what is empty
+    /// from the weights it loaded, and ignores guidance (with a warning) where the weights have no guidance input.
+    /// </summary>
+    public static FluxGenerationOptions ToEngineOptions(GenerationRequest request, bool previews) => new()
+    {
+        Prompt = request.Prompt,
+        Seed = (ulong)request.Seed,
+        Steps = request.Steps,
+        Guidance = request.Guidance is { } guidance ? (float)guidance : null,
+        Width = request.Width,
+        Height = request.Height,
+        Previews = previews,
+    };
 
     private async Task<LoadedFluxModel> LoadAsync(ModelKey key, ComputeTarget target, bool lowMemory,
         IProgress<GenerationProgress> progress, CancellationToken ct)
     {
         logger.LogInformation("Loading {Model}", key);
-        var location = await locator.LocateAsync(key.Path, key.ModelAlias, partsFolder: null, progress: null, cancellationToken: ct);
+        progress.Report(new GenerationProgress(0, 0) { Stage = GenerationStage.LoadingModel });
+        var download = new SynchronousProgress<DownloadProgress>(d =>
+            progress.Report(new GenerationProgress(d.FileNumber, d.FileCount) { Stage = GenerationStage.LoadingModel, Download = d }));
+        var location = await locator.LocateAsync(key.Path, key.ModelAlias, partsFolder: null, download, ct);
         return await Task.Run(() => LoadedFluxModel.Load(location, target, lowMemory, key.Quantize), ct);
     }
 

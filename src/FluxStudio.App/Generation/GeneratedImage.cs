@@ -3,25 +3,11 @@ using FluxStudio.Engine.Pipeline;
 namespace FluxStudio.App.Generation;
 
 /// <summary>
-/// What a generator returns: the image (raw pixels or an encoded PNG) and the facts of how it was made.
+/// What an <see cref="IImageGenerator"/> returns: the image, with the engine's own account of the run it came from
+/// (<see cref="Run"/>: the release the weights are, steps, guidance, seed, size, LoRAs, quantization, device,
+/// precision, warnings), which is what the studio records.
 /// </summary>
-public sealed record GeneratedImage
+public sealed record GeneratedImage(FluxGenerationResult Run)
 {
-    /// <summary>Raw pixels; set this or <see cref="Png"/>.</summary>
-    public RgbImage? Pixels { get; init; }
-
-    /// <summary>An encoded PNG; set this or <see cref="Pixels"/>.</summary>
-    public byte[]? Png { get; init; }
-
-    public required long Seed { get; init; }
-
-    /// <summary>The prompt the model saw (with LoRA keywords).</summary>
-    public required string Prompt { get; init; }
-
-    public required string Device { get; init; }
-
-    /// <summary>The compute precision, e.g. <c>bfloat16</c>.</summary>
-    public required string Precision { get; init; }
-
-    public TimeSpan GenerationTime { get; init; }
+    public RgbImage Pixels => Run.Image;
 }

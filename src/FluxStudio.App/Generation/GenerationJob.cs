@@ -28,6 +28,9 @@ public sealed record GenerationJob
     /// <summary>The history entry of the finished image.</summary>
     public long? ImageId { get; init; }
 
+    /// <summary>What the engine changed or ignored while running the job, in sentences for the user.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     public required DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
@@ -58,6 +61,9 @@ public sealed record QueueEvent(QueueEventKind Kind, long JobId)
     public byte[]? PreviewPng { get; init; }
     public long? ImageId { get; init; }
     public string? Error { get; init; }
+
+    /// <summary>With <see cref="QueueEventKind.Completed"/>: what the engine changed or ignored.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Whether the event ends the job's run: nothing more is announced for it until it is re-queued.</summary>
     public bool EndsRun => Kind is QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled or QueueEventKind.Interrupted;

@@ -1,31 +1,40 @@
+using FluxStudio.Engine.Models;
+
 namespace FluxStudio.App.Generation;
 
-/// <summary>A LoRA chosen for a generation: its file name inside the LoRA folder and its scale.</summary>
+/// <summary>
+/// A LoRA chosen for a generation and its scale: a file name in the LoRA folder (the UI and the API), or a full path
+/// where the validator allows paths (the CLI).
+/// </summary>
 public sealed record LoraSelection(string Name, double Scale = 1.0);
 
 /// <summary>
-/// Everything needed to generate one image. The same record comes from the UI, the REST API, the CLI and
-/// "reuse these settings"; <see cref="GenerationRequestValidator"/> checks it at each of those edges.
+/// Everything needed to generate one image: the one request record of the studio. The UI, the REST API, the CLI and
+/// "reuse these settings" all make it; <see cref="GenerationRequestValidator"/> checks it at each of those edges, and
+/// <see cref="ImageGenerationService"/> is the only code that turns it into an image. Settings the engine decides
+/// from the weights (steps and guidance when left empty, whether guidance applies at all) are not resolved here:
+/// what is recorded is what the engine reports it ran.
 /// </summary>
 public sealed record GenerationRequest
 {
     public const int DefaultSize = 1024;
-    public const double DefaultGuidance = 3.5;
     public const double DefaultControlNetStrength = 0.4;
 
     public required string Prompt { get; init; }
-    public FluxModel Model { get; init; } = FluxModel.Schnell;
+
+    /// <summary>The release asked for; the engine runs (and history records) the release the weights are.</summary>
+    public FluxVariant Model { get; init; } = FluxVariant.Schnell;
 
     /// <summary>Bits per weight (4 or 8), or null for the model's own precision.</summary>
     public int? Quantize { get; init; }
 
-    /// <summary>Denoising steps; null means the model's default (4 for schnell, 20 for dev).</summary>
+    /// <summary>Denoising steps; null means the loaded model's default (4 for schnell, 20 for dev).</summary>
     public int? Steps { get; init; }
 
-    /// <summary>0 picks a random seed when the job runs.</summary>
+    /// <summary>0 picks a random seed when the image is made.</summary>
     public long Seed { get; init; }
 
-    /// <summary>Distilled guidance, used by dev only; null means 3.5.</summary>
+    /// <summary>Distilled guidance, used by dev-style weights only; null means their default (3.5).</summary>
     public double? Guidance { get; init; }
 
     public int Width { get; init; } = DefaultSize;
@@ -43,10 +52,11 @@ public sealed record GenerationRequest
     /// <summary>Write the JSON metadata sidecar next to the image.</summary>
     public bool Metadata { get; init; }
 
-    public int EffectiveSteps => Steps ?? Model.DefaultSteps();
-
-    /// <summary>The guidance the model uses: null for schnell, which has no guidance input.</summary>
-    public double? EffectiveGuidance => Model == FluxModel.Dev ? Guidance ?? DefaultGuidance : null;
+    /// <summary>
+    /// The steps a progress display can show before the engine reports the real count, which it takes from the
+    /// weights when <see cref="Steps"/> is empty.
+    /// </summary>
+    public int ExpectedSteps => Steps ?? Model.DefaultSteps();
 
     public bool UsesControlNet => !string.IsNullOrWhiteSpace(ControlNetImagePath);
 

@@ -1,14 +1,11 @@
 using System.Globalization;
 using FluxStudio.App.Loras;
+using FluxStudio.Engine.Pipeline;
 
 namespace FluxStudio.App.Generation;
 
 public sealed class GenerationRequestValidatorOptions
 {
-    /// <summary>Width and height must be multiples of this: 16 for FLUX (8× VAE downscale, 2×2 patches).</summary>
-    public int SizeMultiple { get; set; } = 16;
-
-    public int MaxSize { get; set; } = 4096;
     public int MaxSteps { get; set; } = 200;
     public int MaxPromptLength { get; set; } = 10_000;
 
@@ -19,13 +16,21 @@ public sealed class GenerationRequestValidatorOptions
 
     /// <summary>Check that model paths, ControlNet images and LoRA files exist on this machine.</summary>
     public bool CheckFiles { get; set; } = true;
+
+    /// <summary>
+    /// Accept LoRAs given as full paths as well as names in the LoRA folder. Only the CLI does: its user names files on
+    /// their own machine, while a web client may name only what the LoRA folder holds.
+    /// </summary>
+    public bool AllowLoraPaths { get; set; }
 }
 
 /// <summary>
 /// The one set of rules for <see cref="GenerationRequest"/>, shared by the UI, the REST API and the CLI.
-/// Each message says what is wrong and what to enter instead.
+/// Each message says what is wrong and what to enter instead. Sizes follow the <see cref="ImageSizeRule"/> of the model
+/// the request names (<see cref="ModelProbe"/>), so every surface accepts and refuses the same sizes.
 /// </summary>
-public sealed class GenerationRequestValidator(GenerationRequestValidatorOptions? options = null, LoraCatalog? loraCatalog = null)
+public sealed class GenerationRequestValidator(
+    GenerationRequestValidatorOptions? options = null, LoraCatalog? loraCatalog = null, ModelProbe? models = null)
 {
     private readonly GenerationRequestValidatorOptions _options = options ?? new();
 
@@ -58,8 +63,12 @@ public sealed class GenerationRequestValidator(GenerationRequestValidatorOptions
             result.Add(nameof(request.Guidance),
                 $"Guidance must be between 0 and {_options.MaxGuidance.ToString(CultureInfo.InvariantCulture)} (3.5 is typical for dev).");
 
-        ValidateSize(result, nameof(request.Width), "Width", request.Width);
-        ValidateSize(result, nameof(request.Height), "Height", request.Height);
+        var sizeRule = models?.For(request.Model, request.ModelPath).SizeRule ?? ImageSizeRule.Flux1;
+        foreach (var (field, value) in new[] { (nameof(request.Width), request.Width), (nameof(request.Height), request.Height) })
+        {
+            if (sizeRule.Check(field, value) is { } problem)
+                result.Add(field, problem);
+        }
 
         if (request.ModelPath is { } modelPath)
         {
@@ -82,22 +91,6 @@ public sealed class GenerationRequestValidator(GenerationRequestValidatorOptions
             throw new RequestValidationException(result);
     }
 
-    private void ValidateSize(RequestValidationResult result, string field, string label, int value)
-    {
-        var multiple = _options.SizeMultiple;
-        if (value <= 0)
-            result.Add(field, $"{label} must be a positive number of pixels, for example {GenerationRequest.DefaultSize}.");
-        else if (value > _options.MaxSize)
-            result.Add(field, $"{label} {value} is larger than the maximum of {_options.MaxSize} pixels.");
-        else if (value % multiple != 0)
-        {
-            var lower = value / multiple * multiple;
-            var upper = lower + multiple;
-            var suggestion = lower > 0 ? $"{lower} or {upper}" : upper.ToString(CultureInfo.InvariantCulture);
-            result.Add(field, $"{label} must be a multiple of {multiple}; {value} is not. Try {suggestion}.");
-        }
-    }
-
     private void ValidateLoras(RequestValidationResult result, IReadOnlyList<LoraSelection>? loras)
     {
         if (loras is null)
@@ -113,7 +106,14 @@ public sealed class GenerationRequestValidator(GenerationRequestValidatorOptions
                 result.Add($"{field}.Name", "Choose a LoRA file.");
                 continue;
             }
-            if (!LoraCatalog.IsPlainFileName(lora.Name))
+            if (_options.AllowLoraPaths && Path.IsPathFullyQualified(lora.Name))
+            {
+                if (!seen.Add(lora.Name))
+                    result.Add($"{field}.Name", $"The LoRA \"{lora.Name}\" is selected twice; remove one.");
+                else if (_options.CheckFiles && !File.Exists(lora.Name))
+                    result.Add($"{field}.Name", $"The LoRA file \"{lora.Name}\" does not exist; check the path.");
+            }
+            else if (!LoraCatalog.IsPlainFileName(lora.Name))
                 result.Add($"{field}.Name", $"\"{lora.Name}\" is not a file name; pick a LoRA from the LoRA folder.");
             else if (!seen.Add(lora.Name))
                 result.Add($"{field}.Name", $"The LoRA \"{lora.Name}\" is selected twice; remove one.");

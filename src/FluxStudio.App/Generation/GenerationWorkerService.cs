@@ -13,6 +13,7 @@ namespace FluxStudio.App.Generation;
 /// </summary>
 public sealed class GenerationWorkerService(
     GenerationQueue queue,
+    GenerationWorker worker,
     HistoryStore history,
     IOptions<StudioOptions> options,
     ILogger<GenerationWorkerService> logger) : BackgroundService
@@ -36,6 +37,6 @@ public sealed class GenerationWorkerService(
         if (devices.Count == 0)
             devices.Add("default");
         logger.LogInformation("Generation workers started for {Devices}", string.Join(", ", devices));
-        await Task.WhenAll(devices.Select(device => queue.RunWorkerAsync(device, stoppingToken)));
+        await Task.WhenAll(devices.Select(device => worker.RunWorkerAsync(device, stoppingToken)));
     }
 }

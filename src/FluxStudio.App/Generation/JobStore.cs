@@ -6,8 +6,11 @@ using FluxStudio.App.History;
 
 namespace FluxStudio.App.Generation;
 
-/// <summary>The <c>jobs</c> table: the queue's state, in the same database as history.</summary>
-internal sealed class JobStore(StudioDatabase database)
+/// <summary>
+/// The <c>jobs</c> table: the queue's state, in the same database as history. The only code that reads or writes jobs;
+/// claiming is one atomic statement, so several workers (threads or processes) never take the same job.
+/// </summary>
+public sealed class JobStore(StudioDatabase database)
 {
     private static readonly JsonSerializerOptions RequestJson = new()
     {
@@ -16,7 +19,7 @@ internal sealed class JobStore(StudioDatabase database)
 
     private const string Columns =
         "id AS Id, status AS Status, request_json AS RequestJson, device AS Device, attempts AS Attempts, error AS Error, " +
-        "image_id AS ImageId, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt";
+        "image_id AS ImageId, warnings AS Warnings, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt";
 
     /// <summary>Adds a job unless <paramref name="maxLength"/> jobs are already waiting or running; null when full.</summary>
     public async Task<GenerationJob?> AddAsync(GenerationRequest request, int maxLength, DateTimeOffset now, CancellationToken ct)
@@ -51,13 +54,13 @@ internal sealed class JobStore(StudioDatabase database)
 
     /// <summary>Moves a job from one of <paramref name="from"/> to <paramref name="to"/>; false when it was in none of them.</summary>
     public async Task<bool> TransitionAsync(long id, JobStatus[] from, JobStatus to, DateTimeOffset? finishedAt, string? error,
-        long? imageId, CancellationToken ct)
+        long? imageId, CancellationToken ct, IReadOnlyList<string>? warnings = null)
     {
         await using var connection = await database.OpenAsync(ct);
         var changed = await connection.ExecuteAsync(new CommandDefinition(
             """
             UPDATE jobs SET status = @to, error = @error, image_id = COALESCE(@imageId, image_id),
-                finished_at = COALESCE(@finishedAt, finished_at)
+                finished_at = COALESCE(@finishedAt, finished_at), warnings = COALESCE(@warnings, warnings)
             WHERE id = @id AND status IN @from
             """,
             new
@@ -68,6 +71,7 @@ internal sealed class JobStore(StudioDatabase database)
                 error,
                 imageId,
                 finishedAt = finishedAt is { } f ? HistoryStore.FormatTimestamp(f) : null,
+                warnings = warnings is null ? null : JsonSerializer.Serialize(warnings),
             }, cancellationToken: ct));
         return changed > 0;
     }
@@ -103,6 +107,7 @@ internal sealed class JobStore(StudioDatabase database)
         Attempts = (int)row.Attempts,
         Error = row.Error,
         ImageId = row.ImageId,
+        Warnings = JsonSerializer.Deserialize<string[]>(row.Warnings) ?? [],
         CreatedAt = HistoryStore.ParseTimestamp(row.CreatedAt),
         StartedAt = row.StartedAt is null ? null : HistoryStore.ParseTimestamp(row.StartedAt),
         FinishedAt = row.FinishedAt is null ? null : HistoryStore.ParseTimestamp(row.FinishedAt),
@@ -117,6 +122,7 @@ internal sealed class JobStore(StudioDatabase database)
         public long Attempts { get; init; }
         public string? Error { get; init; }
         public long? ImageId { get; init; }
+        public string Warnings { get; init; } = "[]";
         public string CreatedAt { get; init; } = "";
         public string? StartedAt { get; init; }
         public string? FinishedAt { get; init; }

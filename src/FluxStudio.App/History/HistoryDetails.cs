@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Models;
 
 namespace FluxStudio.App.History;
 
@@ -54,7 +55,7 @@ public static class HistoryDetails
     /// </summary>
     public static GenerationRequest ToRequest(HistoryEntry e)
     {
-        var model = FluxModelNames.TryParse(e.ModelAlias, out var parsed) ? parsed : FluxModel.Schnell;
+        var model = FluxVariants.TryParse(e.ModelAlias, out var parsed) ? parsed : FluxVariant.Schnell;
         return new GenerationRequest
         {
             Prompt = e.Prompt,
@@ -62,7 +63,7 @@ public static class HistoryDetails
             Quantize = e.Quantize,
             Steps = e.Steps,
             Seed = e.Seed,
-            Guidance = model == FluxModel.Dev ? e.Guidance : null,
+            Guidance = model.TakesGuidance() ? e.Guidance : null,
             Width = e.Width,
             Height = e.Height,
             ModelPath = e.ModelPath,

@@ -14,27 +14,30 @@ namespace FluxStudio.App.History;
 /// History of generated images in SQLite. Rows are identified by id (never by list position), listing skips
 /// rows whose PNG is gone, and every change that touches files goes through a row status
 /// (<see cref="HistoryStatus"/>) so <see cref="ReconcileAsync"/> can repair an interrupted save or delete.
+/// Only files inside the output folder are stored, served or deleted (<see cref="ConfinedFolder"/>), whatever a row says.
 /// </summary>
 public sealed class HistoryStore
 {
     internal const string TempSuffix = ".partial";
 
     private readonly StudioDatabase _database;
-    private readonly string _outputRoot;
+    private readonly ConfinedFolder _folder;
     private readonly ILogger<HistoryStore> _logger;
 
     public HistoryStore(StudioDatabase database, IOptions<StudioOptions> options, ILogger<HistoryStore>? logger = null)
     {
         _database = database;
-        _outputRoot = options.Value.ResolveOutputRoot();
+        _folder = new ConfinedFolder(options.Value.ResolveOutputRoot());
         _logger = logger ?? NullLogger<HistoryStore>.Instance;
     }
 
     internal CrashPoints CrashPoints { get; } = new();
 
-    public string OutputRoot => _outputRoot;
+    public string OutputRoot => _folder.Root;
 
-    /// <summary>Adds a row for an image whose files are already in place.</summary>
+    internal ConfinedFolder Folder => _folder;
+
+    /// <summary>Adds a row for an image whose files are already in place, inside the output folder.</summary>
     public async Task<HistoryEntry> AddAsync(HistoryEntry entry, CancellationToken ct)
     {
         var id = await InsertAsync(entry with { Status = HistoryStatus.Saved }, ct)
@@ -95,6 +98,13 @@ public sealed class HistoryStore
         return row is { Status: "saved" } ? ToEntry(row) : null;
     }
 
+    /// <summary>
+    /// Opens the PNG of a saved entry for reading, or returns null when there is no such entry, its file is gone, or
+    /// the row names a file outside the output folder (checked now, links followed, not when the row was written).
+    /// </summary>
+    public async Task<FileStream?> OpenImageAsync(long id, CancellationToken ct) =>
+        await GetAsync(id, ct) is { } entry ? _folder.OpenRead(entry.ImagePath) : null;
+
     /// <summary>The entry's settings as readable <c>key: value</c> lines, or null when there is no such entry.</summary>
     public async Task<string?> GetDetailsAsync(long id, CancellationToken ct) =>
         await GetAsync(id, ct) is { } entry ? HistoryDetails.Format(entry) : null;
@@ -104,7 +114,8 @@ public sealed class HistoryStore
 
     /// <summary>
     /// Deletes the image, its sidecar and its row. The row is marked first and removed last, so a crash in
-    /// between leaves a marked row that <see cref="ReconcileAsync"/> finishes deleting.
+    /// between leaves a marked row that <see cref="ReconcileAsync"/> finishes deleting. A file the row names outside
+    /// the output folder is left alone; the row is removed and the message says so.
     /// </summary>
     public async Task<HistoryDeleteResult> DeleteAsync(long id, CancellationToken ct)
     {
@@ -116,12 +127,14 @@ public sealed class HistoryStore
         CrashPoints.Reach("delete:marked");
 
         var entry = ToEntry((await GetRowAsync(connection, id, ct))!);
+        var leftOutside = new List<string>();
         try
         {
-            DeleteFile(entry.ImagePath);
+            if (!DeleteFile(entry.ImagePath))
+                leftOutside.Add(entry.ImagePath);
             CrashPoints.Reach("delete:image-deleted");
-            if (entry.MetadataPath is not null)
-                DeleteFile(entry.MetadataPath);
+            if (entry.MetadataPath is not null && !DeleteFile(entry.MetadataPath))
+                leftOutside.Add(entry.MetadataPath);
             CrashPoints.Reach("delete:files-deleted");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -136,6 +149,10 @@ public sealed class HistoryStore
         }
 
         await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id }, cancellationToken: ct));
+        if (leftOutside.Count > 0)
+            return new HistoryDeleteResult(true,
+                $"Removed image {id} from history, and left in place what it named outside the output folder {_folder.Root}: " +
+                $"{string.Join(", ", leftOutside)}.");
         return new HistoryDeleteResult(true, $"Deleted image {id} ({Path.GetFileName(entry.ImagePath)}).");
     }
 
@@ -175,9 +192,9 @@ public sealed class HistoryStore
         }
 
         var tempFiles = 0;
-        if (Directory.Exists(_outputRoot))
+        if (Directory.Exists(_folder.Root))
         {
-            foreach (var temp in Directory.EnumerateFiles(_outputRoot, "*" + TempSuffix))
+            foreach (var temp in Directory.EnumerateFiles(_folder.Root, "*" + TempSuffix))
             {
                 DeleteFile(temp);
                 tempFiles++;
@@ -192,6 +209,12 @@ public sealed class HistoryStore
 
     private async Task<long?> InsertAsync(HistoryEntry entry, CancellationToken ct)
     {
+        foreach (var path in new[] { entry.ImagePath, entry.MetadataPath }.OfType<string>())
+        {
+            if (!_folder.Contains(path))
+                throw new ArgumentException(
+                    $"History keeps only files inside the output folder {_folder.Root}, and {path} is not there.", nameof(entry));
+        }
         await using var connection = await _database.OpenAsync(ct);
         return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
             """
@@ -231,8 +254,9 @@ public sealed class HistoryStore
             {
                 (ts, id) = (row.Timestamp, row.Id);
                 var entry = ToEntry(row);
-                // Like the original app, images deleted outside FluxStudio are not shown; their rows are kept.
-                if (!File.Exists(entry.ImagePath))
+                // Like the original app, images deleted outside FluxStudio are not shown; their rows are kept. Nor are rows
+                // that name a file outside the output folder (written by hand or by an older version).
+                if (_folder.Resolve(entry.ImagePath) is not { } image || !File.Exists(image))
                     continue;
                 entries.Add(entry);
                 if (entries.Count == limit)
@@ -268,30 +292,30 @@ public sealed class HistoryStore
             DeleteFile(temp);
     }
 
-    private static IEnumerable<string> TempFilesOf(HistoryEntry entry) =>
+    private IEnumerable<string> TempFilesOf(HistoryEntry entry) =>
         TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath));
 
-    internal static IEnumerable<string> TempFilesOf(string path)
+    private IEnumerable<string> TempFilesOf(string path)
     {
         var folder = Path.GetDirectoryName(path)!;
-        return Directory.Exists(folder)
+        return _folder.Contains(path) && Directory.Exists(folder)
             ? Directory.EnumerateFiles(folder, Path.GetFileName(path) + ".*" + TempSuffix)
             : [];
     }
 
-    private static void DeleteFile(string path)
+    /// <summary>False when the path leads outside the output folder, which is then left alone.</summary>
+    private bool DeleteFile(string path)
     {
-        // File.Delete does nothing for a missing file, which is what a repeated deletion needs.
-        File.Delete(path);
+        var deleted = _folder.TryDelete(path);
+        if (!deleted)
+            _logger.LogWarning("Not deleting {Path}: it lies outside the output folder {Folder}", path, _folder.Root);
+        return deleted;
     }
 
-    internal string ToStoredPath(string fullPath)
-    {
-        var relative = Path.GetRelativePath(_outputRoot, fullPath);
-        return relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative) ? fullPath : relative;
-    }
+    /// <summary>Relative to the output folder, which every stored file lies in (<see cref="InsertAsync"/> checks).</summary>
+    private string ToStoredPath(string fullPath) => Path.GetRelativePath(_folder.Root, fullPath);
 
-    private string ToFullPath(string stored) => Path.GetFullPath(stored, _outputRoot);
+    private string ToFullPath(string stored) => Path.GetFullPath(stored, _folder.Root);
 
     private const string Columns =
         "images.id AS Id, images.timestamp AS Timestamp, images.seed AS Seed, images.prompt AS Prompt, images.model_alias AS ModelAlias, images.quantize AS Quantize, " +

@@ -1,5 +1,6 @@
 using System.Globalization;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Models;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,12 +9,17 @@ namespace FluxStudio.App.History;
 
 /// <summary>
 /// Imports the history of the original app (its <c>generated_images.db</c>, table <c>images</c>) so its users
-/// keep their images. Files stay where they are; relative paths are resolved against the folder of the
-/// database, which was the original app's working folder. Importing twice adds nothing the second time.
+/// keep their images. Relative paths are resolved against the folder of the database, which was the original app's
+/// working folder. An image already inside the output folder stays where it is; a PNG inside the original app's
+/// folder is copied into the output folder, since history serves and deletes files there only. Any other row (a
+/// file elsewhere, reached by <c>..</c>, an absolute path or a symbolic link; a missing file; not a PNG) is skipped
+/// and the report says why. Importing twice adds nothing the second time.
 /// </summary>
 public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<OriginalHistoryImporter>? logger = null)
 {
     public const string DefaultFileName = "generated_images.db";
+
+    private const int MaxNameAttempts = 1000;
 
     private static readonly string[] RequiredColumns = ["seed", "prompt", "output_filename"];
     private readonly ILogger _logger = logger ?? NullLogger<OriginalHistoryImporter>.Instance;
@@ -24,6 +30,7 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
         if (!File.Exists(fullPath))
             throw new FileNotFoundException($"There is no file {fullPath}. Point the import at the original app's {DefaultFileName}.", fullPath);
         var baseFolder = Path.GetDirectoryName(fullPath)!;
+        var originalFolder = new ConfinedFolder(baseFolder);
 
         var connectionString = new SqliteConnectionStringBuilder { DataSource = fullPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
         await using var source = new SqliteConnection(connectionString);
@@ -40,33 +47,45 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
             await using var command = source.CreateCommand();
             command.CommandText = "SELECT * FROM images ORDER BY " + (columns.Contains("id") ? "id" : "rowid");
             await using var reader = await command.ExecuteReaderAsync(ct);
-            int imported = 0, duplicates = 0, missingFiles = 0, rowNumber = 0;
+            int imported = 0, duplicates = 0, copied = 0, rowNumber = 0;
             var problems = new List<string>();
+            var skipped = new List<string>();
             while (await reader.ReadAsync(ct))
             {
                 rowNumber++;
                 var row = Enumerable.Range(0, reader.FieldCount)
                     .ToDictionary(i => reader.GetName(i).ToLowerInvariant(), i => reader.IsDBNull(i) ? null : reader.GetValue(i));
                 var label = row.TryGetValue("id", out var idValue) && idValue is not null ? $"Row id {idValue}" : $"Row {rowNumber}";
-                HistoryEntry entry;
-                try
+                progress?.Report(rowNumber);
+                var output = Text(row, "output_filename");
+                if (string.IsNullOrWhiteSpace(output))
                 {
-                    entry = ToEntry(row, baseFolder, problems, label);
-                }
-                catch (FormatException ex)
-                {
-                    problems.Add($"{label} skipped: {ex.Message}");
+                    skipped.Add($"{label}: it has no output_filename.");
                     continue;
                 }
-                if (!File.Exists(entry.ImagePath))
-                    missingFiles++;
-                if (await history.BeginImportAsync(entry, ct))
+                var imageFile = Path.GetFullPath(output.Trim(), baseFolder);
+                if (CheckSource(imageFile, originalFolder) is { } refusal)
+                {
+                    skipped.Add($"{label}: {refusal}");
+                    continue;
+                }
+
+                var entry = ToEntry(row, imageFile, problems, label);
+                var (imagePath, isCopy) = history.Folder.Contains(imageFile) ? (imageFile, false) : await CopyInAsync(imageFile, ct);
+                if (await history.BeginImportAsync(entry with { ImagePath = imagePath }, ct))
+                {
                     imported++;
+                    copied += isCopy ? 1 : 0;
+                }
                 else
+                {
                     duplicates++;
-                progress?.Report(rowNumber);
+                    // The name belongs to another row whose file was gone: the copy must not become that row's image.
+                    if (isCopy)
+                        File.Delete(imagePath);
+                }
             }
-            var report = new ImportReport(imported, duplicates, missingFiles, problems);
+            var report = new ImportReport(imported, duplicates, copied, skipped, problems);
             _logger.LogInformation("Imported original history from {Path}: {Report}", fullPath, report);
             return report;
         }
@@ -87,13 +106,73 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
         return columns;
     }
 
-    private static HistoryEntry ToEntry(Dictionary<string, object?> row, string baseFolder, List<string> problems, string label)
+    /// <summary>Why the row's image cannot be imported, or null when it can.</summary>
+    private string? CheckSource(string source, ConfinedFolder originalFolder)
     {
-        var output = Text(row, "output_filename");
-        if (string.IsNullOrWhiteSpace(output))
-            throw new FormatException("it has no output_filename.");
-        var imagePath = Path.GetFullPath(output.Trim(), baseFolder);
+        if (!history.Folder.Contains(source) && !originalFolder.Contains(source))
+            return $"its file {source} lies outside the original app's folder {originalFolder.Root} (and outside the output folder " +
+                   $"{history.OutputRoot}); only images inside them are imported.";
+        if (!File.Exists(source))
+            return $"its image file {source} does not exist.";
+        Span<byte> head = stackalloc byte[PngSignature.Length];
+        using (var file = File.OpenRead(source))
+        {
+            if (file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length || !head.SequenceEqual(PngSignature))
+                return $"its file {source} is not a PNG image.";
+        }
+        return null;
+    }
 
+    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>
+    /// Copies the image into the output folder under its own name (or <c>name-2.png</c>… when another file has that
+    /// name); an identical file already there is used as it is, so a second import finds the row it made.
+    /// </summary>
+    private async Task<(string Path, bool Copied)> CopyInAsync(string source, CancellationToken ct)
+    {
+        Directory.CreateDirectory(history.OutputRoot);
+        var stem = Path.GetFileNameWithoutExtension(source);
+        var extension = Path.GetExtension(source);
+        for (var attempt = 1; attempt <= MaxNameAttempts; attempt++)
+        {
+            var target = Path.Combine(history.OutputRoot, attempt == 1 ? stem + extension : $"{stem}-{attempt.ToString(CultureInfo.InvariantCulture)}{extension}");
+            if (File.Exists(target))
+            {
+                if (await SameContentAsync(source, target, ct))
+                    return (target, false);
+                continue;
+            }
+            var temp = $"{target}.{Guid.NewGuid():N}{HistoryStore.TempSuffix}";
+            try
+            {
+                File.Copy(source, temp);
+                File.Move(temp, target, overwrite: false);
+                return (target, true);
+            }
+            catch (IOException) when (File.Exists(target))
+            {
+                // Taken meanwhile; try the next name.
+            }
+            finally
+            {
+                File.Delete(temp);
+            }
+        }
+        throw new IOException($"No free file name for {Path.GetFileName(source)} in {history.OutputRoot} after {MaxNameAttempts} attempts.");
+    }
+
+    private static async Task<bool> SameContentAsync(string a, string b, CancellationToken ct)
+    {
+        if (new FileInfo(a).Length != new FileInfo(b).Length)
+            return false;
+        var first = await File.ReadAllBytesAsync(a, ct);
+        var second = await File.ReadAllBytesAsync(b, ct);
+        return first.AsSpan().SequenceEqual(second);
+    }
+
+    private static HistoryEntry ToEntry(Dictionary<string, object?> row, string imagePath, List<string> problems, string label)
+    {
         var loraPaths = ParseList(Text(row, "lora_paths"));
         var scaleTexts = ParseList(Text(row, "lora_scales"));
         var scales = new List<double>();
@@ -108,7 +187,7 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
         }
 
         var alias = Text(row, "model_alias");
-        var model = FluxModelNames.TryParse(alias, out var parsedModel) ? parsedModel : FluxModel.Schnell;
+        var model = FluxVariants.TryParse(alias, out var parsedModel) ? parsedModel : FluxVariant.Schnell;
         var steps = Integer(row, "steps") is { } s and > 0 ? (int)s : model.DefaultSteps();
 
         return new HistoryEntry
@@ -116,7 +195,7 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
             Timestamp = ParseTimestamp(Text(row, "timestamp"), imagePath),
             Seed = Integer(row, "seed") ?? 0,
             Prompt = Text(row, "prompt") ?? "",
-            ModelAlias = string.IsNullOrWhiteSpace(alias) ? model.ToAlias() : alias.Trim(),
+            ModelAlias = string.IsNullOrWhiteSpace(alias) ? model.Alias() : alias.Trim(),
             Quantize = Integer(row, "quantize") is { } q and (4 or 8) ? (int)q : null,
             Steps = steps,
             Guidance = Real(row, "guidance"),
@@ -190,5 +269,8 @@ public sealed class OriginalHistoryImporter(HistoryStore history, ILogger<Origin
             : null;
 }
 
-/// <summary>What an import did. Rows whose file is gone are imported but not listed, as in the original app.</summary>
-public sealed record ImportReport(int Imported, int AlreadyPresent, int MissingFiles, IReadOnlyList<string> Problems);
+/// <summary>
+/// What an import did: rows added (<paramref name="Copied"/> of them with their image copied into the output folder),
+/// rows already in history, rows skipped with the reason for each, and notes on rows imported with a repair.
+/// </summary>
+public sealed record ImportReport(int Imported, int AlreadyPresent, int Copied, IReadOnlyList<string> Skipped, IReadOnlyList<string> Problems);

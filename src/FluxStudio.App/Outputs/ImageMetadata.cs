@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using FluxStudio.App.History;
 
 namespace FluxStudio.App.Outputs;
 
@@ -24,6 +25,28 @@ public sealed record ImageMetadata
     [JsonPropertyName("width")] public int Width { get; init; }
     [JsonPropertyName("height")] public int Height { get; init; }
     [JsonPropertyName("fluxstudio_version")] public string FluxStudioVersion { get; init; } = AppInfo.Version;
+
+    /// <summary>The sidecar of an image as its record describes it (what the engine ran).</summary>
+    public static ImageMetadata From(HistoryEntry record) => new()
+    {
+        Model = record.ModelAlias,
+        Seed = record.Seed,
+        Steps = record.Steps,
+        Guidance = record.Guidance,
+        Precision = record.Precision ?? "",
+        Quantize = record.Quantize,
+        GenerationTimeSeconds = Math.Round(record.GenerationTimeSeconds ?? 0, 3),
+        LoraPaths = record.LoraPaths,
+        LoraScales = record.LoraScales,
+        ControlNetImagePath = record.ControlNetImagePath,
+        ControlNetStrength = record.ControlNetStrength,
+        Prompt = record.Prompt,
+        Width = record.Width,
+        Height = record.Height,
+    };
+
+    /// <summary>The sidecar's bytes, as written next to the image.</summary>
+    public static byte[] Serialize(HistoryEntry record) => JsonSerializer.SerializeToUtf8Bytes(From(record), SerializerOptions);
 
     public static readonly JsonSerializerOptions SerializerOptions = new()
     {

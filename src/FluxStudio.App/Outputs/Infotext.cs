@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using FluxStudio.App.Generation;
+using FluxStudio.App.History;
+using FluxStudio.Engine.Models;
 
 namespace FluxStudio.App.Outputs;
 
@@ -15,39 +16,45 @@ public static class Infotext
 {
     public const string ChunkKeyword = "parameters";
 
-    public static string Format(GenerationRequest request, GeneratedImage image, int width, int height, IReadOnlyList<string> loraNames)
+    /// <summary>The infotext of an image as its record describes it (what the engine ran).</summary>
+    public static string Format(HistoryEntry record)
     {
         var fields = new List<(string Key, string Value)>
         {
-            ("Steps", request.EffectiveSteps.ToString(CultureInfo.InvariantCulture)),
+            ("Steps", Text(record.Steps)),
             ("Sampler", "Euler"),
             ("Schedule type", "Simple"),
             ("CFG scale", "1"),
         };
-        if (request.EffectiveGuidance is { } guidance)
+        if (record.Guidance is { } guidance)
             fields.Add(("Distilled CFG Scale", guidance.ToString(CultureInfo.InvariantCulture)));
-        fields.Add(("Seed", image.Seed.ToString(CultureInfo.InvariantCulture)));
-        fields.Add(("Size", $"{width}x{height}"));
-        fields.Add(("Model", request.Model == FluxModel.Dev ? "flux1-dev" : "flux1-schnell"));
-        if (request.Quantize is { } bits)
-            fields.Add(("Quantize", bits.ToString(CultureInfo.InvariantCulture)));
-        if (loraNames.Count > 0)
-            fields.Add(("LoRA", string.Join(", ", loraNames.Select((name, i) =>
-                $"{Path.GetFileNameWithoutExtension(name)}: {request.Loras[i].Scale.ToString(CultureInfo.InvariantCulture)}"))));
-        if (request.UsesControlNet)
+        fields.Add(("Seed", Text(record.Seed)));
+        fields.Add(("Size", $"{Text(record.Width)}x{Text(record.Height)}"));
+        fields.Add(("Model", FluxVariants.TryParse(record.ModelAlias, out var variant) ? variant.CheckpointName() : record.ModelAlias));
+        if (record.Quantize is { } bits)
+            fields.Add(("Quantize", Text(bits)));
+        if (record.LoraPaths.Count > 0)
+            fields.Add(("LoRA", string.Join(", ", record.LoraPaths.Select((path, i) =>
+                $"{Path.GetFileNameWithoutExtension(path)}: {(i < record.LoraScales.Count ? record.LoraScales[i] : 1.0).ToString(CultureInfo.InvariantCulture)}"))));
+        if (record.ControlNetImagePath is { } controlImage)
         {
-            fields.Add(("ControlNet", Path.GetFileName(request.ControlNetImagePath!)));
-            fields.Add(("ControlNet strength", request.ControlNetStrength.ToString(CultureInfo.InvariantCulture)));
+            fields.Add(("ControlNet", Path.GetFileName(controlImage)));
+            fields.Add(("ControlNet strength", (record.ControlNetStrength ?? 0).ToString(CultureInfo.InvariantCulture)));
         }
-        fields.Add(("Device", image.Device));
-        fields.Add(("Precision", image.Precision));
-        fields.Add(("Generation time", image.GenerationTime.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + "s"));
+        if (record.Device is { } device)
+            fields.Add(("Device", device));
+        if (record.Precision is { } precision)
+            fields.Add(("Precision", precision));
+        if (record.GenerationTimeSeconds is { } seconds)
+            fields.Add(("Generation time", seconds.ToString("0.00", CultureInfo.InvariantCulture) + "s"));
         fields.Add(("Version", $"{AppInfo.Name} {AppInfo.Version}"));
 
-        var text = new StringBuilder(image.Prompt.Trim()).Append('\n');
+        var text = new StringBuilder(record.Prompt.Trim()).Append('\n');
         text.AppendJoin(", ", fields.Select(f => $"{f.Key}: {Quote(f.Value)}"));
         return text.ToString();
     }
+
+    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static readonly JsonSerializerOptions QuoteOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

@@ -1,9 +1,8 @@
 using System.Globalization;
-using System.Text.Json;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
-using FluxStudio.App.Loras;
+using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -25,16 +24,14 @@ public sealed class OutputStore
     private const int MaxNameAttempts = 1000;
 
     private readonly HistoryStore _history;
-    private readonly LoraCatalog _loras;
     private readonly TimeProvider _time;
     private readonly StudioOptions _options;
     private readonly ILogger<OutputStore> _logger;
 
-    public OutputStore(HistoryStore history, LoraCatalog loras, IOptions<StudioOptions> options, TimeProvider? time = null,
+    public OutputStore(HistoryStore history, IOptions<StudioOptions> options, TimeProvider? time = null,
         ILogger<OutputStore>? logger = null)
     {
         _history = history;
-        _loras = loras;
         _options = options.Value;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<OutputStore>.Instance;
@@ -42,59 +39,32 @@ public sealed class OutputStore
 
     public string OutputRoot => _history.OutputRoot;
 
+    /// <summary>The image as a PNG carrying its record in the A1111 <c>parameters</c> text chunk.</summary>
+    public static byte[] EncodePng(HistoryEntry record, RgbImage image) =>
+        PngText.Insert(PngEncoder.Encode(image), Infotext.ChunkKeyword, Infotext.Format(record));
+
     /// <summary>
-    /// Saves the image of <paramref name="request"/> (the request as run: seed chosen, keywords applied) and
-    /// returns its history entry. On failure nothing of the save is left behind.
+    /// Saves an image under the output root and records it in history, with the JSON sidecar when
+    /// <paramref name="metadata"/> (or <see cref="StudioOptions.AlwaysExportMetadata"/>) says so, and returns the saved
+    /// entry. <paramref name="record"/> describes the run (<see cref="GenerationRecord.Describe"/>) and
+    /// <paramref name="png"/> is its <see cref="EncodePng"/>. On failure nothing of the save is left behind.
     /// </summary>
-    public async Task<HistoryEntry> SaveAsync(GenerationRequest request, GeneratedImage image, CancellationToken ct)
+    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, byte[] png, bool metadata, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(image);
-        var png = image.Png ?? (image.Pixels is { } pixels
-            ? PngEncoder.Encode(pixels)
-            : throw new ArgumentException("The generated image has neither pixels nor PNG bytes.", nameof(image)));
-        var (width, height) = PngText.ReadSize(png);
-
-        var loraNames = request.Loras.Select(l => l.Name).ToList();
-        png = PngText.Insert(png, Infotext.ChunkKeyword, Infotext.Format(request, image, width, height, loraNames));
-
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(png);
         var now = _time.GetLocalNow();
-        var writeMetadata = request.Metadata || _options.AlwaysExportMetadata;
-        var template = new HistoryEntry
-        {
-            Timestamp = now,
-            Seed = image.Seed,
-            Prompt = image.Prompt,
-            ModelAlias = request.Model.ToAlias(),
-            Quantize = request.Quantize,
-            Steps = request.EffectiveSteps,
-            Guidance = request.EffectiveGuidance,
-            Width = width,
-            Height = height,
-            ModelPath = request.ModelPath,
-            ControlNetImagePath = request.ControlNetImagePath,
-            ControlNetStrength = request.UsesControlNet ? request.ControlNetStrength : null,
-            ControlNetSaveCanny = request.UsesControlNet && request.ControlNetSaveCanny,
-            LoraPaths = loraNames.Select(name => LoraCatalog.IsPlainFileName(name) ? _loras.GetFullPath(name) : name).ToList(),
-            LoraScales = request.Loras.Select(l => l.Scale).ToList(),
-            ImagePath = "",
-            GenerationTimeSeconds = image.GenerationTime.TotalSeconds,
-            Device = image.Device,
-            Precision = image.Precision,
-        };
+        var template = record with { Timestamp = now, ImagePath = "", MetadataPath = null, Source = HistorySources.FluxStudio };
 
         Directory.CreateDirectory(OutputRoot);
-        var (id, entry) = await ReserveAsync(template, now, writeMetadata, ct);
+        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, ct);
         _history.CrashPoints.Reach("save:row-added");
 
         var created = new List<string>();
         try
         {
             if (entry.MetadataPath is { } metadataPath)
-            {
-                var json = JsonSerializer.SerializeToUtf8Bytes(ToMetadata(entry), ImageMetadata.SerializerOptions);
-                await WriteAtomicAsync(metadataPath, json, "save:metadata", created, ct);
-            }
+                await WriteAtomicAsync(metadataPath, ImageMetadata.Serialize(entry), "save:metadata", created, ct);
             await WriteAtomicAsync(entry.ImagePath, png, "save:image", created, ct);
             // The PNG is complete from here; the save survives even if the status update never happens.
             if (!await _history.CompleteSaveAsync(id, CancellationToken.None))
@@ -112,23 +82,17 @@ public sealed class OutputStore
         return entry with { Id = id, Status = HistoryStatus.Saved };
     }
 
-    public static ImageMetadata ToMetadata(HistoryEntry entry) => new()
+    /// <summary>
+    /// Writes a copy of an image where the user asked for it (the CLI's <c>--output</c>), replacing what is there, with
+    /// the JSON sidecar beside it (same name, <c>.json</c>) when <paramref name="metadata"/> is on. The copy is the user's:
+    /// history neither lists nor deletes it.
+    /// </summary>
+    public static async Task ExportAsync(HistoryEntry record, byte[] png, string path, bool metadata, CancellationToken ct)
     {
-        Model = entry.ModelAlias,
-        Seed = entry.Seed,
-        Steps = entry.Steps,
-        Guidance = entry.Guidance,
-        Precision = entry.Precision ?? "",
-        Quantize = entry.Quantize,
-        GenerationTimeSeconds = entry.GenerationTimeSeconds ?? 0,
-        LoraPaths = entry.LoraPaths,
-        LoraScales = entry.LoraScales,
-        ControlNetImagePath = entry.ControlNetImagePath,
-        ControlNetStrength = entry.ControlNetStrength,
-        Prompt = entry.Prompt,
-        Width = entry.Width,
-        Height = entry.Height,
-    };
+        await AtomicFile.WriteAsync(path, png, overwrite: true, ct);
+        if (metadata)
+            await AtomicFile.WriteAsync(Path.ChangeExtension(path, ".json"), ImageMetadata.Serialize(record), overwrite: true, ct);
+    }
 
     /// <summary>
     /// Claims a file name: the unique index on the history row makes the claim atomic across threads and

@@ -29,13 +29,6 @@ public static class PngText
         return result;
     }
 
-    /// <summary>Width and height from the <c>IHDR</c> chunk.</summary>
-    public static (int Width, int Height) ReadSize(byte[] png)
-    {
-        EndOfHeaderChunk(png);
-        return (BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
-    }
-
     private static int EndOfHeaderChunk(byte[] png)
     {
         if (png.Length < 33 || !png.AsSpan(0, 8).SequenceEqual(Signature) || !png.AsSpan(12, 4).SequenceEqual("IHDR"u8)

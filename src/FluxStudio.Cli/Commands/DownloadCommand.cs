@@ -20,9 +20,9 @@ public static class DownloadCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var repository = FluxRepository.FromAlias(result.GetValue(model)!);
-            await using var services = new ServiceCollection().AddFluxModels().BuildServiceProvider();
-            var settings = services.GetRequiredService<HubSettings>();
-            var downloader = services.GetRequiredService<HubDownloader>();
+            using var host = CliHost.Build([]);
+            var settings = host.Services.GetRequiredService<HubSettings>();
+            var downloader = host.Services.GetRequiredService<HubDownloader>();
             try
             {
                 var snapshot = await downloader.DownloadAsync(repository, settings.Revision, FluxDownloadSelection.Full,

@@ -20,10 +20,10 @@ public static class EnhanceCommand
         {
             Description = $"The server's address (default {EnhancerOptions.DefaultOllamaEndpoint} for Ollama; LM Studio: http://127.0.0.1:1234/v1).",
         };
-        var provider = new Option<string>("--provider")
+        var provider = new Option<string?>("--provider")
         {
-            Description = "The server's API: ollama, or openai for OpenAI-compatible servers (LM Studio, llama.cpp, vLLM).",
-            DefaultValueFactory = _ => "ollama",
+            Description = "The server's API: ollama, or openai for OpenAI-compatible servers (LM Studio, llama.cpp, vLLM). " +
+                          "Default: Enhancer:Provider, ollama.",
         };
         provider.AcceptOnlyFromAmong("ollama", "openai");
         var listModels = new Option<bool>("--list-models") { Description = "List the server's models, marking those that see images, and exit." };
@@ -34,21 +34,22 @@ public static class EnhanceCommand
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var providerName = parseResult.GetValue(provider)!;
+            var providerName = parseResult.GetValue(provider);
             var address = parseResult.GetValue(endpoint);
             if (providerName == "openai" && string.IsNullOrWhiteSpace(address))
                 return Fail(ExitCodes.InvalidInput, "--provider openai needs --endpoint, e.g. http://127.0.0.1:1234/v1 for LM Studio.");
 
-            await using var services = new ServiceCollection()
-                .AddLogging()
-                .AddPromptEnhancer(options =>
+            using var host = CliHost.Build(new Dictionary<string, string?>
+            {
+                [$"{EnhancerOptions.SectionName}:{nameof(EnhancerOptions.Provider)}"] = providerName switch
                 {
-                    options.Provider = providerName == "openai" ? EnhancerProvider.OpenAI : EnhancerProvider.Ollama;
-                    if (!string.IsNullOrWhiteSpace(address))
-                        options.Endpoint = address;
-                })
-                .BuildServiceProvider();
-            var enhancer = services.GetRequiredService<PromptEnhancer>();
+                    "openai" => nameof(EnhancerProvider.OpenAI),
+                    "ollama" => nameof(EnhancerProvider.Ollama),
+                    _ => null,
+                },
+                [$"{EnhancerOptions.SectionName}:{nameof(EnhancerOptions.Endpoint)}"] = string.IsNullOrWhiteSpace(address) ? null : address,
+            });
+            var enhancer = host.Services.GetRequiredService<PromptEnhancer>();
 
             return parseResult.GetValue(listModels)
                 ? await ListAsync(enhancer, cancellationToken)

@@ -1,26 +1,28 @@
 using System.CommandLine;
-using System.Text.Json;
+using System.Globalization;
 using FluxStudio.App;
 using FluxStudio.App.Generation;
-using FluxStudio.App.Outputs;
-using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Quantization;
-using FluxStudio.Engine.Vae;
 using FluxStudio.Engine.Weights;
 using Microsoft.Extensions.DependencyInjection;
-using GenerationProgress = FluxStudio.Engine.Pipeline.GenerationProgress;
+using Microsoft.Extensions.Options;
+using GenerationProgress = FluxStudio.App.Generation.GenerationProgress;
 
 namespace FluxStudio.Cli.Commands;
 
-/// <summary>`fluxstudio generate`: text to image on the command line, with mflux's flag names.</summary>
+/// <summary>
+/// `fluxstudio generate`: text to image on the command line, with mflux's flag names. It runs the studio's one
+/// generation use case (<see cref="ImageGenerationService"/>), so the image is recorded in the history of the data
+/// root, as the web's are, and written where <c>--output</c> says.
+/// </summary>
 public static class GenerateCommand
 {
     public static Command Create()
     {
         var prompt = new Option<string?>("--prompt", "-p") { Description = "What the image shows; - reads it from standard input." };
-        var promptFile = new Option<FileInfo?>("--prompt-file") { Description = "Read the prompt from this text file." };
+        var promptFile = new Option<FileInfo>("--prompt-file") { Description = "Read the prompt from this text file." }.AcceptExistingOnly();
         var model = new Option<string?>("--model", "-m")
         {
             Description = "schnell or dev (default schnell; with --path, what the model folder is).",
@@ -40,8 +42,13 @@ public static class GenerateCommand
         var guidance = new Option<double?>("--guidance") { Description = "Guidance scale for dev (default 3.5); schnell ignores it." };
         var width = new Option<int>("--width") { Description = "Width in pixels.", DefaultValueFactory = _ => GenerationRequest.DefaultSize };
         var height = new Option<int>("--height") { Description = "Height in pixels.", DefaultValueFactory = _ => GenerationRequest.DefaultSize };
-        var output = new Option<FileInfo>("--output") { Description = "The PNG to write.", DefaultValueFactory = _ => new FileInfo("image.png") };
+        var output = new Option<FileInfo>("--output")
+        {
+            Description = "The PNG to write (history keeps its own copy in the data root's outputimage/).",
+            DefaultValueFactory = _ => new FileInfo("image.png"),
+        };
         var metadata = new Option<bool>("--metadata") { Description = "Also write the settings as JSON next to the image." };
+        var noHistory = new Option<bool>("--no-history") { Description = "Only write --output; do not record the image in the studio's history." };
         var lowRam = new Option<bool?>("--low-ram") { Description = "Free the text encoders after encoding (default on for the CPU)." };
         var loraPaths = new Option<string[]>("--lora-paths")
         {
@@ -53,41 +60,67 @@ public static class GenerateCommand
             Description = "One scale per LoRA (default 1.0 each).",
             AllowMultipleArgumentsPerToken = true,
         };
-        var loraDir = new Option<DirectoryInfo?>("--lora-dir") { Description = "The LoRA library folder (default: lora/ in the studio's data folder)." };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or mps.", DefaultValueFactory = _ => "auto" };
-        var dtype = new Option<string>("--dtype") { Description = "auto, fp32, bf16 or fp16.", DefaultValueFactory = _ => "auto" };
+        var loraDir = new Option<DirectoryInfo?>("--lora-dir") { Description = "The LoRA library folder (default: lora/ in the data root)." };
+        var dataRoot = new Option<DirectoryInfo?>("--data-root")
+        {
+            Description = "The studio's data folder, whose history records the image (default: FluxStudio:DataRoot).",
+        };
+        var device = new Option<string?>("--device") { Description = "auto, cpu, cuda, cuda:N or mps (default: FluxStudio:Engine:Device, auto)." };
+        var dtype = new Option<string?>("--dtype") { Description = "auto, fp32, bf16 or fp16 (default: FluxStudio:Engine:Precision, auto)." };
 
         var command = new Command("generate", "Generate images from a text prompt with FLUX.1.")
         {
-            prompt, promptFile, model, path, quantize, steps, seeds, guidance, width, height, output, metadata, lowRam,
-            loraPaths, loraScales, loraDir, device, dtype,
+            prompt, promptFile, model, path, quantize, steps, seeds, guidance, width, height, output, metadata, noHistory, lowRam,
+            loraPaths, loraScales, loraDir, dataRoot, device, dtype,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
             var arguments = new Arguments(result.GetValue(prompt), result.GetValue(promptFile), result.GetValue(model), result.GetValue(path),
                 result.GetValue(quantize), result.GetValue(steps), result.GetValue(seeds) ?? [], result.GetValue(guidance),
-                result.GetValue(width), result.GetValue(height), result.GetValue(output)!, result.GetValue(metadata), result.GetValue(lowRam),
-                result.GetValue(loraPaths) ?? [], result.GetValue(loraScales) ?? [], result.GetValue(loraDir),
-                result.GetValue(device)!, result.GetValue(dtype)!);
-            return await RunAsync(arguments, cancellationToken);
+                result.GetValue(width), result.GetValue(height), result.GetValue(output)!, result.GetValue(metadata), result.GetValue(noHistory),
+                result.GetValue(loraPaths) ?? [], result.GetValue(loraScales) ?? []);
+            using var host = CliHost.Build(new Dictionary<string, string?>
+            {
+                [$"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}"] = result.GetValue(dataRoot)?.FullName,
+                [$"{StudioOptions.SectionName}:{nameof(StudioOptions.LoraFolder)}"] = result.GetValue(loraDir)?.FullName,
+                [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Device)}"] = result.GetValue(device),
+                [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Precision)}"] = result.GetValue(dtype),
+                [$"{EngineOptions.SectionName}:{nameof(EngineOptions.LowMemory)}"] = CliHost.Setting(result.GetValue(lowRam)),
+                // Nobody looks at step previews here.
+                [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Previews)}"] = "false",
+                // Local files are the user's own: LoRAs may be paths, and the model locator reports a missing model
+                // (exit code 3) better than a file check would.
+                [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.AllowLoraPaths)}"] = "true",
+                [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.AllowEmptyPrompt)}"] = "true",
+                [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.CheckFiles)}"] = "false",
+            });
+            return await RunAsync(arguments, host.Services, cancellationToken);
         });
         return command;
     }
 
-    private sealed record Arguments(string? Prompt, FileInfo? PromptFile, string? Model, string? Path, int? Quantize, int? Steps,
-        ulong[] Seeds, double? Guidance, int Width, int Height, FileInfo Output, bool Metadata, bool? LowRam,
-        string[] LoraPaths, double[] LoraScales, DirectoryInfo? LoraDir, string Device, string DType);
+    private const string ValidationSection = $"{StudioOptions.SectionName}:Validation";
 
-    private static async Task<int> RunAsync(Arguments arguments, CancellationToken cancellationToken)
+    private sealed record Arguments(string? Prompt, FileInfo? PromptFile, string? Model, string? Path, int? Quantize, int? Steps,
+        ulong[] Seeds, double? Guidance, int Width, int Height, FileInfo Output, bool Metadata, bool NoHistory,
+        string[] LoraPaths, double[] LoraScales);
+
+    private static async Task<int> RunAsync(Arguments arguments, IServiceProvider services, CancellationToken cancellationToken)
     {
         try
         {
-            return await GenerateAsync(arguments, cancellationToken);
+            return await GenerateAsync(arguments, services, cancellationToken);
         }
         catch (OperationCanceledException)
         {
             await Console.Error.WriteLineAsync("Cancelled.");
             return ExitCodes.Cancelled;
+        }
+        catch (RequestValidationException e)
+        {
+            foreach (var message in e.Errors.Values)
+                await Console.Error.WriteLineAsync($"error: {message}");
+            return ExitCodes.InvalidInput;
         }
         catch (ModelNotFoundException e)
         {
@@ -112,17 +145,30 @@ public static class GenerateCommand
         }
     }
 
-    private static async Task<int> GenerateAsync(Arguments arguments, CancellationToken cancellationToken)
+    private static async Task<int> GenerateAsync(Arguments arguments, IServiceProvider services, CancellationToken cancellationToken)
     {
         var promptText = await ReadPromptAsync(arguments, cancellationToken);
-        var fluxModel = FluxModel.Schnell;
-        if (arguments.Model is not null && !FluxModelNames.TryParse(arguments.Model, out fluxModel))
-            throw new ArgumentException($"Unknown model '{arguments.Model}': use schnell or dev.");
-        var seeds = arguments.Seeds.Length == 0 ? [0UL] : arguments.Seeds;
-        if (seeds.Any(s => s > long.MaxValue))
+        var modelPath = arguments.Path is null ? null : Path.GetFullPath(arguments.Path);
+        FluxVariant fluxModel;
+        if (arguments.Model is not null)
+        {
+            if (!FluxVariants.TryParse(arguments.Model, out fluxModel))
+                throw new ArgumentException($"Unknown model '{arguments.Model}': use schnell or dev.");
+        }
+        else
+        {
+            // Without --model, a model folder is what its weights are.
+            fluxModel = services.GetRequiredService<ModelProbe>().For(FluxVariant.Schnell, modelPath).Variant ?? FluxVariant.Schnell;
+        }
+        if (arguments.Seeds.Any(s => s > long.MaxValue))
             throw new ArgumentException($"Seeds must be at most {long.MaxValue}.");
-        var target = ComputeTarget.Resolve(arguments.Device, arguments.DType);
-        var loras = ResolveLoras(arguments);
+        // Several images need their seeds first, to name their files.
+        var seeds = arguments.Seeds.Length switch
+        {
+            0 => [0UL],
+            1 => arguments.Seeds,
+            _ => arguments.Seeds.Select(s => s != 0 ? s : FluxGenerationOptions.RandomSeed()).ToArray(),
+        };
 
         var request = new GenerationRequest
         {
@@ -133,96 +179,38 @@ public static class GenerateCommand
             Guidance = arguments.Guidance,
             Width = arguments.Width,
             Height = arguments.Height,
-            ModelPath = arguments.Path,
+            ModelPath = modelPath,
             Metadata = arguments.Metadata,
-            Loras = loras.Select(l => new LoraSelection(l.Path, l.Scale)).ToList(),
+            Loras = ResolveLoras(arguments, services.GetRequiredService<IOptions<StudioOptions>>().Value.ResolveLoraFolder()),
         };
-
-        await using var services = new ServiceCollection().AddFluxModels().BuildServiceProvider();
-        var location = await services.GetRequiredService<ModelLocator>().LocateAsync(arguments.Path, fluxModel.ToAlias(), partsFolder: null,
-            DownloadCommand.ProgressOnStandardError(), cancellationToken);
-
-        var validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions
-        {
-            SizeMultiple = 2 * VaeDownsampleFactor(location),
-            CheckFiles = false,
-            AllowEmptyPrompt = true,
-        });
+        var generation = services.GetRequiredService<ImageGenerationService>();
         foreach (var seed in seeds)
         {
-            // LoRAs are files here, resolved above; the validator checks catalog names, which the web and API use.
-            var validation = validator.Validate(request with { Seed = (long)seed, Loras = [] });
-            if (!validation.IsValid)
-                throw new ArgumentException(string.Join(Environment.NewLine, validation.Errors.Values));
-        }
-
-        Console.Error.WriteLine($"Loading {fluxModel.ToAlias()} from {location.Origin} on {target}…");
-        using var loaded = await Task.Run(() => LoadedFluxModel.Load(location, target, arguments.LowRam ?? target.IsCpu, arguments.Quantize), cancellationToken);
-        loaded.UseLoras(loras);
-        foreach (var lora in loaded.Loras.Where(l => l.UnmatchedKeys.Count > 0))
-            Console.Error.WriteLine($"warning: {lora.UnmatchedKeys.Count} keys of {Path.GetFileName(lora.Path)} match no layer and were skipped: " +
-                                    string.Join(", ", lora.UnmatchedKeys.Take(5)) + (lora.UnmatchedKeys.Count > 5 ? ", …" : ""));
-        if (loaded.QuantizationBits is { } bits && bits != arguments.Quantize)
-        {
-            if (arguments.Quantize is not null)
-                Console.Error.WriteLine($"warning: the model at {location.Origin} is stored {bits}-bit; -q {arguments.Quantize} was ignored.");
-            request = request with { Quantize = bits };
-        }
-        var pipeline = new FluxPipeline(loaded);
-        // A model folder is what it is: dev-style when it embeds guidance, schnell-style otherwise.
-        var actual = loaded.IsGuidanceDistilled ? FluxModel.Dev : FluxModel.Schnell;
-        if (actual != fluxModel)
-        {
-            if (arguments.Model is not null)
-                Console.Error.WriteLine($"warning: the model at {location.Origin} is {actual.ToAlias()}-style; using it as {actual.ToAlias()}.");
-            fluxModel = actual;
-            request = request with { Model = actual };
-        }
-
-        foreach (var seed in seeds)
-        {
-            using var bar = new ProgressLine();
-            var result = await pipeline.GenerateAsync(new FluxGenerationOptions
+            using var progress = new ProgressLine();
+            var output = new GenerationOutput
             {
-                Prompt = promptText,
-                Seed = seed,
-                Steps = arguments.Steps,
-                Guidance = fluxModel == FluxModel.Dev && arguments.Guidance is { } g ? (float)g : null,
-                Width = arguments.Width,
-                Height = arguments.Height,
-            }, bar, cancellationToken);
-            bar.Finish();
-            if (fluxModel == FluxModel.Schnell && arguments.Guidance is not null)
-                Console.Error.WriteLine("warning: FLUX.1 schnell has no guidance input; --guidance was ignored.");
-
-            var path = OutputPath(arguments.Output, seed, result.Seed, seeds.Length);
-            var image = new GeneratedImage
-            {
-                Pixels = result.Image,
-                Seed = (long)result.Seed,
-                Prompt = promptText,
-                Device = result.Device,
-                Precision = result.Precision,
-                GenerationTime = result.Duration,
+                History = !arguments.NoHistory,
+                CopyTo = OutputPath(arguments.Output, seed, seeds.Length),
             };
-            var used = request with { Seed = (long)result.Seed };
-            var png = PngText.Insert(PngEncoder.Encode(result.Image), Infotext.ChunkKeyword,
-                Infotext.Format(used, image, result.Width, result.Height, loras.Select(l => l.Path).ToList()));
-            await AtomicFile.WriteAsync(path, png, overwrite: true, cancellationToken);
-            if (arguments.Metadata)
-                await AtomicFile.WriteAsync(Path.ChangeExtension(path, ".json"), Metadata(used, result), overwrite: true, cancellationToken);
-            Console.WriteLine($"Wrote {path} (seed {result.Seed}, {result.Width}×{result.Height}, {result.Steps} steps, " +
-                              $"{result.Duration.TotalSeconds:F1} s on {result.Device} {result.Precision})");
+            var outcome = await generation.GenerateAsync(request with { Seed = (long)seed }, output, progress, cancellationToken);
+            progress.Finish();
+            foreach (var warning in outcome.Warnings)
+                Console.Error.WriteLine($"warning: {warning}");
+            var record = outcome.Record;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Wrote {outcome.CopyPath} (seed {record.Seed}, {record.Width}×{record.Height}, {record.ModelAlias}, {record.Steps} steps, " +
+                $"{record.GenerationTimeSeconds:F1} s on {record.Device} {record.Precision})"));
+            if (outcome.InHistory)
+                Console.WriteLine($"Recorded in history as image {record.Id} ({record.ImagePath})");
         }
         return ExitCodes.Success;
     }
 
     /// <summary>Each LoRA as a full path (as given, or found by name in the LoRA folder) with its scale.</summary>
-    private static List<(string Path, double Scale)> ResolveLoras(Arguments arguments)
+    private static List<LoraSelection> ResolveLoras(Arguments arguments, string folder)
     {
         if (arguments.LoraScales.Length > arguments.LoraPaths.Length)
             throw new ArgumentException($"{arguments.LoraScales.Length} --lora-scales were given for {arguments.LoraPaths.Length} --lora-paths; give one scale per LoRA.");
-        var folder = arguments.LoraDir?.FullName ?? new StudioOptions { DataRoot = StudioEnvironment.DataRoot }.ResolveLoraFolder();
         return arguments.LoraPaths.Select((name, i) =>
         {
             var candidates = new[] { name, Path.Combine(folder, name), Path.Combine(folder, name + ".safetensors") };
@@ -231,7 +219,7 @@ public static class GenerateCommand
             double scale = i < arguments.LoraScales.Length ? arguments.LoraScales[i] : 1.0;
             if (!double.IsFinite(scale))
                 throw new ArgumentException($"The scale of LoRA '{name}' must be a number.");
-            return (Path.GetFullPath(path), scale);
+            return new LoraSelection(Path.GetFullPath(path), scale);
         }).ToList();
     }
 
@@ -247,36 +235,12 @@ public static class GenerateCommand
         return text.Trim();
     }
 
-    /// <summary>The VAE's factor, from its config when there is one (FLUX.1's 8 otherwise), to check sizes before loading.</summary>
-    private static int VaeDownsampleFactor(ModelLocation location)
-    {
-        var config = Path.Combine(location.VaePath, "config.json");
-        return File.Exists(config) ? AutoEncoderConfig.FromJsonFile(config).DownsampleFactor : AutoEncoderConfig.Flux1.DownsampleFactor;
-    }
-
-    private static string OutputPath(FileInfo output, ulong requested, ulong used, int count)
+    private static string OutputPath(FileInfo output, ulong seed, int count)
     {
         if (count == 1) return output.FullName;
-        var name = $"{Path.GetFileNameWithoutExtension(output.Name)}_seed_{(requested == 0 ? used : requested)}{output.Extension}";
+        var name = $"{Path.GetFileNameWithoutExtension(output.Name)}_seed_{seed}{output.Extension}";
         return Path.Combine(output.DirectoryName ?? ".", name);
     }
-
-    private static byte[] Metadata(GenerationRequest request, FluxGenerationResult result) =>
-        JsonSerializer.SerializeToUtf8Bytes(new ImageMetadata
-        {
-            Model = request.Model.ToAlias(),
-            Seed = (long)result.Seed,
-            Steps = result.Steps,
-            Guidance = result.Guidance,
-            Precision = result.Precision,
-            Quantize = request.Quantize,
-            GenerationTimeSeconds = Math.Round(result.Duration.TotalSeconds, 3),
-            LoraPaths = request.Loras.Select(l => l.Name).ToList(),
-            LoraScales = request.Loras.Select(l => l.Scale).ToList(),
-            Prompt = request.Prompt,
-            Width = result.Width,
-            Height = result.Height,
-        }, ImageMetadata.SerializerOptions);
 
     /// <summary>A one-line progress bar on standard error (a line per step when it is not a terminal).</summary>
     private sealed class ProgressLine : IProgress<GenerationProgress>, IDisposable
@@ -288,8 +252,12 @@ public static class GenerateCommand
         {
             string line = value.Stage switch
             {
+                GenerationStage.LoadingModel when value.Download is { } d =>
+                    $"Downloading {d.CurrentFile} ({d.FileNumber}/{d.FileCount}): {d.BytesDone >> 20} / {(d.BytesTotal ?? 0) >> 20} MiB",
+                GenerationStage.LoadingModel => "Loading the model…",
                 GenerationStage.EncodingPrompt => "Encoding the prompt…",
-                GenerationStage.Denoising => $"Denoising [{new string('#', Bar(value, 30))}{new string('.', 30 - Bar(value, 30))}] {value.Step}/{value.Steps}",
+                GenerationStage.Denoising when value.Step > 0 =>
+                    $"Denoising [{new string('#', Bar(value, 30))}{new string('.', 30 - Bar(value, 30))}] {value.Step}/{value.TotalSteps}",
                 GenerationStage.Decoding => "Decoding the image…",
                 _ => "",
             };
@@ -303,7 +271,7 @@ public static class GenerateCommand
                 Console.Error.WriteLine(line);
         }
 
-        private static int Bar(GenerationProgress value, int width) => value.Steps == 0 ? 0 : value.Step * width / value.Steps;
+        private static int Bar(GenerationProgress value, int width) => value.TotalSteps == 0 ? 0 : value.Step * width / value.TotalSteps;
 
         public void Finish()
         {

@@ -1,7 +1,8 @@
 using System.CommandLine;
-using FluxStudio.App.Background;
+using FluxStudio.App.BackgroundRemoval;
+using FluxStudio.App.Outputs;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace FluxStudio.Cli.Commands;
 
@@ -17,12 +18,11 @@ public static class RemoveBackgroundCommand
             HelpName = "FILE_OR_DIR",
         };
         var mask = new Option<FileInfo?>("--mask") { Description = "Also write the mask (grayscale .png) here.", HelpName = "MASK_OUTPUT" };
-        var maxMegapixels = new Option<double>("--max-megapixels")
+        var maxMegapixels = new Option<double?>("--max-megapixels")
         {
-            Description = "Refuse larger images.",
-            DefaultValueFactory = _ => new BackgroundRemovalOptions().MaxMegapixels,
+            Description = $"Refuse larger images (default: BackgroundRemoval:MaxMegapixels, {new BackgroundRemovalOptions().MaxMegapixels}).",
         };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for the model (0 = automatic)." };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for the model (0 = automatic)." };
         var force = new Option<bool>("--force") { Description = "Overwrite OUTPUT and MASK_OUTPUT if they exist." };
         var download = new Option<bool>("--download")
         {
@@ -38,17 +38,23 @@ public static class RemoveBackgroundCommand
         {
             var request = new Request(
                 parseResult.GetRequiredValue(input), parseResult.GetRequiredValue(output), parseResult.GetValue(mask),
-                parseResult.GetValue(force),
-                new BackgroundRemovalOptions
-                {
-                    ModelPath = parseResult.GetValue(model),
-                    MaxMegapixels = parseResult.GetValue(maxMegapixels),
-                    Threads = parseResult.GetValue(threads),
-                    AllowDownload = parseResult.GetValue(download),
-                });
+                parseResult.GetValue(force), parseResult.GetValue(maxMegapixels), parseResult.GetValue(threads));
+            if (CheckRequest(request) is { } problem)
+            {
+                await Console.Error.WriteLineAsync($"error: {problem}");
+                return ExitCodes.InvalidInput;
+            }
+            const string section = BackgroundRemovalOptions.SectionName;
+            using var host = CliHost.Build(new Dictionary<string, string?>
+            {
+                [$"{section}:{nameof(BackgroundRemovalOptions.ModelPath)}"] = parseResult.GetValue(model),
+                [$"{section}:{nameof(BackgroundRemovalOptions.MaxMegapixels)}"] = CliHost.Setting(request.MaxMegapixels),
+                [$"{section}:{nameof(BackgroundRemovalOptions.Threads)}"] = CliHost.Setting(request.Threads),
+                [$"{section}:{nameof(BackgroundRemovalOptions.AllowDownload)}"] = parseResult.GetValue(download) ? "true" : null,
+            }, LogLevel.Information); // the remover's notes: which model, the download's progress, fallbacks
             try
             {
-                return await RunAsync(request, cancellationToken);
+                return await RunAsync(request, host.Services.GetRequiredService<BackgroundRemover>(), cancellationToken);
             }
             catch (Exception exception) when (exception is BackgroundRemovalException or IOException or UnauthorizedAccessException)
             {
@@ -59,17 +65,10 @@ public static class RemoveBackgroundCommand
         return command;
     }
 
-    private sealed record Request(FileInfo Input, FileInfo Output, FileInfo? Mask, bool Force, BackgroundRemovalOptions Options);
+    private sealed record Request(FileInfo Input, FileInfo Output, FileInfo? Mask, bool Force, double? MaxMegapixels, int? Threads);
 
-    private static async Task<int> RunAsync(Request request, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(Request request, BackgroundRemover remover, CancellationToken cancellationToken)
     {
-        if (CheckRequest(request) is { } problem)
-        {
-            await Console.Error.WriteLineAsync($"error: {problem}");
-            return ExitCodes.InvalidInput;
-        }
-
-        using var remover = new BackgroundRemover(Options.Create(request.Options), new StandardErrorLogger<BackgroundRemover>());
         BackgroundRemovalResult result;
         await using (var image = request.Input.OpenRead())
             result = await remover.RemoveAsync(image, new StageWriter(), cancellationToken);
@@ -88,8 +87,8 @@ public static class RemoveBackgroundCommand
     private static string? CheckRequest(Request request)
     {
         if (!request.Input.Exists) return $"The input image {request.Input.FullName} does not exist.";
-        if (request.Options.MaxMegapixels <= 0) return "--max-megapixels must be greater than 0.";
-        if (request.Options.Threads < 0) return "--threads must be 0 (automatic) or more.";
+        if (request.MaxMegapixels <= 0) return "--max-megapixels must be greater than 0.";
+        if (request.Threads < 0) return "--threads must be 0 (automatic) or more.";
         foreach (var (file, name) in new[] { (request.Output, "OUTPUT"), (request.Mask, "MASK_OUTPUT") })
         {
             if (file is null) continue;
@@ -116,19 +115,6 @@ public static class RemoveBackgroundCommand
                 _ => "Writing the result",
             };
             Console.Error.WriteLine($"[{value.Step}/{value.StepCount}] {what}…");
-        }
-    }
-
-    /// <summary>Shows the service's own notes (model loaded, download progress, fallbacks) as plain lines.</summary>
-    private sealed class StandardErrorLogger<T> : ILogger<T>
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (IsEnabled(logLevel)) Console.Error.WriteLine(formatter(state, exception));
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Quantization;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.Cli.Commands;
 
@@ -27,8 +28,8 @@ public static class SaveCommand
             int bits = result.GetValue(quantize);
             try
             {
-                var settings = HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, Environment.GetEnvironmentVariable);
-                var location = new ModelLocator(settings).Locate(result.GetValue(from), result.GetValue(model)!);
+                using var host = CliHost.Build([]);
+                var location = host.Services.GetRequiredService<ModelLocator>().Locate(result.GetValue(from), result.GetValue(model)!);
                 var source = Path.GetDirectoryName(location.TransformerPath)!;
                 Console.Error.WriteLine($"Quantizing {location.Origin} to {bits} bits…");
                 await Task.Run(() => QuantizedModelWriter.Save(source, output, bits,

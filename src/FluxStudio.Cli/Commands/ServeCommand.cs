@@ -1,7 +1,5 @@
 using System.CommandLine;
 using FluxStudio.Web;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Hosting;
 
 namespace FluxStudio.Cli.Commands;
 
@@ -23,19 +21,7 @@ public static class ServeCommand
             var args = new List<string>(parse.UnmatchedTokens);
             if (parse.GetValue(urls) is { Length: > 0 } url)
                 args.AddRange(["--urls", url]);
-            WebApplication app;
-            try
-            {
-                app = FluxStudioServer.Build([.. args]);
-            }
-            catch (InvalidOperationException ex)
-            {
-                Console.Error.WriteLine(ex.Message);
-                return ExitCodes.Failure;
-            }
-            await using (app)
-                await HostingAbstractionsHostExtensions.RunAsync(app, ct);
-            return 0;
+            return await FluxStudioServer.RunAsync([.. args], ct) == 0 ? ExitCodes.Success : ExitCodes.Failure;
         });
         return command;
     }

@@ -67,18 +67,16 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
     /// <param name="y">Pooled CLIP vector (B, vec_in_dim).</param>
     /// <param name="guidance">Guidance scale per batch element; required exactly when the model embeds guidance.</param>
     /// <param name="observe">Receives named intermediate tensors (for checking against a reference); may be null.</param>
+    /// <param name="residuals">Added to the image tokens after the blocks (a ControlNet's output); may be null.</param>
     /// <returns>The predicted velocity (B, L_img, out_channels).</returns>
     public Tensor Forward(Tensor img, Tensor imgIds, Tensor txt, Tensor txtIds, Tensor timesteps, Tensor y,
-        Tensor? guidance = null, Action<string, Tensor>? observe = null)
+        Tensor? guidance = null, Action<string, Tensor>? observe = null, BlockResiduals? residuals = null)
     {
         if (Config.GuidanceEmbed && guidance is null)
             throw new ArgumentException("This model embeds a guidance scale (FLUX.1 dev): pass one.", nameof(guidance));
         using var scope = NewDisposeScope();
 
-        var vec = time_in.forward(Embed(timesteps));
-        if (guidance_in != null)
-            vec = vec + guidance_in.forward(Embed(guidance!));
-        vec = vec + vector_in.forward(y.to(DType));
+        var vec = ConditioningVector(time_in, guidance_in, vector_in, timesteps, guidance, y, DType);
         observe?.Invoke("vec", vec);
 
         var pe = _peEmbedder.Forward(cat([txtIds, imgIds], 1));
@@ -89,23 +87,38 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         for (int i = 0; i < double_blocks.Count; i++)
         {
             (imgHidden, txtHidden) = double_blocks[i].Forward(imgHidden, txtHidden, vec, pe);
+            if (residuals?.ForDoubleBlock(i, double_blocks.Count) is { } residual)
+                imgHidden = imgHidden + residual.to(DType);
             observe?.Invoke($"double_blocks.{i}.img", imgHidden);
             observe?.Invoke($"double_blocks.{i}.txt", txtHidden);
         }
 
+        long textLength = txt.shape[1];
         var joint = cat([txtHidden, imgHidden], 1);
         for (int i = 0; i < single_blocks.Count; i++)
         {
             joint = single_blocks[i].Forward(joint, vec, pe);
+            if (residuals?.ForSingleBlock(i, single_blocks.Count) is { } residual)
+                joint = cat([joint.narrow(1, 0, textLength), joint.narrow(1, textLength, joint.shape[1] - textLength) + residual.to(DType)], 1);
             observe?.Invoke($"single_blocks.{i}.out", joint);
         }
 
-        long textLength = txt.shape[1];
         imgHidden = joint.narrow(1, textLength, joint.shape[1] - textLength);
         return final_layer.Forward(imgHidden, vec).MoveToOuterDisposeScope();
     }
 
-    private Tensor Embed(Tensor scalars) => TimestepEmbedding.Sinusoidal(scalars).to(DType);
+    /// <summary>
+    /// The vector that modulates every block: embedded timestep, plus embedded guidance for guidance-distilled models,
+    /// plus the embedded pooled text vector. A ControlNet computes it with its own embedders in the same way.
+    /// </summary>
+    internal static Tensor ConditioningVector(MLPEmbedder timeIn, MLPEmbedder? guidanceIn, MLPEmbedder vectorIn,
+        Tensor timesteps, Tensor? guidance, Tensor y, ScalarType dtype)
+    {
+        var vec = timeIn.forward(TimestepEmbedding.Sinusoidal(timesteps).to(dtype));
+        if (guidanceIn != null)
+            vec = vec + guidanceIn.forward(TimestepEmbedding.Sinusoidal(guidance!).to(dtype));
+        return vec + vectorIn.forward(y.to(dtype));
+    }
 
     protected override void Dispose(bool disposing)
     {

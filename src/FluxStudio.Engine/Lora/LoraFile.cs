@@ -7,8 +7,8 @@ namespace FluxStudio.Engine.Lora;
 /// <summary>
 /// A LoRA safetensors file read into memory and mapped onto the transformer's layers. Keys that match no layer of
 /// the model (text-encoder LoRA, unknown layers, blocks the model does not have) are not applied and are listed in
-/// <see cref="UnmatchedKeys"/> so the caller can report them; a file where nothing matches, or whose shapes do not
-/// fit the model, is refused with a <see cref="LoraFormatException"/>.
+/// <see cref="UnmatchedKeys"/> so the caller can report them; a file where nothing matches, whose shapes do not
+/// fit the model, or whose numbers are not all finite, is refused with a <see cref="LoraFormatException"/>.
 /// </summary>
 /// <remarks>
 /// Factors: PEFT alpha / r from a per-module <c>.alpha</c> (modules without one take the file's most common alpha, as
@@ -95,6 +95,8 @@ public sealed class LoraFile : IDisposable
                 var down = file.Load(downKey, ScalarType.Float32);
                 var up = file.Load(upKey, ScalarType.Float32);
                 CheckShapes(path, module, target, shape, down, up);
+                CheckFinite(path, downKey, down);
+                CheckFinite(path, upKey, up);
                 if (target.SwapHalves)
                 {
                     long half = up.shape[0] / 2;
@@ -136,13 +138,29 @@ public sealed class LoraFile : IDisposable
                 $"up [{rows}, rank]. The LoRA was made for a different model; pick one made for this model's size.");
     }
 
+    /// <summary>
+    /// One NaN or infinity would turn every pixel of every image made with the LoRA into NaN (a black image), so such a
+    /// file is refused when it is loaded, for the command line, the API and the UI alike.
+    /// </summary>
+    private static void CheckFinite(string path, string key, Tensor values)
+    {
+        using var finite = isfinite(values).all();
+        if (!finite.item<bool>())
+            throw NotFinite(path, key);
+    }
+
+    private static LoraFormatException NotFinite(string path, string key) =>
+        new(path, $"'{key}' holds NaN or infinite values, so the file is damaged (or was saved from a training run that " +
+                  "diverged). Use another copy of the LoRA.");
+
     private static double ReadAlpha(SafetensorsFile file, string path, string key)
     {
         var info = file.Info(key);
         if (info.ElementCount != 1)
             throw new LoraFormatException(path, $"'{key}' should hold one number but has shape {info.ShapeText}.");
         using var alpha = file.Load(key, ScalarType.Float64);
-        return alpha.reshape(1)[0].item<double>();
+        var value = alpha.reshape(1)[0].item<double>();
+        return double.IsFinite(value) ? value : throw NotFinite(path, key);
     }
 
     private static double? MostCommonAlpha(SafetensorsFile file, IEnumerable<string?> alphaKeys)

@@ -16,7 +16,7 @@ public sealed partial record FluxRepository(string RepoId, FluxVariant? Variant,
     public string Name => RepoId[(RepoId.IndexOf('/') + 1)..];
 
     /// <summary>The shortest name that selects this repository on the command line.</summary>
-    public string Alias => this == Schnell ? "schnell" : this == Dev ? "dev" : RepoId;
+    public string Alias => this == Schnell || this == Dev ? Variant!.Value.Alias() : RepoId;
 
     /// <summary>
     /// Accepts <c>schnell</c>, <c>dev</c> (also spelled <c>flux.1-schnell</c>, …) or any <c>org/name</c> repo id of a
@@ -25,16 +25,9 @@ public sealed partial record FluxRepository(string RepoId, FluxVariant? Variant,
     public static FluxRepository FromAlias(string alias)
     {
         ArgumentNullException.ThrowIfNull(alias);
+        if (FluxVariants.TryParse(alias, out var known))
+            return known.Repository();
         var name = alias.Trim();
-        switch (name.ToLowerInvariant())
-        {
-            case "schnell" or "flux.1-schnell" or "flux1-schnell":
-                return Schnell;
-            case "dev" or "flux.1-dev" or "flux1-dev":
-                return Dev;
-        }
-        if (string.Equals(name, Schnell.RepoId, StringComparison.OrdinalIgnoreCase)) return Schnell;
-        if (string.Equals(name, Dev.RepoId, StringComparison.OrdinalIgnoreCase)) return Dev;
         if (!RepoIdPattern().IsMatch(name) || name.Contains("..", StringComparison.Ordinal))
             throw new ArgumentException(
                 $"'{alias}' is not a model name: use schnell, dev, or a Hugging Face repo id such as black-forest-labs/FLUX.1-schnell.",

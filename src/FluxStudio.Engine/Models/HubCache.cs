@@ -15,13 +15,16 @@ public sealed class HubCache(string cacheDirectory)
 
     public string SnapshotFolder(FluxRepository repo, string commit) => Path.Combine(RepoFolder(repo), "snapshots", commit);
 
-    public string RefPath(FluxRepository repo, string revision) =>
-        Path.Combine([RepoFolder(repo), "refs", .. revision.Split('/')]);
+    public string RefPath(FluxRepository repo, string revision) => RefPathIn(RepoFolder(repo), revision);
+
+    private static string RefPathIn(string repoFolder, string revision) => Path.Combine([repoFolder, "refs", .. revision.Split('/')]);
 
     /// <summary>The commit <c>refs/{revision}</c> names, or null when there is no such ref.</summary>
-    public string? ReadRef(FluxRepository repo, string revision)
+    public string? ReadRef(FluxRepository repo, string revision) => ReadRefIn(RepoFolder(repo), revision);
+
+    private static string? ReadRefIn(string repoFolder, string revision)
     {
-        var path = RefPath(repo, revision);
+        var path = RefPathIn(repoFolder, revision);
         if (!File.Exists(path)) return null;
         var commit = File.ReadAllText(path).Trim();
         return commit.Length > 0 ? commit : null;
@@ -39,11 +42,15 @@ public sealed class HubCache(string cacheDirectory)
     /// The snapshots to try, best first: the one <c>refs/{revision}</c> names, then the others, newest first. Each comes
     /// with a description for messages.
     /// </summary>
-    public IReadOnlyList<(string Folder, string Description)> SnapshotCandidates(FluxRepository repo, string revision)
+    public IReadOnlyList<(string Folder, string Description)> SnapshotCandidates(FluxRepository repo, string revision) =>
+        SnapshotCandidatesIn(RepoFolder(repo), revision);
+
+    /// <summary>The snapshots of a repository folder (<c>models--org--name</c>), best first, as <see cref="SnapshotCandidates"/>.</summary>
+    public static IReadOnlyList<(string Folder, string Description)> SnapshotCandidatesIn(string repoFolder, string revision)
     {
-        var snapshots = Path.Combine(RepoFolder(repo), "snapshots");
+        var snapshots = Path.Combine(repoFolder, "snapshots");
         var result = new List<(string, string)>();
-        var refCommit = ReadRef(repo, revision);
+        var refCommit = ReadRefIn(repoFolder, revision);
         if (refCommit is not null)
             result.Add((Path.Combine(snapshots, refCommit), $"snapshot {refCommit} (refs/{revision})"));
         if (Directory.Exists(snapshots))

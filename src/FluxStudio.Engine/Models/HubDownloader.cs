@@ -62,9 +62,7 @@ public sealed partial class HubDownloader
             () => GetRepoInfoAsync(repo, revision, cancellationToken), $"the file list of {repo.RepoId}", cancellationToken);
         var files = listed.Where(selection.Includes).Distinct().Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0)
-            throw new HubDownloadException(
-                $"{repo.RepoId} ({revision}) has none of the files of a FLUX.1 diffusers pipeline ({DiffusersFolder.DescribeLayout()}); "
-                + "only models in the diffusers layout can be downloaded.");
+            throw new HubDownloadException($"{repo.RepoId} ({revision}) has none of the files of {selection.Description}; nothing was downloaded.");
 
         var snapshot = _cache.SnapshotFolder(repo, commit);
         if (revision != commit) _cache.WriteRef(repo, revision, commit);
@@ -117,6 +115,14 @@ public sealed partial class HubDownloader
         }
         _logger.LogInformation("{Repo} ({Revision}) is in {Snapshot}", repo.RepoId, revision, snapshot);
         return snapshot;
+    }
+
+    /// <summary>Downloads one file of a repository revision (a model that is a single file) and returns its path in the snapshot.</summary>
+    public async Task<string> DownloadFileAsync(
+        FluxRepository repo, string revision, string repoPath, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
+    {
+        var snapshot = await DownloadAsync(repo, revision, FluxDownloadSelection.Only(repoPath), progress, cancellationToken);
+        return HubCache.SafeCombine(snapshot, repoPath);
     }
 
     private sealed record PlannedFile(string Path, string? ETag, long? Size, bool AlreadyInSnapshot);

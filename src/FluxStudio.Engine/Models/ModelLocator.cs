@@ -217,7 +217,7 @@ public sealed class ModelLocator
         return null;
     }
 
-    private static string? RepoIdOf(string repoFolder)
+    internal static string? RepoIdOf(string repoFolder)
     {
         var name = Path.GetFileName(repoFolder.TrimEnd(Path.DirectorySeparatorChar));
         if (!name.StartsWith("models--", StringComparison.Ordinal)) return null;
@@ -248,12 +248,7 @@ public sealed class ModelLocator
 
     private ModelNotFoundException NotFound(FluxRepository repo, string? path, List<string> searched)
     {
-        var title = repo.Variant switch
-        {
-            FluxVariant.Schnell => $"FLUX.1 [schnell] ({repo.RepoId})",
-            FluxVariant.Dev => $"FLUX.1 [dev] ({repo.RepoId})",
-            _ => repo.RepoId,
-        };
+        var title = repo.Variant is { } variant ? $"{variant.DisplayName()} ({repo.RepoId})" : repo.RepoId;
         var singleFile = path is not null && File.Exists(path);
         var what = path is null ? title
             : singleFile ? $"The text encoders, tokenizers and VAE to go with {path} ({title})"

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
 
@@ -19,30 +21,37 @@ public sealed class FluxPipeline(LoadedFluxModel model)
 
     public int DownsampleFactor => Model.VaeConfig.DownsampleFactor;
 
-    /// <summary>Width and height must be multiples of this: 2 × the VAE factor (16 for FLUX.1).</summary>
-    public int SizeMultiple => 2 * DownsampleFactor;
+    /// <summary>The sizes this model makes: multiples of 2 × the VAE factor (16 for FLUX.1).</summary>
+    public ImageSizeRule SizeRule => ImageSizeRule.ForVae(Model.VaeConfig);
 
-    public int DefaultSteps => Model.IsGuidanceDistilled ? 20 : 4;
+    public int SizeMultiple => SizeRule.Multiple;
+
+    public int DefaultSteps => Model.Variant.DefaultSteps();
 
     public FluxGenerationResult Generate(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
-        var warnings = new List<string>();
+        var warnings = new List<string>(Model.Warnings);
         Validate(options);
-        ulong seed = options.Seed != 0 ? options.Seed : (ulong)Random.Shared.NextInt64(1, 1L << 32);
+        ulong seed = options.Seed != 0 ? options.Seed : FluxGenerationOptions.RandomSeed();
         int steps = options.Steps ?? DefaultSteps;
         float? guidance = null;
-        if (Model.IsGuidanceDistilled)
-            guidance = options.Guidance ?? FluxGenerationOptions.DefaultGuidance;
+        if (Model.Variant.TakesGuidance())
+            guidance = options.Guidance ?? FluxVariants.DefaultGuidance;
         else if (options.Guidance is not null)
-            warnings.Add("FLUX.1 schnell has no guidance input; the guidance value was ignored.");
+            warnings.Add($"{Model.Variant.DisplayName()} has no guidance input; the guidance value was ignored.");
 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.EncodingPrompt, 0, steps));
         var text = Guard("encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var (controlNet, controlNetRun) = options.ControlNet is { } control
+            ? Guard("preparing the ControlNet", () => PrepareControlNet(control, options.Width, options.Height, guidance))
+            : (null, null);
 
         cancellationToken.ThrowIfCancellationRequested();
         var noise = PrepareNoise(seed, options.Width, options.Height);
@@ -54,7 +63,7 @@ public sealed class FluxPipeline(LoadedFluxModel model)
             timesteps, guidance,
             step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
                 options.Previews ? Preview(step, rows, columns) : null)),
-            cancellationToken));
+            cancellationToken, controlNet));
 
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
@@ -63,7 +72,13 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
         // The precision the transformer ran in, not the one asked for ("auto").
         return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
-            Model.Target.DeviceName, ComputeTarget.NameOf(Model.Transformer.DType), clock.Elapsed, warnings);
+            Model.Target.DeviceName, ComputeTarget.NameOf(Model.Transformer.DType), clock.Elapsed, warnings)
+        {
+            Variant = Model.Variant,
+            Loras = Model.Loras.Select(l => new LoraUse(l.Path, l.Scale)).ToList(),
+            QuantizationBits = Model.QuantizationBits,
+            ControlNet = controlNetRun,
+        };
     }
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
@@ -75,17 +90,27 @@ public sealed class FluxPipeline(LoadedFluxModel model)
     public void Validate(FluxGenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options.Prompt, nameof(options.Prompt));
-        int multiple = SizeMultiple;
-        foreach (var (name, value) in new[] { ("width", options.Width), ("height", options.Height) })
+        var rule = SizeRule;
+        foreach (var (name, value) in new[] { ("Width", options.Width), ("Height", options.Height) })
         {
-            if (value <= 0 || value > FluxGenerationOptions.MaxSide || value % multiple != 0)
-                throw new ArgumentException(
-                    $"The {name} must be a multiple of {multiple} between {multiple} and {FluxGenerationOptions.MaxSide} pixels; got {value}.");
+            if (rule.Check(name, value) is { } problem)
+                throw new ArgumentException(problem);
         }
         if (options.Steps is { } steps && (steps < 1 || steps > 1000))
             throw new ArgumentException($"Steps must be between 1 and 1000; got {steps}.");
         if (options.Guidance is { } g && (!float.IsFinite(g) || g < 0 || g > 100))
             throw new ArgumentException($"Guidance must be a number between 0 and 100; got {g}.");
+        if (options.ControlNet is { } control)
+        {
+            ArgumentNullException.ThrowIfNull(control.Image, nameof(options.ControlNet.Image));
+            if (!float.IsFinite(control.Strength) || control.Strength < 0 || control.Strength > ControlNetConditioning.MaxStrength)
+                throw new ArgumentException(
+                    $"The ControlNet strength must be between 0 and {ControlNetConditioning.MaxStrength}; got {control.Strength}.");
+            if (!Enum.IsDefined(control.Encoding))
+                throw new ArgumentException($"Unknown ControlNet encoding {control.Encoding}; use {string.Join(" or ", Enum.GetNames<ControlNetEncoding>())}.");
+            if (Model.ControlNetPath is null)
+                throw new InvalidOperationException("A control image was given but no ControlNet is in use: call UseControlNet with its folder first.");
+        }
     }
 
     /// <summary>CLIP ids (77), T5 ids (512 for dev-style, 256 for schnell), then both encoders.</summary>
@@ -107,6 +132,34 @@ public sealed class FluxPipeline(LoadedFluxModel model)
     /// <summary>The timesteps: shifted by the token count for dev-style models, plain for schnell.</summary>
     public float[] Schedule(int steps, int imageSequenceLength) =>
         FlowMatchSchedule.Timesteps(steps, imageSequenceLength, shift: Model.IsGuidanceDistilled);
+
+    /// <summary>
+    /// The ControlNet's part of a generation: the Canny edge map of the control image at the output size, its encoding,
+    /// and the ControlNet that reads it. With no guidance input on the model, a ControlNet that embeds one gets the default.
+    /// </summary>
+    private (ControlNetGuide, ControlNetRun) PrepareControlNet(ControlNetConditioning control, int width, int height, float? guidance)
+    {
+        var edges = CannyControlImage.Prepare(control.Image, width, height);
+        var condition = EncodeControlImage(edges, control.Encoding);
+        var controlNet = Model.ControlNet ?? throw new InvalidOperationException("No ControlNet is in use: call UseControlNet first.");
+        var guide = new ControlNetGuide(controlNet, condition, control.Strength, guidance ?? FluxVariants.DefaultGuidance);
+        return (guide, new ControlNetRun(edges, control.Strength, control.Encoding, Model.ControlNetPath!));
+    }
+
+    /// <summary>
+    /// The packed control latent (1, L_img, in_channels) of an edge map: its pixels in [−1, 1] through the VAE encoder,
+    /// the posterior mean taken raw (mflux) or shifted and scaled like an image latent (diffusers).
+    /// </summary>
+    public Tensor EncodeControlImage(RgbImage edges, ControlNetEncoding encoding)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var pixels = ImageConversion.FromRgb(edges, Model.Target.Device);
+        var latent = Model.WithVae(vae => encoding == ControlNetEncoding.Diffusers
+            ? vae.Encode(pixels)
+            : vae.EncodeMoments(pixels).narrow(1, 0, vae.Config.LatentChannels).contiguous());
+        return LatentPacking.Pack(latent).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Unpacks the final latent and decodes it (in tiles for large images).</summary>
     public Tensor Decode(Tensor packed, long rows, long columns)

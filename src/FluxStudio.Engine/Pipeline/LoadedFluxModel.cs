@@ -1,3 +1,4 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
@@ -28,7 +29,10 @@ public sealed class LoadedFluxModel : IDisposable
     private AutoEncoder? _vae;
     private LoraSet? _loras;
     private string[] _loraPaths = [];
+    private FluxControlNet? _controlNet;
+    private string? _controlNetPath;
     private readonly int? _quantizeBits;
+    private readonly int? _storedBits;
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, AutoEncoderConfig vaeConfig,
         FluxTokenizers tokenizers, int? quantizeBits)
@@ -36,7 +40,8 @@ public sealed class LoadedFluxModel : IDisposable
         VaeConfig = vaeConfig;
         _location = location;
         _quantizeBits = quantizeBits;
-        QuantizationBits = QuantizedModels.StoredBits(location.TransformerPath) ?? quantizeBits;
+        _storedBits = QuantizedModels.StoredBits(location.TransformerPath);
+        QuantizationBits = _storedBits ?? quantizeBits;
         Target = target;
         LowMemory = lowMemory;
         Config = config;
@@ -54,8 +59,11 @@ public sealed class LoadedFluxModel : IDisposable
 
     public FluxTokenizers Tokenizers { get; }
 
+    /// <summary>The release these weights are, read from the transformer's config (whatever name it was loaded by).</summary>
+    public FluxVariant Variant => FluxVariants.FromWeights(Config.GuidanceEmbed);
+
     /// <summary>Guidance-distilled (dev-style): takes a guidance scale, 512 T5 tokens and a shifted schedule.</summary>
-    public bool IsGuidanceDistilled => Config.GuidanceEmbed;
+    public bool IsGuidanceDistilled => Variant.TakesGuidance();
 
     /// <summary>The bit width the transformer runs at: read from a stored quantized model, else the one asked for; null when dense.</summary>
     public int? QuantizationBits { get; }
@@ -69,7 +77,7 @@ public sealed class LoadedFluxModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(quantizeBits), bits, "Quantize to 4 or 8 bits, or leave quantization off.");
         var config = FluxTransformer.ReadConfig(location.TransformerPath, location.TransformerParamsJson);
         var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(location.TokenizerPath), T5Tokenizer.FromFolder(location.Tokenizer2Path));
-        var model = new LoadedFluxModel(location, target, lowMemory, config, AutoEncoder.ReadConfig(location.VaePath), tokenizers, quantizeBits);
+        var model = new LoadedFluxModel(location, target, lowMemory, config, VaeCheckpoint.Locate(location.VaePath).ReadConfig(), tokenizers, quantizeBits);
         try
         {
             if (!lowMemory)
@@ -141,6 +149,24 @@ public sealed class LoadedFluxModel : IDisposable
     /// <summary>The LoRAs attached to the transformer now, with their scales and unmatched keys.</summary>
     public IReadOnlyList<AppliedLora> Loras => _loras?.Loras ?? [];
 
+    /// <summary>
+    /// What differs from what was asked for when loading: a stored bit width that overrides the one asked for, LoRA keys
+    /// that match no layer. In sentences for the user; every generation with this model reports them.
+    /// </summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get
+        {
+            var warnings = new List<string>();
+            if (_quantizeBits is { } asked && _storedBits is { } stored && stored != asked)
+                warnings.Add($"The model at {_location.Origin} is stored in {stored} bits; quantize {asked} was ignored.");
+            foreach (var lora in Loras.Where(l => l.UnmatchedKeys.Count > 0))
+                warnings.Add($"{lora.UnmatchedKeys.Count} keys of the LoRA {Path.GetFileName(lora.Path)} match no layer of this model and were skipped: "
+                             + string.Join(", ", lora.UnmatchedKeys.Take(5)) + (lora.UnmatchedKeys.Count > 5 ? ", …" : ""));
+            return warnings;
+        }
+    }
+
     /// <summary>How many times LoRA files were read and attached (not counting scale changes).</summary>
     public int LoraAttachCount { get; private set; }
 
@@ -176,6 +202,66 @@ public sealed class LoadedFluxModel : IDisposable
         finally
         {
             foreach (var file in files) file.Dispose();
+        }
+    }
+
+    /// <summary>The folder of the ControlNet in use, or null when none is.</summary>
+    public string? ControlNetPath
+    {
+        get
+        {
+            lock (_gate) return _controlNetPath;
+        }
+    }
+
+    /// <summary>The ControlNet in use (loaded on first use in low-memory mode), or null when none is.</summary>
+    public FluxControlNet? ControlNet
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_controlNetPath is not { } path) return null;
+                if (_controlNet is null)
+                {
+                    _controlNet = ModuleLifetime.LoadUnscoped(() => FluxControlNet.Load(path, Target.DType, Target.Device, QuantizationBits));
+                    ControlNetLoadCount++;
+                }
+                return _controlNet;
+            }
+        }
+    }
+
+    /// <summary>How many times a ControlNet's weights were read.</summary>
+    public int ControlNetLoadCount { get; private set; }
+
+    /// <summary>
+    /// Uses the ControlNet in <paramref name="folder"/> (config.json + weights), quantized like the transformer, or none
+    /// when null. The same folder again changes nothing; another one replaces it; null frees it. Nothing else is reloaded.
+    /// Outside low-memory mode the weights are read now, so a broken file is reported here.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The ControlNet is not an InstantX-style FLUX ControlNet for this model.</exception>
+    public void UseControlNet(string? folder)
+    {
+        var path = folder is null ? null : Path.GetFullPath(folder);
+        lock (_gate)
+        {
+            if (path == _controlNetPath) return;
+            _controlNet?.Dispose();
+            (_controlNet, _controlNetPath) = (null, null);
+        }
+        if (path is null) return;
+        FluxControlNet.CheckFits(FluxControlNet.ReadConfig(path), Config, path);
+        lock (_gate) _controlNetPath = path;
+        if (LowMemory) return;
+        try
+        {
+            _ = ControlNet;
+        }
+        catch
+        {
+            lock (_gate) _controlNetPath = null;
+            throw;
         }
     }
 
@@ -228,11 +314,12 @@ public sealed class LoadedFluxModel : IDisposable
         lock (_gate)
         {
             _loras?.Dispose();
+            _controlNet?.Dispose();
             _clip?.Dispose();
             _t5?.Dispose();
             _transformer?.Dispose();
             _vae?.Dispose();
-            (_clip, _t5, _transformer, _vae) = (null, null, null, null);
+            (_clip, _t5, _transformer, _vae, _controlNet) = (null, null, null, null, null);
         }
         DequantizationScratch.Release();
     }

@@ -38,11 +38,8 @@ public static class QuantizedModels
         using (var weights = TensorSources.Open(path))
         {
             var config = FluxTransformer.ReadConfig(path, weights, paramsJson);
-            return Build(new FluxTransformer(config, dtype, device), model =>
-            {
-                var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
-                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(FluxTransformer.CanonicalWeights(weights, config), prepared));
-            });
+            return Build(new FluxTransformer(config, dtype, device),
+                model => FillQuantizing(model, FluxTransformer.CanonicalWeights(weights, config), quantize, groupSize));
         }
     }
 
@@ -54,13 +51,21 @@ public static class QuantizedModels
         if (quantizeBits is not { } quantize) return T5Encoder.Load(path, dtype, device);
         using (var weights = TensorSources.Open(path))
         {
-            return Build(new T5Encoder(T5Encoder.ReadConfig(path), dtype, device), model =>
-            {
-                var prepared = Quantizer.PrepareForQuantizedLoading(model, quantize, groupSize);
-                WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(T5Encoder.WithTiedEmbedding(weights), prepared),
-                    ignoreUnexpected: name => name == T5Encoder.TiedEmbedding);
-            });
+            return Build(new T5Encoder(T5Encoder.ReadConfig(path), dtype, device),
+                model => FillQuantizing(model, T5Encoder.WithTiedEmbedding(weights), quantize, groupSize,
+                    ignoreUnexpected: name => name == T5Encoder.TiedEmbedding));
         }
+    }
+
+    /// <summary>
+    /// Fills a model from full-precision weights (under the model's own names), quantizing its linear layers tensor by
+    /// tensor as they are read, so the dense model never exists in memory.
+    /// </summary>
+    public static void FillQuantizing(nn.Module model, ITensorSource weights, int bits, long groupSize = Quantizer.DefaultGroupSize,
+        Func<string, bool>? ignoreUnexpected = null)
+    {
+        var prepared = Quantizer.PrepareForQuantizedLoading(model, bits, groupSize);
+        WeightLoader.Load(model, Quantizer.QuantizeWhileLoading(weights, prepared), ignoreUnexpected);
     }
 
     /// <summary>Builds a model for a stored quantized file and fills it at the file's own bit width.</summary>

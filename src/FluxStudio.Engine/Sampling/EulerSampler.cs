@@ -1,10 +1,15 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Flux;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Sampling;
 
-/// <summary>Where the sampler is after a step; <see cref="Latent"/> is valid only during the callback.</summary>
-public sealed record DenoiseStep(int Step, int Steps, float Timestep, float NextTimestep, Tensor Latent, Tensor Prediction);
+/// <summary>Where the sampler is after a step; the tensors are valid only during the callback.</summary>
+public sealed record DenoiseStep(int Step, int Steps, float Timestep, float NextTimestep, Tensor Latent, Tensor Prediction)
+{
+    /// <summary>The ControlNet residuals the transformer added at this step, if any.</summary>
+    public BlockResiduals? Residuals { get; init; }
+}
 
 /// <summary>Text conditioning for the transformer: T5 features, their position ids and the pooled CLIP vector.</summary>
 public sealed record TextConditioning(Tensor Features, Tensor Ids, Tensor Pooled);
@@ -20,9 +25,10 @@ public static class EulerSampler
     /// <param name="guidance">Guidance scale, required for models that embed it, ignored otherwise.</param>
     /// <param name="afterStep">Called after each step, for progress and previews.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
+    /// <param name="controlNet">Runs before the transformer at each step and gives it residuals; may be null.</param>
     public static Tensor Denoise(FluxTransformer model, Tensor latent, Tensor imageIds, TextConditioning text,
         IReadOnlyList<float> timesteps, float? guidance = null, Action<DenoiseStep>? afterStep = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, ControlNetGuide? controlNet = null)
     {
         using var _ = no_grad();
         long batch = latent.shape[0];
@@ -39,13 +45,14 @@ public static class EulerSampler
             using var scope = NewDisposeScope();
             float current = timesteps[i], next = timesteps[i + 1];
             var timestep = full([batch], current, ScalarType.Float32, device);
-            var prediction = model.Forward(x, imageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceVector)
+            var residuals = controlNet?.Residuals(x, imageIds, text, timestep);
+            var prediction = model.Forward(x, imageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceVector, residuals: residuals)
                 .to(ScalarType.Float32);
             // The step size is the difference of the two float32 schedule values taken in double precision.
             var stepped = x + prediction * ((double)next - current);
             x.Dispose();
             x = stepped.MoveToOuterDisposeScope();
-            afterStep?.Invoke(new DenoiseStep(i, steps, current, next, x, prediction));
+            afterStep?.Invoke(new DenoiseStep(i, steps, current, next, x, prediction) { Residuals = residuals });
         }
         return x;
     }

@@ -64,14 +64,6 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>The configuration of a VAE checkpoint, read without loading its weights.</summary>
-    public static AutoEncoderConfig ReadConfig(string path)
-    {
-        var checkpoint = VaeCheckpoint.Locate(path);
-        using var source = checkpoint.OpenCanonical(out _);
-        return checkpoint.ReadConfig(source);
-    }
-
     /// <summary>The encoder's output: latent mean then log-variance along the channels, before scale and shift.</summary>
     public Tensor EncodeMoments(Tensor image)
     {

@@ -44,6 +44,14 @@ public sealed record VaeCheckpoint(string WeightsPath, string? ConfigPath)
         }
     }
 
+    /// <summary>The config, read without loading any weight (only the tensor headers when there is no config.json).</summary>
+    public AutoEncoderConfig ReadConfig()
+    {
+        if (ConfigPath != null) return AutoEncoderConfig.FromJsonFile(ConfigPath);
+        using var canonical = OpenCanonical(out _);
+        return ReadConfig(canonical);
+    }
+
     /// <summary>The config.json when there is one, otherwise the shapes of the weights with the FLUX.1 factors.</summary>
     public AutoEncoderConfig ReadConfig(ITensorSource canonical)
     {

@@ -1,5 +1,6 @@
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
+using FluxStudio.Engine.Models;
 
 namespace FluxStudio.Web.Api;
 
@@ -40,8 +41,8 @@ public sealed record GenerationApiRequest
     public (GenerationRequest Request, Dictionary<string, string> Errors) ToRequest()
     {
         var errors = new Dictionary<string, string>(StringComparer.Ordinal);
-        var model = FluxModel.Schnell;
-        if (Model is not null && !FluxModelNames.TryParse(Model, out model))
+        var model = FluxVariant.Schnell;
+        if (Model is not null && !FluxVariants.TryParse(Model, out model))
             errors[nameof(GenerationRequest.Model)] = $"The model \"{Model}\" is unknown; choose \"schnell\" or \"dev\".";
         var request = new GenerationRequest
         {
@@ -63,7 +64,7 @@ public sealed record GenerationApiRequest
     public static GenerationApiRequest From(GenerationRequest request) => new()
     {
         Prompt = request.Prompt,
-        Model = request.Model.ToAlias(),
+        Model = request.Model.Alias(),
         Steps = request.Steps,
         Seed = request.Seed,
         Guidance = request.Guidance,
@@ -78,11 +79,17 @@ public sealed record GenerationApiRequest
 
 public sealed record GenerationCreated(long Id);
 
+/// <summary>
+/// A generation's state. While it waits or runs, <see cref="Steps"/> is what the request expects; once it is done,
+/// <see cref="Steps"/> and <see cref="Seed"/> are what the engine ran, and <see cref="Warnings"/> what it changed or ignored.
+/// </summary>
 public sealed record GenerationStatus(
-    long Id, string Status, int Step, int Steps, long? Seed, long? HistoryId, int? QueuePosition, string? Error);
+    long Id, string Status, int Step, int Steps, long? Seed, long? HistoryId, int? QueuePosition, string? Error,
+    IReadOnlyList<string> Warnings);
 
 /// <summary>One server-sent event of a generation: its kind is the event name.</summary>
-public sealed record GenerationEvent(long Id, int? Step, int? Steps, long? HistoryId, string? Error, byte[]? Preview);
+public sealed record GenerationEvent(long Id, int? Step, int? Steps, long? HistoryId, string? Error, byte[]? Preview,
+    IReadOnlyList<string> Warnings);
 
 public sealed record HistoryItem(
     long Id, DateTimeOffset CreatedAt, string Prompt, string Model, long Seed, int Width, int Height, int Steps,

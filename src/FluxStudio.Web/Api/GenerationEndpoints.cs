@@ -44,20 +44,24 @@ public static class GenerationEndpoints
     internal static async Task<GenerationStatus> DescribeAsync(GenerationJob job, GenerationQueue queue, HistoryStore history,
         GenerationProgressTracker tracker, CancellationToken ct)
     {
-        var steps = job.Request.EffectiveSteps;
-        var step = job.Status == JobStatus.Done ? steps : tracker.Get(job.Id)?.Step ?? 0;
+        // Until the engine reports, the request's expectation; once done, what the engine ran as history recorded it.
+        var progress = tracker.Get(job.Id);
+        var steps = progress?.TotalSteps ?? job.Request.ExpectedSteps;
         long? seed = job.Request.Seed != 0 ? job.Request.Seed : null;
         if (job.ImageId is { } imageId && await history.GetAsync(imageId, ct) is { } entry)
-            seed = entry.Seed;
+            (seed, steps) = (entry.Seed, entry.Steps);
+        var step = job.Status == JobStatus.Done ? steps : progress?.Step ?? 0;
         int? position = job.Status is JobStatus.Queued or JobStatus.Running ? await queue.GetPositionAsync(job.Id, ct) : null;
-        return new GenerationStatus(job.Id, job.Status.ToString().ToLowerInvariant(), step, steps, seed, job.ImageId, position, job.Error);
+        return new GenerationStatus(job.Id, job.Status.ToString().ToLowerInvariant(), step, steps, seed, job.ImageId, position, job.Error,
+            job.Warnings);
     }
 
-    private static async Task<IResult> EventsAsync(long id, GenerationQueue queue, HttpContext context, CancellationToken ct)
+    private static async Task<IResult> EventsAsync(long id, GenerationQueue queue, GenerationEvents queueEvents, HttpContext context,
+        CancellationToken ct)
     {
         // Subscribe before reading the job, so an event between the two is not missed.
         var subscription = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var events = queue.SubscribeAsync(subscription.Token);
+        var events = queueEvents.SubscribeAsync(subscription.Token);
         var job = await queue.GetAsync(id, ct);
         if (job is null)
         {
@@ -72,8 +76,8 @@ public static class GenerationEndpoints
     private static async IAsyncEnumerable<SseItem<GenerationEvent>> StreamAsync(GenerationJob job, IAsyncEnumerable<QueueEvent> events,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        var steps = job.Request.EffectiveSteps;
-        yield return new SseItem<GenerationEvent>(new GenerationEvent(job.Id, null, steps, job.ImageId, job.Error, null),
+        var steps = job.Request.ExpectedSteps;
+        yield return new SseItem<GenerationEvent>(new GenerationEvent(job.Id, null, steps, job.ImageId, job.Error, null, job.Warnings),
             job.Status.ToString().ToLowerInvariant());
         if (job.IsFinished)
             yield break;
@@ -83,7 +87,7 @@ public static class GenerationEndpoints
                 continue;
             var kind = e.Kind.ToString().ToLowerInvariant();
             yield return new SseItem<GenerationEvent>(
-                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng), kind);
+                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng, e.Warnings), kind);
             if (e.EndsRun)
                 yield break;
         }

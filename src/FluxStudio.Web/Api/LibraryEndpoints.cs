@@ -51,12 +51,12 @@ public static class LibraryEndpoints
             : TypedResults.Problem(result.Message, statusCode: StatusCodes.Status409Conflict, title: "The image was not deleted");
     }
 
-    private static async Task<Results<PhysicalFileHttpResult, ProblemHttpResult>> ImageAsync(long historyId, HistoryStore store, CancellationToken ct)
+    private static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> ImageAsync(long historyId, HistoryStore store, CancellationToken ct)
     {
-        // The file comes from the history row only; no part of the URL is used as a path.
-        if (await store.GetAsync(historyId, ct) is not { } entry || !File.Exists(entry.ImagePath))
+        // The file comes from the history row only, and only from inside the output folder; no part of the URL is a path.
+        if (await store.OpenImageAsync(historyId, ct) is not { } image)
             return NoSuchEntry(historyId);
-        return TypedResults.PhysicalFile(entry.ImagePath, "image/png", enableRangeProcessing: false);
+        return TypedResults.Stream(image, "image/png");
     }
 
     private static Ok<LoraListing> Loras(LoraCatalog catalog)

@@ -1,4 +1,4 @@
-using FluxStudio.App.Background;
+using FluxStudio.App.BackgroundRemoval;
 using FluxStudio.App.Enhancement;
 using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;
@@ -17,11 +17,13 @@ public static class ToolEndpoints
             .WithSummary("Enhance a prompt; server-sent token events, then done or error");
         api.MapPost("/remove-background", RemoveBackgroundAsync)
             .WithTags("Background remover")
-            .WithSummary("Send a PNG, JPEG or WebP image as the body; receive the cut-out as a PNG")
-            .Accepts<byte[]>("image/png", "image/jpeg", "image/webp")
+            .WithSummary($"Send a PNG, JPEG or WebP image as the file field '{ImageUpload.FormField}' of a multipart/form-data " +
+                         "body; receive the cut-out as a PNG")
+            // No Accepts metadata: routing would refuse other content types with a bare 415, without saying what to send.
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
         return api;
     }
 
@@ -29,7 +31,9 @@ public static class ToolEndpoints
         CancellationToken ct)
     {
         var max = options.Value.MaxUploadBytes;
-        var bytes = await ImageUpload.ReadLimitedAsync(request.Body, max, ct);
+        var (bytes, refusal) = await ImageUpload.ReadFormFileAsync(request, max, ct);
+        if (refusal is not null)
+            return refusal;
         if (ImageUpload.Check(bytes, max) is { } problem)
             return TypedResults.Problem(problem, title: "The image was not accepted",
                 statusCode: bytes is null ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest);

@@ -9,25 +9,25 @@ namespace FluxStudio.Web.Services;
 /// </summary>
 public sealed class GenerationProgressTracker : IHostedService
 {
-    private readonly GenerationQueue _queue;
+    private readonly GenerationEvents _events;
     private readonly ConcurrentDictionary<long, JobProgress> _progress = new();
 
-    public GenerationProgressTracker(GenerationQueue queue)
+    public GenerationProgressTracker(GenerationEvents events)
     {
-        _queue = queue;
+        _events = events;
     }
 
     public JobProgress? Get(long jobId) => _progress.GetValueOrDefault(jobId);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _queue.Changed += OnChanged;
+        _events.Changed += OnChanged;
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        _queue.Changed -= OnChanged;
+        _events.Changed -= OnChanged;
         return Task.CompletedTask;
     }
 

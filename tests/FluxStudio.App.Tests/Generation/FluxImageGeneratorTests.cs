@@ -3,6 +3,7 @@ using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.Models;
+using GenerationStage = FluxStudio.Engine.Pipeline.GenerationStage;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.Extensions.Logging.Abstractions;
 using SkiaSharp;
@@ -66,15 +67,19 @@ public sealed class FluxImageGeneratorTests : IDisposable
         var second = await _generator.GenerateAsync(Request(_schnell, 1), new SynchronousProgress<GenerationProgress>(steps.Add), _ct);
         Assert.Equal(1, _generator.LoadCount);
         Assert.Equal(first.Pixels!.Pixels, second.Pixels!.Pixels);
-        Assert.Equal([1, 2, 1, 2], steps.Select(s => s.Step));
-        Assert.All(steps, s => Assert.NotNull(s.PreviewPng));
+        var denoising = steps.Where(s => s.Stage == GenerationStage.Denoising && s.Step > 0).ToList();
+        Assert.Equal([1, 2, 1, 2], denoising.Select(s => s.Step));
+        Assert.All(denoising, s => Assert.NotNull(s.PreviewPng));
+        // Loading is announced once, for the one load; then each image encodes, denoises and decodes.
+        Assert.Single(steps, s => s.Stage == GenerationStage.LoadingModel);
+        Assert.Equal(2, steps.Count(s => s.Stage == GenerationStage.Decoding));
 
         await _generator.GenerateAsync(Request(_schnell, 2), NoProgress, _ct);
         Assert.Equal(1, _generator.LoadCount);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev }, NoProgress, _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxVariant.Dev }, NoProgress, _ct);
         Assert.Equal(2, _generator.LoadCount);
         Assert.Equal("dev", _generator.LoadedModel!.ModelAlias);
-        await _generator.GenerateAsync(Request(_dev) with { Model = FluxModel.Dev, Quantize = 8 }, NoProgress, _ct);
+        await _generator.GenerateAsync(Request(_dev) with { Model = FluxVariant.Dev, Quantize = 8 }, NoProgress, _ct);
         Assert.Equal(3, _generator.LoadCount);
         Assert.Equal(8, _generator.LoadedModel!.Quantize);
     }
@@ -96,7 +101,7 @@ public sealed class FluxImageGeneratorTests : IDisposable
         File.Copy(Path.Combine(fixtures, "lora-tiny", "lora_kohya.safetensors"), Path.Combine(_sandbox.LoraFolder, "kohya.safetensors"));
         var reference = TestRequests.Small("a photo of a cat wearing a tiny wizard hat") with
         {
-            Model = FluxModel.Dev, ModelPath = Path.Combine(fixtures, "pipeline-tiny", "model"), Seed = 42, Steps = 4, Guidance = 3.5,
+            Model = FluxVariant.Dev, ModelPath = Path.Combine(fixtures, "pipeline-tiny", "model"), Seed = 42, Steps = 4, Guidance = 3.5,
         };
 
         var withLora = await _generator.GenerateAsync(reference with { Loras = [new LoraSelection("kohya.safetensors", 1.0)] },

@@ -14,7 +14,7 @@ public sealed class GenerationQueueTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
-    private async Task RunUntilEmptyAsync(GenerationQueue queue)
+    private async Task RunUntilEmptyAsync(StudioQueue queue)
     {
         while (await queue.RunNextAsync("cpu", _ct))
         {
@@ -32,7 +32,7 @@ public sealed class GenerationQueueTests : IDisposable
 
         var request = TestRequests.Small("a fox") with
         {
-            Seed = 0, Model = FluxModel.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
+            Seed = 0, Model = Engine.Models.FluxVariant.Dev, Guidance = 2.5, Steps = 3, Quantize = 8, Metadata = true,
             Loras = [new LoraSelection("fox.safetensors", 0.9)],
         };
         var job = await queue.EnqueueAsync(request, _ct);

@@ -10,8 +10,8 @@ public sealed class GenerationRequestValidatorTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
-    private RequestValidationResult Validate(GenerationRequest request, int sizeMultiple = 16) =>
-        new GenerationRequestValidator(new GenerationRequestValidatorOptions { SizeMultiple = sizeMultiple }, _sandbox.Loras).Validate(request);
+    private RequestValidationResult Validate(GenerationRequest request, GenerationRequestValidatorOptions? options = null) =>
+        new GenerationRequestValidator(options ?? new GenerationRequestValidatorOptions(), _sandbox.Loras).Validate(request);
 
     [Fact]
     public void Defaults_and_tiny_test_sizes_are_valid()
@@ -22,13 +22,12 @@ public sealed class GenerationRequestValidatorTests : IDisposable
     }
 
     [Fact]
-    public void Defaults_follow_the_model()
+    public void Progress_expects_the_named_models_default_steps_until_the_engine_reports()
     {
         var schnell = new GenerationRequest { Prompt = "x" };
-        var dev = schnell with { Model = FluxModel.Dev };
+        var dev = schnell with { Model = Engine.Models.FluxVariant.Dev };
 
-        Assert.Equal((4, (double?)null), (schnell.EffectiveSteps, schnell.EffectiveGuidance));
-        Assert.Equal((20, (double?)3.5), (dev.EffectiveSteps, dev.EffectiveGuidance));
+        Assert.Equal((4, 20, 7), (schnell.ExpectedSteps, dev.ExpectedSteps, (dev with { Steps = 7 }).ExpectedSteps));
         Assert.Equal((1024, 1024), (schnell.Width, schnell.Height));
     }
 
@@ -68,13 +67,15 @@ public sealed class GenerationRequestValidatorTests : IDisposable
     }
 
     [Fact]
-    public void The_size_multiple_is_a_parameter()
+    public void LoRA_paths_are_accepted_only_where_allowed()
     {
-        var request = TestRequests.Small() with { Width = 40, Height = 24 };
+        var file = CreateFile("style.safetensors");
+        var request = TestRequests.Small() with { Loras = [new LoraSelection(file, 0.5)] };
 
-        Assert.False(Validate(request).IsValid);
-        Assert.True(Validate(request, sizeMultiple: 8).IsValid);
-        Assert.Contains("Try 16.", Validate(TestRequests.Small() with { Width = 10 }).Errors["Width"]);
+        Assert.Contains("not a file name", Validate(request).Errors["Loras[0].Name"]);
+        Assert.True(Validate(request, new GenerationRequestValidatorOptions { AllowLoraPaths = true }).IsValid);
+        Assert.Contains("does not exist", Validate(request with { Loras = [new LoraSelection(file + ".gone")] },
+            new GenerationRequestValidatorOptions { AllowLoraPaths = true }).Errors["Loras[0].Name"]);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public sealed class GenerationWorkerServiceTests : IDisposable
             ["FluxStudio:OutputRoot"] = outputRoot,
             ["FluxStudio:Queue:MaxLength"] = "7",
             ["FluxStudio:Queue:Devices:0"] = "cpu",
-            ["FluxStudio:Validation:SizeMultiple"] = "8",
+            ["FluxStudio:Validation:MaxSteps"] = "8",
         });
         builder.Services.AddFluxStudioCore(builder.Configuration);
         builder.Services.AddSingleton(generator);
@@ -44,8 +44,8 @@ public sealed class GenerationWorkerServiceTests : IDisposable
         Assert.Equal(Path.Combine(_sandbox.Root, "lora"), services.GetRequiredService<LoraCatalog>().Folder);
         Assert.NotNull(services.GetRequiredService<HistoryStore>());
         Assert.NotNull(services.GetRequiredService<OriginalHistoryImporter>());
-        // The validator takes its size rule from configuration.
-        Assert.True(services.GetRequiredService<GenerationRequestValidator>().Validate(TestRequests.Small() with { Width = 40 }).IsValid);
+        // The validator takes its limits from configuration.
+        Assert.Contains("between 1 and 8", services.GetRequiredService<GenerationRequestValidator>().Validate(TestRequests.Small() with { Steps = 9 }).Errors["Steps"]);
         Assert.Contains(services.GetServices<IHostedService>(), s => s is GenerationWorkerService);
     }
 
@@ -65,7 +65,7 @@ public sealed class GenerationWorkerServiceTests : IDisposable
         var queue = host.Services.GetRequiredService<GenerationQueue>();
         var finished = new List<QueueEvent>();
         var bothFinished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        queue.Changed += (_, e) =>
+        host.Services.GetRequiredService<GenerationEvents>().Changed += (_, e) =>
         {
             if (e.Kind is not (QueueEventKind.Completed or QueueEventKind.Failed))
                 return;

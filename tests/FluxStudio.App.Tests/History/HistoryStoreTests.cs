@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Models;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
@@ -182,7 +183,7 @@ public sealed class HistoryStoreTests : IDisposable
         var request = new GenerationRequest
         {
             Prompt = "studio portrait",
-            Model = FluxModel.Dev,
+            Model = FluxVariant.Dev,
             Quantize = 4,
             Steps = 12,
             Seed = 987654321,
@@ -192,8 +193,7 @@ public sealed class HistoryStoreTests : IDisposable
             Loras = [new LoraSelection("style.safetensors", 0.7)],
             Metadata = true,
         };
-        var image = FakeImageGenerator.Render(request, "cpu");
-        var entry = await _sandbox.Outputs.SaveAsync(request, image, _ct);
+        var entry = await _sandbox.SaveAsync(request);
 
         var reused = HistoryStore.ToRequest((await _sandbox.History.GetAsync(entry.Id, _ct))!);
 

@@ -29,19 +29,22 @@ public sealed class OriginalHistoryImportTests : IDisposable
                 "lora/harbour.safetensors", "0.5", "outputimage/20240902_080000_12.png"),
             ("20240903_090000", 13, "lost file", "schnell", null, 4, null, 1024, 1024, null, null, null, 0,
                 "", "", "outputimage/20240903_090000_13.png"));
-        await File.WriteAllBytesAsync(Path.Combine(_originalFolder, "outputimage/20240901_101500_11.png"), [1]);
-        await File.WriteAllBytesAsync(Path.Combine(_originalFolder, "outputimage/20240902_080000_12.png"), [1]);
+        var castleImage = await WritePngAsync("outputimage/20240901_101500_11.png");
+        await WritePngAsync("outputimage/20240902_080000_12.png");
 
         var report = await new OriginalHistoryImporter(_sandbox.History).ImportAsync(db, null, _ct);
 
-        Assert.Equal(new ImportReport(3, 0, 1, []), report with { Problems = [] });
+        Assert.Equal((2, 0, 2), (report.Imported, report.AlreadyPresent, report.Copied));
+        Assert.Contains("Row id 3: its image file", Assert.Single(report.Skipped));
         Assert.Empty(report.Problems);
         var listed = (await _sandbox.History.ListAsync(10, null, _ct)).Entries;
-        // The row whose file is gone is kept but, as in the original app, not listed.
         Assert.Equal(["a quiet harbour", "a castle on a hill"], listed.Select(e => e.Prompt));
 
+        // History serves files from the output folder only, so the images are copied there; the originals stay.
         var castle = listed[1];
-        Assert.Equal(Path.Combine(_originalFolder, "outputimage", "20240901_101500_11.png"), castle.ImagePath);
+        Assert.Equal(Path.Combine(_sandbox.OutputRoot, "20240901_101500_11.png"), castle.ImagePath);
+        Assert.Equal(await File.ReadAllBytesAsync(castleImage, _ct), await File.ReadAllBytesAsync(castle.ImagePath, _ct));
+        Assert.True(File.Exists(castleImage));
         Assert.Equal(["lora/castle.safetensors", "lora/mist.safetensors"], castle.LoraPaths);
         Assert.Equal([0.8, 1.0], castle.LoraScales);
         Assert.Equal(("dev", 8, 20, 3.5, 512, 768, 11L), (castle.ModelAlias, castle.Quantize, castle.Steps, castle.Guidance, castle.Height, castle.Width, castle.Seed));
@@ -55,7 +58,7 @@ public sealed class OriginalHistoryImportTests : IDisposable
         Assert.Null(harbour.Quantize);
 
         var reused = HistoryStore.ToRequest(castle);
-        Assert.Equal(FluxModel.Dev, reused.Model);
+        Assert.Equal(Engine.Models.FluxVariant.Dev, reused.Model);
         Assert.Equal([new LoraSelection("castle.safetensors", 0.8), new LoraSelection("mist.safetensors", 1.0)], reused.Loras);
         Assert.Contains("a castle on a hill", (await _sandbox.History.SearchAsync("castle", 10, null, _ct)).Entries.Single().Prompt);
     }
@@ -65,7 +68,7 @@ public sealed class OriginalHistoryImportTests : IDisposable
     {
         var db = await CreateOriginalDatabaseAsync(
             ("20240901_101500", 11, "once", "schnell", null, 4, null, 64, 64, null, null, null, 0, null, null, "outputimage/a.png"));
-        await File.WriteAllBytesAsync(Path.Combine(_originalFolder, "outputimage/a.png"), [1]);
+        await WritePngAsync("outputimage/a.png");
         var importer = new OriginalHistoryImporter(_sandbox.History);
 
         await importer.ImportAsync(db, null, _ct);
@@ -73,6 +76,70 @@ public sealed class OriginalHistoryImportTests : IDisposable
 
         Assert.Equal((0, 1), (second.Imported, second.AlreadyPresent));
         Assert.Single((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
+        Assert.Single(Directory.EnumerateFiles(_sandbox.OutputRoot));
+    }
+
+    [Fact]
+    public async Task A_copy_never_overwrites_another_file_of_the_same_name()
+    {
+        var db = await CreateOriginalDatabaseAsync(
+            ("20240901_101500", 11, "same name", "schnell", null, 4, null, 64, 64, null, null, null, 0, null, null, "outputimage/a.png"));
+        await WritePngAsync("outputimage/a.png", seed: 1);
+        Directory.CreateDirectory(_sandbox.OutputRoot);
+        var ours = Path.Combine(_sandbox.OutputRoot, "a.png");
+        await File.WriteAllBytesAsync(ours, PngBytes(seed: 2), _ct);
+
+        await new OriginalHistoryImporter(_sandbox.History).ImportAsync(db, null, _ct);
+
+        Assert.Equal(PngBytes(seed: 2), await File.ReadAllBytesAsync(ours, _ct));
+        var entry = (await _sandbox.History.ListAsync(10, null, _ct)).Entries.Single();
+        Assert.Equal(Path.Combine(_sandbox.OutputRoot, "a-2.png"), entry.ImagePath);
+    }
+
+    [Fact]
+    public async Task An_image_already_inside_the_output_folder_stays_where_it_is()
+    {
+        Directory.CreateDirectory(_sandbox.OutputRoot);
+        var inside = Path.Combine(_sandbox.OutputRoot, "20240901_101500_11.png");
+        await File.WriteAllBytesAsync(inside, PngBytes(), _ct);
+        var db = await CreateOriginalDatabaseAsync(
+            ("20240901_101500", 11, "in place", "schnell", null, 4, null, 64, 64, null, null, null, 0, null, null, inside));
+
+        var report = await new OriginalHistoryImporter(_sandbox.History).ImportAsync(db, null, _ct);
+
+        Assert.Equal((1, 0), (report.Imported, report.Copied));
+        Assert.Equal(inside, (await _sandbox.History.ListAsync(10, null, _ct)).Entries.Single().ImagePath);
+        Assert.Single(Directory.EnumerateFiles(_sandbox.OutputRoot));
+    }
+
+    [Fact]
+    public async Task Rows_naming_files_outside_the_original_folder_or_not_images_are_skipped_with_the_reason()
+    {
+        // A crafted database: every row but the last tries to pull in a file from elsewhere.
+        var elsewhere = Path.Combine(_sandbox.Root, "elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        var secret = Path.Combine(elsewhere, "secret.png");
+        await File.WriteAllBytesAsync(secret, PngBytes(seed: 9), _ct);
+        File.CreateSymbolicLink(Path.Combine(_originalFolder, "outputimage", "link.png"), secret);
+        Directory.CreateSymbolicLink(Path.Combine(_originalFolder, "linked"), elsewhere);
+        await File.WriteAllTextAsync(Path.Combine(_originalFolder, "notes.txt"), "private notes", _ct);
+        await WritePngAsync("outputimage/good.png");
+        (object?, object?, string, string, object?, object?, double?, int, int, string?, string?, double?, object?, string?, string?, string)
+            Row(string output) => ("20240901_101500", 1, output, "schnell", null, 4, null, 64, 64, null, null, null, 0, null, null, output);
+        var db = await CreateOriginalDatabaseAsync(
+            Row(secret), Row("../elsewhere/secret.png"), Row("outputimage/link.png"), Row("linked/secret.png"), Row("notes.txt"),
+            Row("/etc/passwd"), Row("outputimage/good.png"));
+
+        var report = await new OriginalHistoryImporter(_sandbox.History).ImportAsync(db, null, _ct);
+
+        Assert.Equal(1, report.Imported);
+        Assert.Equal(6, report.Skipped.Count);
+        Assert.All(report.Skipped.Take(4), reason => Assert.Contains("lies outside the original app's folder", reason));
+        Assert.Contains("Row id 5: its file", report.Skipped[4]);
+        Assert.Contains("is not a PNG image", report.Skipped[4]);
+        Assert.Contains("Row id 6:", report.Skipped[5]);
+        Assert.Equal(["good.png"], Directory.EnumerateFiles(_sandbox.OutputRoot).Select(Path.GetFileName));
+        Assert.Equal("outputimage/good.png", (await _sandbox.History.ListAsync(10, null, _ct)).Entries.Single().Prompt);
     }
 
     [Fact]
@@ -81,7 +148,7 @@ public sealed class OriginalHistoryImportTests : IDisposable
         var db = await CreateOriginalDatabaseAsync(
             ("not a date", "7", "odd row", "SCHNELL", "None", null, null, 32, 48, "None", null, null, null,
                 "[\"a.safetensors\", \"b.safetensors\"]", "[0.3]", "outputimage/20240105_120000_7.png"));
-        await File.WriteAllBytesAsync(Path.Combine(_originalFolder, "outputimage/20240105_120000_7.png"), [1]);
+        await WritePngAsync("outputimage/20240105_120000_7.png");
 
         var report = await new OriginalHistoryImporter(_sandbox.History).ImportAsync(db, null, _ct);
 
@@ -131,6 +198,16 @@ public sealed class OriginalHistoryImportTests : IDisposable
     [InlineData("0.5, 1.0", new[] { "0.5", "1.0" })]
     public void Lists_in_either_stored_form_are_read(string text, string[] expected) =>
         Assert.Equal(expected, OriginalHistoryImporter.ParseList(text));
+
+    /// <summary>The PNG signature and a few bytes that differ by seed: enough for the importer, which checks the signature.</summary>
+    private static byte[] PngBytes(int seed = 0) => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, (byte)seed, 1, 2, 3];
+
+    private async Task<string> WritePngAsync(string relativePath, int seed = 0)
+    {
+        var path = Path.Combine(_originalFolder, relativePath);
+        await File.WriteAllBytesAsync(path, PngBytes(seed), _ct);
+        return path;
+    }
 
     private async Task<string> CreateOriginalDatabaseAsync(
         params (object? Timestamp, object? Seed, string Prompt, string Model, object? Quantize, object? Steps, double? Guidance,

@@ -84,7 +84,7 @@ public sealed class ReconciliationTests : IDisposable
                 throw new IOException("disk full");
         };
 
-        await Assert.ThrowsAsync<IOException>(() => _sandbox.Outputs.SaveAsync(request, FakeImageGenerator.Render(request, "cpu"), _ct));
+        await Assert.ThrowsAsync<IOException>(() => _sandbox.SaveAsync(request));
 
         Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
         Assert.Empty(Directory.EnumerateFiles(_sandbox.OutputRoot));

@@ -17,10 +17,13 @@ public sealed class InfotextTests
     [Fact]
     public void Schnell_has_no_distilled_guidance_and_LoRAs_are_listed_with_their_scales()
     {
-        var request = TestRequests.Small() with { Loras = [new LoraSelection("paper-cut.safetensors", 0.75), new LoraSelection("ink.safetensors", 1)] };
-        var image = FakeImageGenerator.Render(request, "cpu") with { Prompt = "paper cut, a red fox" };
+        var request = TestRequests.Small("paper cut, a red fox") with
+        {
+            Loras = [new LoraSelection("/loras/paper-cut.safetensors", 0.75), new LoraSelection("/loras/ink.safetensors", 1)],
+        };
+        var record = GenerationRecord.Describe(request, FakeImageGenerator.Render(request, "cpu").Run, DateTimeOffset.UnixEpoch);
 
-        var text = Infotext.Format(request, image, 48, 32, ["paper-cut.safetensors", "ink.safetensors"]);
+        var text = Infotext.Format(record);
 
         var lines = text.Split('\n');
         Assert.Equal("paper cut, a red fox", lines[0]);

@@ -1,7 +1,9 @@
+using FluxStudio.Engine.Models;
 using System.Text.Json;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Outputs;
 using FluxStudio.App.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using SkiaSharp;
 
 namespace FluxStudio.App.Tests.Outputs;
@@ -62,8 +64,8 @@ public sealed class OutputStoreTests : IDisposable
     [Fact]
     public async Task The_png_carries_an_A1111_parameters_chunk_that_an_independent_parser_reads()
     {
-        var request = TestRequests.Small("a red fox in the snow, golden hour") with { Model = FluxModel.Dev, Steps = 8, Seed = 123, Quantize = 8 };
-        var entry = await _sandbox.Outputs.SaveAsync(request, FakeImageGenerator.Render(request, "cpu"), _ct);
+        var request = TestRequests.Small("a red fox in the snow, golden hour") with { Model = FluxVariant.Dev, Steps = 8, Seed = 123, Quantize = 8 };
+        var entry = await _sandbox.SaveAsync(request);
         var png = await File.ReadAllBytesAsync(entry.ImagePath);
 
         var chunks = PngChunkReader.ReadChunks(png);
@@ -95,7 +97,7 @@ public sealed class OutputStoreTests : IDisposable
     {
         var request = TestRequests.Small();
         var image = FakeImageGenerator.Render(request, "cpu");
-        var entry = await _sandbox.Outputs.SaveAsync(request, image, _ct);
+        var entry = await _sandbox.SaveAsync(request);
 
         using var bitmap = SKBitmap.Decode(entry.ImagePath);
 
@@ -103,35 +105,39 @@ public sealed class OutputStoreTests : IDisposable
         foreach (var (x, y) in new[] { (0, 0), (47, 0), (10, 20), (47, 31) })
         {
             var i = (y * 48 + x) * 3;
-            Assert.Equal(new SKColor(image.Pixels!.Pixels[i], image.Pixels.Pixels[i + 1], image.Pixels.Pixels[i + 2]), bitmap.GetPixel(x, y));
+            Assert.Equal(new SKColor(image.Pixels.Pixels[i], image.Pixels.Pixels[i + 1], image.Pixels.Pixels[i + 2]), bitmap.GetPixel(x, y));
         }
     }
 
     [Fact]
-    public async Task Encoded_png_bytes_from_the_generator_are_kept_and_given_the_chunk()
+    public async Task The_encoded_png_is_stored_byte_for_byte_with_its_chunk()
     {
         var request = TestRequests.Small();
-        var rendered = FakeImageGenerator.Render(request, "cpu");
-        var encoded = PngEncoder.Encode(rendered.Pixels!);
-        var entry = await _sandbox.Outputs.SaveAsync(request, rendered with { Pixels = null, Png = encoded }, _ct);
+        var run = FakeImageGenerator.Render(request, "cpu").Run;
+        var record = GenerationRecord.Describe(request, run, _sandbox.Time.GetLocalNow());
+        var encoded = OutputStore.EncodePng(record, run.Image);
+
+        var entry = await _sandbox.Outputs.SaveAsync(record, encoded, metadata: false, _ct);
 
         var png = await File.ReadAllBytesAsync(entry.ImagePath);
-        Assert.True(PngChunkReader.ReadText(png).ContainsKey("parameters"));
-        Assert.Equal(
-            PngChunkReader.ReadChunks(encoded).Where(c => c.Type == "IDAT").SelectMany(c => c.Data),
-            PngChunkReader.ReadChunks(png).Where(c => c.Type == "IDAT").SelectMany(c => c.Data));
+        Assert.Equal(encoded, png);
+        Assert.Equal(Infotext.Format(record), PngChunkReader.ReadText(png)["parameters"]);
     }
 
     [Fact]
     public async Task With_metadata_on_a_sidecar_with_mflux_field_names_is_written()
     {
         Directory.CreateDirectory(_sandbox.LoraFolder);
+        File.WriteAllBytes(Path.Combine(_sandbox.LoraFolder, "ink.safetensors"), [0]);
         var request = TestRequests.Small("ink drawing") with
         {
-            Model = FluxModel.Dev, Seed = 9, Guidance = 4, Quantize = 4, Metadata = true,
+            Model = FluxVariant.Dev, Seed = 9, Guidance = 4, Quantize = 4, Metadata = true,
             Loras = [new LoraSelection("ink.safetensors", 0.9)],
         };
-        var entry = await _sandbox.Outputs.SaveAsync(request, FakeImageGenerator.Render(request, "cuda:0"), _ct);
+        var generation = _sandbox.CreateGeneration(null, services => services.AddKeyedSingleton<IImageGenerator>("cuda:0", new FakeImageGenerator()));
+        var outcome = await generation.GenerateAsync(request, new GenerationOutput { Device = "cuda:0" },
+            new Progress<GenerationProgress>(), _ct);
+        var entry = outcome.Record;
 
         Assert.Equal(Path.ChangeExtension(entry.ImagePath, ".json"), entry.MetadataPath);
         using var json = JsonDocument.Parse(await File.ReadAllBytesAsync(entry.MetadataPath!));

@@ -1,5 +1,5 @@
-using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
 using FluxStudio.App.Generation;
+using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
 
 namespace FluxStudio.App.Tests.Support;
 
@@ -27,7 +27,7 @@ public sealed class FakeImageGenerator : IImageGenerator
     {
         lock (_requests)
             _requests.Add(request);
-        var total = request.EffectiveSteps;
+        var total = request.ExpectedSteps;
         for (var step = 1; step <= total; step++)
         {
             ct.ThrowIfCancellationRequested();
@@ -55,14 +55,6 @@ public sealed class FakeImageGenerator : IImageGenerator
             rgb[i + 1] = (byte)(y * 255 / Math.Max(1, request.Height - 1));
             rgb[i + 2] = (byte)(request.Seed % 251);
         }
-        return new GeneratedImage
-        {
-            Pixels = new RgbImage(request.Width, request.Height, rgb),
-            Seed = request.Seed,
-            Prompt = request.Prompt,
-            Device = device,
-            Precision = "bfloat16",
-            GenerationTime = TimeSpan.FromSeconds(1.25),
-        };
+        return FakeRuns.Of(request, new RgbImage(request.Width, request.Height, rgb), device, "bfloat16", TimeSpan.FromSeconds(1.25));
     }
 }

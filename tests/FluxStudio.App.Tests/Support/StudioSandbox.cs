@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Models;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
@@ -26,7 +27,7 @@ public sealed class StudioSandbox : IDisposable
         Database = new StudioDatabase(Microsoft.Extensions.Options.Options.Create(Options));
         History = new HistoryStore(Database, Microsoft.Extensions.Options.Options.Create(Options));
         Loras = new LoraCatalog(Microsoft.Extensions.Options.Options.Create(Options));
-        Outputs = new OutputStore(History, Loras, Microsoft.Extensions.Options.Options.Create(Options), Time);
+        Outputs = new OutputStore(History, Microsoft.Extensions.Options.Options.Create(Options), Time);
         Validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions(), Loras);
     }
 
@@ -51,21 +52,29 @@ public sealed class StudioSandbox : IDisposable
         o.AlwaysExportMetadata = Options.AlwaysExportMetadata;
     });
 
-    public GenerationQueue CreateQueue(IImageGenerator? generator, Action<IServiceCollection>? addServices = null)
+    /// <summary>The generation use case over this sandbox, with the given generators (unkeyed, or keyed by device).</summary>
+    public ImageGenerationService CreateGeneration(IImageGenerator? generator, Action<IServiceCollection>? addServices = null)
     {
         var services = new ServiceCollection();
         if (generator is not null)
             services.AddSingleton(generator);
         addServices?.Invoke(services);
-        return new GenerationQueue(Database, Outputs, Loras, Validator, services.BuildServiceProvider(),
-            Microsoft.Extensions.Options.Options.Create(Options), Time);
+        return new ImageGenerationService(Validator, Loras, Outputs, services.BuildServiceProvider(), Time);
     }
 
+    public StudioQueue CreateQueue(IImageGenerator? generator, Action<IServiceCollection>? addServices = null) =>
+        new(Database, Validator, CreateGeneration(generator, addServices), Microsoft.Extensions.Options.Options.Create(Options), Time);
+
     /// <summary>Saves a small image through the output store, as a finished job would.</summary>
-    public async Task<HistoryEntry> SaveImageAsync(string prompt, long seed = 42, bool metadata = false)
+    public async Task<HistoryEntry> SaveImageAsync(string prompt, long seed = 42, bool metadata = false) =>
+        await SaveAsync(TestRequests.Small(prompt) with { Seed = seed, Metadata = metadata }, "cpu");
+
+    /// <summary>Saves the image a stand-in engine makes for <paramref name="request"/>, recorded as the use case records it.</summary>
+    public Task<HistoryEntry> SaveAsync(GenerationRequest request, string device = "cpu")
     {
-        var request = TestRequests.Small(prompt) with { Seed = seed, Metadata = metadata };
-        return await Outputs.SaveAsync(request, FakeImageGenerator.Render(request, "cpu"), CancellationToken.None);
+        var run = FakeImageGenerator.Render(request, device).Run;
+        var record = GenerationRecord.Describe(request, run, Time.GetLocalNow());
+        return Outputs.SaveAsync(record, OutputStore.EncodePng(record, run.Image), request.Metadata, CancellationToken.None);
     }
 
     /// <summary>Deletes the folder only if this sandbox created it; restarted instances share it.</summary>
@@ -96,7 +105,7 @@ public static class TestRequests
     public static GenerationRequest Small(string prompt = "a red fox in the snow") => new()
     {
         Prompt = prompt,
-        Model = FluxModel.Schnell,
+        Model = FluxVariant.Schnell,
         Width = 48,
         Height = 32,
         Seed = 42,

@@ -286,6 +286,29 @@ public sealed class LoraFormatTests : IDisposable
         Assert.Contains("different model", error.Message);
     }
 
+    [Theory]
+    [InlineData("lora_down.weight", double.NaN)]
+    [InlineData("lora_up.weight", double.PositiveInfinity)]
+    [InlineData("lora_up.weight", double.NegativeInfinity)]
+    [InlineData("alpha", double.NaN)]
+    public void AFileHoldingNaNOrInfinityIsRefusedByName(string part, double bad)
+    {
+        const string module = "lora_unet_double_blocks_0_img_attn_proj";
+        var tensors = new Dictionary<string, Tensor>
+        {
+            [$"{module}.lora_down.weight"] = full(4, H, 0.1f),
+            [$"{module}.lora_up.weight"] = full(H, 4, 0.1f),
+            [$"{module}.alpha"] = tensor(4f),
+        };
+        tensors[$"{module}.{part}"].view(-1)[0] = tensor(bad);
+        string path = LoraTestModel.Write(_folder.Path, "diverged.safetensors", tensors);
+
+        var error = Assert.Throws<LoraFormatException>(() => LoraFile.Load(path, _model.Config));
+
+        Assert.Contains("diverged.safetensors", error.Message);
+        Assert.Contains($"'{module}.{part}' holds NaN or infinite values", error.Message);
+    }
+
     [Fact]
     public void ANonFiniteScaleIsRefused()
     {

@@ -59,7 +59,9 @@ internal sealed class FakeFluxRepo
     public IEnumerable<string> PipelineFiles => Files.Keys.Where(FluxDownloadSelection.Full.Includes);
 
     /// <summary>Large (LFS) files are named by their SHA-256 on the Hub; the others by their git blob id.</summary>
-    public static bool IsLfs(string path) => path.EndsWith(".safetensors", StringComparison.Ordinal) || path.EndsWith(".model", StringComparison.Ordinal);
+    public static bool IsLfs(string path) =>
+        path.EndsWith(".safetensors", StringComparison.Ordinal) || path.EndsWith(".model", StringComparison.Ordinal)
+        || path.EndsWith(".onnx", StringComparison.Ordinal);
 
     public static string BlobId(string path, byte[] content) => IsLfs(path)
         ? Convert.ToHexStringLower(SHA256.HashData(content))

@@ -70,6 +70,18 @@ public sealed class TinyModelPipelineTests : IClassFixture<TinyModelPipelineTest
     }
 
     [Fact]
+    public void TheResultSaysWhatRanAsReadFromTheWeights()
+    {
+        var schnell = new FluxPipeline(_models.Schnell).Generate(Options(3) with { Steps = null });
+        var dev = new FluxPipeline(_models.Dev).Generate(Options(3) with { Steps = null });
+
+        Assert.Equal((FluxVariant.Schnell, 4, (float?)null), (schnell.Variant, schnell.Steps, schnell.Guidance));
+        Assert.Equal((FluxVariant.Dev, 20, (float?)FluxVariants.DefaultGuidance), (dev.Variant, dev.Steps, dev.Guidance));
+        Assert.Equal((32, 24, (int?)null), (dev.Width, dev.Height, dev.QuantizationBits));
+        Assert.Empty(dev.Loras);
+    }
+
+    [Fact]
     public void SchnellIgnoresGuidanceWithAWarningAndDefaultsToFourSteps()
     {
         var result = new FluxPipeline(_models.Schnell).Generate(Options(7) with { Guidance = 5, Steps = null });
@@ -105,9 +117,9 @@ public sealed class TinyModelPipelineTests : IClassFixture<TinyModelPipelineTest
     }
 
     [Theory]
-    [InlineData(30, 24, "width must be a multiple of 4")]
-    [InlineData(32, 0, "height must be a multiple of 4")]
-    [InlineData(4100, 24, "width must be a multiple of 4 between 4 and 4096")]
+    [InlineData(30, 24, "Width must be a multiple of 4; 30 is not. Try 28 or 32.")]
+    [InlineData(32, 0, "Height must be a positive multiple of 4 pixels")]
+    [InlineData(4100, 24, "Width 4100 is larger than the maximum of 4096 pixels.")]
     public void InvalidSizesAreRefusedWithTheRule(int width, int height, string message)
     {
         var error = Assert.Throws<ArgumentException>(() =>

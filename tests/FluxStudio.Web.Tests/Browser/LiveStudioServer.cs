@@ -44,7 +44,6 @@ public sealed class LiveStudioServer : IAsyncLifetime
         [
             "--urls", "http://127.0.0.1:0",
             $"--FluxStudio:DataRoot={DataRoot}",
-            "--FluxStudio:Validation:SizeMultiple=4",
             "--FluxStudio:Engine:Device=cpu",
             "--FluxStudio:Engine:Precision=fp32",
             "--Models:AllowDownload=false",

@@ -1,4 +1,5 @@
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Models;
 
 namespace FluxStudio.Web.Components.Pages;
 
@@ -10,7 +11,7 @@ public sealed class GenerateForm
     public string Quantize { get; set; } = "none";
     public int? Steps { get; set; }
     public long Seed { get; set; }
-    public double Guidance { get; set; } = GenerationRequest.DefaultGuidance;
+    public double Guidance { get; set; } = FluxVariants.DefaultGuidance;
     public int Width { get; set; } = GenerationRequest.DefaultSize;
     public int Height { get; set; } = GenerationRequest.DefaultSize;
     public string ModelPath { get; set; } = "";
@@ -19,12 +20,14 @@ public sealed class GenerateForm
     /// <summary>LoRA file name → chosen and scale.</summary>
     public Dictionary<string, LoraChoice> Loras { get; } = new(StringComparer.Ordinal);
 
-    public bool IsDev => Model == "dev";
+    public bool IsDev => Variant.TakesGuidance();
+
+    private FluxVariant Variant => FluxVariants.TryParse(Model, out var variant) ? variant : FluxVariant.Schnell;
 
     public GenerationRequest ToRequest() => new()
     {
         Prompt = Prompt,
-        Model = IsDev ? FluxModel.Dev : FluxModel.Schnell,
+        Model = Variant,
         Quantize = Quantize switch { "4" => 4, "8" => 8, _ => null },
         Steps = Steps,
         Seed = Seed,
@@ -39,11 +42,11 @@ public sealed class GenerateForm
     public void Load(GenerationRequest request)
     {
         Prompt = request.Prompt;
-        Model = request.Model.ToAlias();
+        Model = request.Model.Alias();
         Quantize = request.Quantize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none";
         Steps = request.Steps;
         Seed = request.Seed;
-        Guidance = request.Guidance ?? GenerationRequest.DefaultGuidance;
+        Guidance = request.Guidance ?? FluxVariants.DefaultGuidance;
         Width = request.Width;
         Height = request.Height;
         ModelPath = request.ModelPath ?? "";

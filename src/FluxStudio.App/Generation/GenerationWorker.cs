@@ -1,0 +1,139 @@
+using FluxStudio.App.Data;
+using FluxStudio.Engine;
+using FluxStudio.Engine.Pipeline;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace FluxStudio.App.Generation;
+
+/// <summary>
+/// Runs the queue's jobs: <see cref="RunWorkerAsync"/> is one device's loop, <see cref="RunNextAsync"/> claims the oldest
+/// queued job and runs it through <see cref="ImageGenerationService"/> to its end (done, failed, cancelled, or
+/// interrupted when the app stops), which is what tests call. Jobs are claimed in the store, so workers on several
+/// devices, or in several processes, never run the same one.
+/// </summary>
+public sealed class GenerationWorker
+{
+    private readonly JobStore _jobs;
+    private readonly GenerationEvents _events;
+    private readonly RunningJobs _running;
+    private readonly ImageGenerationService _generation;
+    private readonly QueueOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<GenerationWorker> _logger;
+    private TaskCompletionSource _workArrived = NewSignal();
+
+    public GenerationWorker(JobStore jobs, GenerationEvents events, RunningJobs running, ImageGenerationService generation,
+        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null)
+    {
+        (_jobs, _events, _running, _generation) = (jobs, events, running, generation);
+        _options = options.Value.Queue;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger<GenerationWorker>.Instance;
+        // A job queued in this process wakes the workers at once; polling finds those queued elsewhere.
+        _events.Changed += (_, e) =>
+        {
+            if (e.Kind is QueueEventKind.Queued or QueueEventKind.Requeued)
+                Interlocked.Exchange(ref _workArrived, NewSignal()).TrySetResult();
+        };
+    }
+
+    /// <summary>Runs jobs on <paramref name="device"/> until <paramref name="ct"/> is cancelled (the app stopping).</summary>
+    public async Task RunWorkerAsync(string device, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            // Take the signal before looking, so a job queued while we look still wakes us.
+            var signal = _workArrived.Task;
+            try
+            {
+                if (await RunNextAsync(device, ct))
+                    continue;
+                // Polling also picks up jobs queued by another process.
+                await signal.WaitAsync(_options.PollInterval, _time, ct);
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is not SimulatedCrashException)
+            {
+                // The database being unreachable for a moment must not stop the worker for good.
+                _logger.LogError(ex, "The {Device} worker could not read the queue; retrying", device);
+                try
+                {
+                    await Task.Delay(_options.PollInterval, _time, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs the oldest queued job on <paramref name="device"/>, if there is one, to its end: done, failed,
+    /// cancelled, or interrupted when <paramref name="ct"/> (the app stopping) fires. Returns false when no job
+    /// was waiting.
+    /// </summary>
+    public async Task<bool> RunNextAsync(string device, CancellationToken ct)
+    {
+        var job = await _jobs.ClaimNextAsync(device, _time.GetUtcNow(), ct);
+        if (job is null)
+            return false;
+
+        using var run = _running.Register(job.Id, ct);
+        try
+        {
+            _logger.LogInformation("Job {Id} started on {Device} (attempt {Attempt})", job.Id, device, job.Attempts);
+            _events.Publish(new QueueEvent(QueueEventKind.Started, job.Id));
+            var progress = new SynchronousProgress<GenerationProgress>(p =>
+            {
+                if (p.Stage == GenerationStage.Denoising && p.Step > 0)
+                    _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id) { Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng });
+            });
+            var outcome = await _generation.GenerateAsync(job.Request, new GenerationOutput { Device = device }, progress, run.Token);
+            var imageId = outcome.Record.Id;
+            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Done, _time.GetUtcNow(), null, imageId, CancellationToken.None,
+                outcome.Warnings);
+            foreach (var warning in outcome.Warnings)
+                _logger.LogWarning("Job {Id}: {Warning}", job.Id, warning);
+            _logger.LogInformation("Job {Id} done: {Path}", job.Id, outcome.Record.ImagePath);
+            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id) { ImageId = imageId, Warnings = outcome.Warnings });
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !_running.IsCancelRequested(job.Id))
+        {
+            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Interrupted, null,
+                "The app stopped while this job ran; it runs again at the next start.", null, CancellationToken.None);
+            _logger.LogWarning("Job {Id} interrupted by shutdown", job.Id);
+            _events.Publish(new QueueEvent(QueueEventKind.Interrupted, job.Id));
+        }
+        catch (OperationCanceledException) when (run.IsCancelled)
+        {
+            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Cancelled, _time.GetUtcNow(), null, null, CancellationToken.None);
+            _logger.LogInformation("Job {Id} cancelled", job.Id);
+            _events.Publish(new QueueEvent(QueueEventKind.Cancelled, job.Id));
+        }
+        catch (Exception ex) when (ex is not SimulatedCrashException)
+        {
+            var reason = Describe(ex);
+            _logger.LogError(ex, "Job {Id} failed", job.Id);
+            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Failed, _time.GetUtcNow(), reason, null, CancellationToken.None);
+            _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
+        }
+        return true;
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        OutOfMemoryException => "The device ran out of memory. Use quantization (4 or 8), a smaller size or fewer LoRAs, then queue it again.",
+        _ => ex.Message,
+    };
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

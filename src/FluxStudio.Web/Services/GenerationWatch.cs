@@ -1,0 +1,178 @@
+using FluxStudio.App.Generation;
+
+namespace FluxStudio.Web.Services;
+
+/// <summary>
+/// The Generate tab's job, followed from submission to its end: the state, step i of n and preview while it runs,
+/// its place in the queue, then the image, the failure or the warnings. It follows the queue's events, and reads the
+/// job once after submitting because a short job can end before its id is known here. One per page (scoped to the
+/// circuit); the page renders it and re-renders when <see cref="Changed"/> fires.
+/// </summary>
+public sealed class GenerationWatch : IDisposable
+{
+    private static readonly IReadOnlyDictionary<string, string> NoErrors = new Dictionary<string, string>();
+
+    private readonly GenerationSubmitter _submitter;
+    private readonly GenerationQueue _queue;
+    private readonly GenerationEvents _events;
+    private readonly Lock _gate = new();
+
+    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events)
+    {
+        _submitter = submitter;
+        _queue = queue;
+        _events = events;
+        _events.Changed += OnQueueChanged;
+    }
+
+    /// <summary>Raised after the state changed, on the thread that changed it; the page re-renders on its own dispatcher.</summary>
+    public event Func<Task>? Changed;
+
+    /// <summary>Field → message for the form, from the last submission.</summary>
+    public IReadOnlyDictionary<string, string> Errors { get; private set; } = NoErrors;
+
+    /// <summary>Why the queue or the cancel button refused, in a sentence.</summary>
+    public string? Refusal { get; private set; }
+
+    public bool Submitting { get; private set; }
+
+    public long? JobId { get; private set; }
+
+    /// <summary>Whether the job may still produce events: it waits or runs.</summary>
+    public bool Running { get; private set; }
+
+    public string State { get; private set; } = "";
+
+    public int Step { get; private set; }
+
+    public int TotalSteps { get; private set; } = 1;
+
+    public int? QueuePosition { get; private set; }
+
+    /// <summary>The latest step's preview as a data URL, ready for an <c>img</c>.</summary>
+    public string? Preview { get; private set; }
+
+    public string? Failure { get; private set; }
+
+    public long? ResultImageId { get; private set; }
+
+    /// <summary>What the engine changed or ignored (a release other than the one chosen, ignored guidance, …).</summary>
+    public IReadOnlyList<string> Warnings { get; private set; } = [];
+
+    public async Task SubmitAsync(GenerationRequest request, CancellationToken ct)
+    {
+        Submitting = true;
+        Refusal = null;
+        try
+        {
+            var result = await _submitter.SubmitAsync(request, null, ct);
+            Errors = result.Errors;
+            Refusal = result.Refusal;
+            if (result.Job is not { } job)
+                return;
+            lock (_gate)
+            {
+                (JobId, Running, State, Step, TotalSteps) = (job.Id, true, "queued", 0, job.Request.ExpectedSteps);
+                (Preview, Failure, ResultImageId, Warnings) = (null, null, null, []);
+            }
+            await CatchUpAsync(job.Id, ct);
+            await UpdateQueuePositionAsync(ct);
+        }
+        finally
+        {
+            Submitting = false;
+        }
+    }
+
+    public async Task CancelAsync(CancellationToken ct)
+    {
+        if (JobId is not { } id || !Running)
+            return;
+        var result = await _queue.CancelAsync(id, ct);
+        if (!result.Cancelled)
+            Refusal = result.Message;
+    }
+
+    public void ClearErrors() => Errors = NoErrors;
+
+    public void Dispose() => _events.Changed -= OnQueueChanged;
+
+    // A short job can finish before its id is known here; its events then passed unseen, so read its state once.
+    private async Task CatchUpAsync(long id, CancellationToken ct)
+    {
+        var job = await _queue.GetAsync(id, ct);
+        switch (job?.Status)
+        {
+            case JobStatus.Running:
+                Apply(new QueueEvent(QueueEventKind.Started, id));
+                break;
+            case JobStatus.Done:
+                Apply(new QueueEvent(QueueEventKind.Completed, id) { ImageId = job.ImageId, Warnings = job.Warnings });
+                break;
+            case JobStatus.Failed:
+                Apply(new QueueEvent(QueueEventKind.Failed, id) { Error = job.Error });
+                break;
+            case JobStatus.Cancelled:
+                Apply(new QueueEvent(QueueEventKind.Cancelled, id));
+                break;
+        }
+    }
+
+    private async Task UpdateQueuePositionAsync(CancellationToken ct)
+    {
+        if (JobId is { } id)
+            QueuePosition = await _queue.GetPositionAsync(id, ct);
+    }
+
+    private void OnQueueChanged(object? sender, QueueEvent e)
+    {
+        if (JobId is not { } id || !Running)
+            return;
+        _ = FollowAsync(e, id);
+    }
+
+    private async Task FollowAsync(QueueEvent e, long id)
+    {
+        if (e.JobId == id)
+            Apply(e);
+        // Another job starting or ending moves this one up the queue.
+        if (e.Kind != QueueEventKind.Progress)
+            await UpdateQueuePositionAsync(CancellationToken.None);
+        if (Changed is { } changed)
+            await changed();
+    }
+
+    private void Apply(QueueEvent e)
+    {
+        lock (_gate)
+        {
+            if (e.JobId != JobId)
+                return;
+            switch (e.Kind)
+            {
+                case QueueEventKind.Started:
+                    State = "running";
+                    break;
+                case QueueEventKind.Progress:
+                    State = "running";
+                    Step = e.Step ?? Step;
+                    TotalSteps = e.TotalSteps ?? TotalSteps;
+                    if (e.PreviewPng is { } png)
+                        Preview = "data:image/png;base64," + Convert.ToBase64String(png);
+                    break;
+                case QueueEventKind.Completed:
+                    (State, Step, ResultImageId, Warnings, Running) = ("done", TotalSteps, e.ImageId, e.Warnings, false);
+                    break;
+                case QueueEventKind.Failed:
+                    (State, Failure, Running) = ("failed", e.Error, false);
+                    break;
+                case QueueEventKind.Cancelled:
+                    (State, Failure, Running) = ("cancelled", "The generation was cancelled.", false);
+                    break;
+                case QueueEventKind.Interrupted:
+                    State = "interrupted; it runs again when the app starts";
+                    break;
+            }
+        }
+    }
+}
