@@ -5,7 +5,7 @@ using FluxStudio.Engine.Devices;
 using static TorchSharp.torch;
 
 // FluxStudio benchmarks: medians after warm-up, ratios measured side by side in one run.
-//   dotnet run -c Release --project bench/FluxStudio.Bench [-- --quick] [--json PATH] [--threads N] [--only NAME]
+//   dotnet run -c Release --project bench/FluxStudio.Bench [-- --quick] [--json PATH] [--threads N] [--only NAME,NAME]
 //       [--real-size FOLDER] [--cpu-time (with --threads 1: CPU time of the work, for a busy machine)]
 if (args.FirstOrDefault() == RealSizeBench.ChildFlag) return RealSizeBench.Child(args);
 var options = BenchOptions.Parse(args);
@@ -16,7 +16,7 @@ Console.WriteLine($"FluxStudio bench on {Environment.ProcessorCount} logical CPU
 var results = new List<BenchResult>();
 void Run(string name, Func<BenchOptions, IEnumerable<BenchResult>> bench)
 {
-    if (options.Only != null && !name.Contains(options.Only, StringComparison.OrdinalIgnoreCase)) return;
+    if (options.Only != null && !options.Only.Split(',').Any(only => name.Contains(only.Trim(), StringComparison.OrdinalIgnoreCase))) return;
     Console.WriteLine($"- {name} …");
     var clock = Stopwatch.StartNew();
     foreach (var result in bench(options))
