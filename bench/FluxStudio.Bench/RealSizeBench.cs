@@ -11,7 +11,7 @@ namespace FluxStudio.Bench;
 
 /// <summary>
 /// FLUX.1 schnell at real size with random weights (<see cref="RandomModelWriter"/>, written into the --real-size
-/// folder when missing): load time against a plain read of the files, seconds per step at 256² and 512², and the peak
+/// folder when missing, and removed again after its runs): load time against a plain read of the files, seconds per step at 256² and 512², and the peak
 /// resident memory of a 4-bit generation with and without low-memory mode and of an 8-bit one in low-memory mode.
 /// Each configuration runs in a child process of its own, so that its peak is its own.
 /// </summary>
@@ -24,26 +24,29 @@ public static class RealSizeBench
     {
         if (options.RealSizeFolder is not { } root)
         {
-            Console.WriteLine("    (skipped: give --real-size FOLDER; it needs about 27 GB of disk and 20 GB of memory)");
+            Console.WriteLine("    (skipped: give --real-size FOLDER; it needs up to 19 GB of disk and 20 GB of memory)");
             yield break;
         }
         int steps = options.Quick ? 2 : 4;
         string sizes = options.Quick ? "256" : "256,512", largest = sizes.Split(',')[^1];
-        var q4 = Ensure(Path.Combine(root, "schnell-q4"), 4);
-        var q8 = Ensure(Path.Combine(root, "schnell-q8"), 8);
+        using (var q4 = RandomModel.Ensure(Path.Combine(root, "schnell-q4"), 4))
+        {
+            var full = RunChild(q4.Folder, lowMemory: false, sizes, steps);
+            yield return new BenchResult("real 4-bit weight files", full.WeightBytes / 1e9, "GB", $"transformer {full.TransformerBytes / 1e9:F2} GB");
+            yield return new BenchResult("real 4-bit load / plain read of the files", full.ReadSeconds / full.LoadSeconds, "ratio",
+                $"goal ≥ 0.8; load {full.LoadSeconds:F1} s, read {full.ReadSeconds:F1} s ({full.Precision})");
+            foreach (var (size, seconds) in full.SecondsPerStep)
+                yield return new BenchResult($"real 4-bit seconds per step at {size}²", seconds, "s", $"{steps} steps, first left out");
+            yield return PeakResult("real 4-bit peak RSS", full, full.WeightBytes, "all parts loaded", largest);
 
-        var full = RunChild(q4, lowMemory: false, sizes, steps);
-        yield return new BenchResult("real 4-bit weight files", full.WeightBytes / 1e9, "GB", $"transformer {full.TransformerBytes / 1e9:F2} GB");
-        yield return new BenchResult("real 4-bit load / plain read of the files", full.ReadSeconds / full.LoadSeconds, "ratio",
-            $"goal ≥ 0.8; load {full.LoadSeconds:F1} s, read {full.ReadSeconds:F1} s ({full.Precision})");
-        foreach (var (size, seconds) in full.SecondsPerStep)
-            yield return new BenchResult($"real 4-bit seconds per step at {size}²", seconds, "s", $"{steps} steps, first left out");
-        yield return PeakResult("real 4-bit peak RSS", full, full.WeightBytes, "all parts loaded", largest);
-
-        var low4 = RunChild(q4, lowMemory: true, largest, steps);
-        yield return PeakResult("real 4-bit --low-ram peak RSS", low4, low4.TransformerBytes, "low-memory mode", largest);
-        var low8 = RunChild(q8, lowMemory: true, largest, steps);
-        yield return PeakResult("real 8-bit --low-ram peak RSS", low8, low8.TransformerBytes, "low-memory mode", largest);
+            var low4 = RunChild(q4.Folder, lowMemory: true, largest, steps);
+            yield return PeakResult("real 4-bit --low-ram peak RSS", low4, low4.TransformerBytes, "low-memory mode", largest);
+        }
+        using (var q8 = RandomModel.Ensure(Path.Combine(root, "schnell-q8"), 8))
+        {
+            var low8 = RunChild(q8.Folder, lowMemory: true, largest, steps);
+            yield return PeakResult("real 8-bit --low-ram peak RSS", low8, low8.TransformerBytes, "low-memory mode", largest);
+        }
     }
 
     /// <summary>The peak, and the peak over its budget (1.2 × the given files + 1.5 GB; goal ≤ 1).</summary>
@@ -51,15 +54,24 @@ public static class RealSizeBench
         new(name, report.PeakResidentBytes / 1e9, "GB",
             $"{report.PeakResidentBytes / (1.2 * budgetFiles + Overhead):F2} of 1.2 × {budgetFiles / 1e9:F2} GB + 1.5 GB (goal ≤ 1); {mode}, {size}²");
 
-    private static string Ensure(string folder, int bits)
+    /// <summary>A model folder: one that exists is used as it is; one written for this run is removed after it.</summary>
+    private sealed record RandomModel(string Folder, bool Written) : IDisposable
     {
-        if (Directory.Exists(folder)) return folder;
-        Console.WriteLine($"    writing a random {bits}-bit FLUX.1 schnell to {folder} …");
-        var clock = Stopwatch.StartNew();
-        long bytes = RandomModelWriter.Write(folder, new RandomModelOptions { QuantizeBits = bits },
-            new SynchronousProgress<string>(stage => Console.WriteLine($"      {stage}")));
-        Console.WriteLine($"    ({bytes / 1e9:F1} GB in {clock.Elapsed.TotalSeconds:F0} s)");
-        return folder;
+        public static RandomModel Ensure(string folder, int bits)
+        {
+            if (Directory.Exists(folder)) return new RandomModel(folder, Written: false);
+            Console.WriteLine($"    writing a random {bits}-bit FLUX.1 schnell to {folder} (removed after its runs) …");
+            var clock = Stopwatch.StartNew();
+            long bytes = RandomModelWriter.Write(folder, new RandomModelOptions { QuantizeBits = bits },
+                new SynchronousProgress<string>(stage => Console.WriteLine($"      {stage}")));
+            Console.WriteLine($"    ({bytes / 1e9:F1} GB in {clock.Elapsed.TotalSeconds:F0} s)");
+            return new RandomModel(folder, Written: true);
+        }
+
+        public void Dispose()
+        {
+            if (Written) Directory.Delete(Folder, recursive: true);
+        }
     }
 
     private sealed record ChildReport(long WeightBytes, long TransformerBytes, double ReadSeconds, double LoadSeconds,
