@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 //   dotnet run -c Release --project bench/FluxStudio.Bench [-- --quick] [--json PATH] [--threads N] [--only NAME,NAME]
 //       [--real-size FOLDER] [--cpu-time (with --threads 1: CPU time of the work, for a busy machine)]
 if (args.FirstOrDefault() == RealSizeBench.ChildFlag) return RealSizeBench.Child(args);
+if (args.Length > 0 && args[0] == MemoryBench.ChildCommand) return MemoryBench.Child(args[1..]);
 var options = BenchOptions.Parse(args);
 if (options.Threads is { } threads) set_num_threads(threads);
 Timing.UseThreadCpuTime = options.CpuTime;
@@ -33,6 +34,7 @@ Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
+Run("memory by size", MemoryBench.Run);
 Run("real size", RealSizeBench.Run);
 
 if (options.JsonPath != null)

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using FluxStudio.App;
 using FluxStudio.App.Data;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Web.Api;
 using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;
@@ -128,6 +129,7 @@ public static class FluxStudioServer
         services.AddOptions<HostFilteringOptions>().Configure<ListenScope>((filter, scope) => filter.AllowedHosts = scope.AllowedHosts.ToList());
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
+        services.AddSingleton<IMemoryRemedyWording, WebMemoryRemedyWording>();
         services.AddScoped<GenerationWatch>();
         services.AddSingleton<GenerationProgressTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<GenerationProgressTracker>());

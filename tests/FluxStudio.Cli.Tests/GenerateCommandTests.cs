@@ -1,3 +1,7 @@
+using System.Globalization;
+using FluxStudio.Cli.Commands;
+using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Tests;
 using System.Text.Json;
 using SkiaSharp;
@@ -118,6 +122,55 @@ public sealed class GenerateCommandTests : IDisposable
         // Quantizing at load and loading the saved quantized model give the same weights, so the same pixels.
         Assert.Equal(Rgb(fromDense), Rgb(fromSaved));
     }
+
+    [Fact]
+    public async Task A512By512ImageOnATinyModelPeaksUnderTwoAndAHalfGigabytes()
+    {
+        // Attention that held a pixels × pixels matrix made this 16 GiB in the VAE alone.
+        var model = Path.Combine(_dir, "tiny");
+        Assert.Equal(0, (await CliProcess.RunAsync("make-tiny-model", model)).ExitCode);
+        var output = Path.Combine(_dir, "large.png");
+
+        var result = await CliProcess.RunAsync("generate", "--path", model, "--prompt", "a lighthouse at dusk", "--seed", "7",
+            "--width", "512", "--height", "512", "--steps", "4", "--dtype", "fp32", "--device", "cpu", "--output", output);
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        using (var bitmap = SKBitmap.Decode(output))
+            Assert.Equal((512, 512), (bitmap.Width, bitmap.Height));
+        // The largest peak of any ended child of this test process, this run's included.
+        if (ChildProcessMemory.LargestPeakBytes() is { } peak)
+            Assert.True(peak < 2.5e9, $"a child process peaked at {peak / 1e9:F2} GB");
+    }
+
+    [Fact]
+    public async Task AGenerationSizedBeyondTheMachineIsRefusedBeforeLoadingInTheCommandLinesTerms()
+    {
+        var model = Path.Combine(_dir, "tiny");
+        Assert.Equal(0, (await CliProcess.RunAsync("make-tiny-model", model)).ExitCode);
+        // As much memory as a 512 × 512 image needs, whatever this machine has.
+        var room = GenerationMemory.Estimate(ModelFootprint.Read(ModelLocator.FromDiffusersFolder(model), TorchSharp.torch.ScalarType.Float32, null),
+            new MemoryRequest(512, 512, LowMemory: true)).TotalBytes;
+        var environment = new Dictionary<string, string> { ["FluxStudio__Engine__MemoryLimitGB"] = (room / 1e9).ToString("R", CultureInfo.InvariantCulture) };
+        var output = Path.Combine(_dir, "never.png");
+
+        var result = await CliProcess.RunAsync(environment, "generate", "--path", model, "--prompt", "a fox", "--width", "2048", "--height", "1024",
+            "--dtype", "fp32", "--device", "cpu", "--output", output);
+
+        Assert.Equal(4, result.ExitCode);
+        // The last line, after the progress lines: one sentence in the command line's terms, nothing of libtorch's.
+        Assert.Matches(@"^error: A 2048 × 1024 image needs about [0-9.]+ GB of memory and [0-9.]+ GB is available; it would fit with --width \d+ --height \d+\.$",
+            result.StandardError.Trim().Split('\n')[^1]);
+        Assert.DoesNotContain("   at ", result.StandardError);
+        Assert.False(File.Exists(output));
+    }
+
+    [Theory]
+    [InlineData(1024, 768, null, false, "with --width 1024 --height 768")]
+    [InlineData(null, null, 8, false, "with -q 8")]
+    [InlineData(null, null, null, true, "with --low-ram")]
+    [InlineData(512, 512, 4, true, "with -q 4 --low-ram --width 512 --height 512")]
+    public void MemoryRemediesAreWordedAsFlags(int? width, int? height, int? bits, bool lowMemory, string expected) =>
+        Assert.Equal(expected, CliMemoryRemedyWording.Instance.Describe(new MemoryRemedy(width, height, bits, lowMemory)));
 
     [Fact]
     public async Task BadInputGivesASentenceAndExitCodeTwo()

@@ -17,6 +17,14 @@ public sealed class EngineOptions
     /// </summary>
     public bool? LowMemory { get; set; }
 
+    /// <summary>
+    /// When set, each generation is planned against at most this many gigabytes (the machine's available memory
+    /// otherwise): a share of a machine that other programs need too.
+    /// </summary>
+    public double? MemoryLimitGB { get; set; }
+
+    public long? MemoryLimitBytes => MemoryLimitGB is { } gigabytes ? (long)(gigabytes * 1e9) : null;
+
     /// <summary>Send a small preview with each denoising step.</summary>
     public bool Previews { get; set; } = true;
 }

@@ -34,6 +34,9 @@ public sealed class GenerationRequestValidator(
 {
     private readonly GenerationRequestValidatorOptions _options = options ?? new();
 
+    /// <summary>The sizes the model a request names makes (FLUX.1's when it cannot be told).</summary>
+    public ImageSizeRule SizeRuleFor(GenerationRequest request) => models?.For(request.Model, request.ModelPath).SizeRule ?? ImageSizeRule.Flux1;
+
     public RequestValidationResult Validate(GenerationRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -63,7 +66,7 @@ public sealed class GenerationRequestValidator(
             result.Add(nameof(request.Guidance),
                 $"Guidance must be between 0 and {_options.MaxGuidance.ToString(CultureInfo.InvariantCulture)} (3.5 is typical for dev).");
 
-        var sizeRule = models?.For(request.Model, request.ModelPath).SizeRule ?? ImageSizeRule.Flux1;
+        var sizeRule = SizeRuleFor(request);
         foreach (var (field, value) in new[] { (nameof(request.Width), request.Width), (nameof(request.Height), request.Height) })
         {
             if (sizeRule.Check(field, value) is { } problem)

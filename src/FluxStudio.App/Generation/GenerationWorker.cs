@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.Engine;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -22,12 +23,16 @@ public sealed class GenerationWorker
     private readonly QueueOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GenerationWorker> _logger;
+    private readonly IMemoryRemedyWording _memoryWording;
     private TaskCompletionSource _workArrived = NewSignal();
 
+    /// <param name="memoryWording">How the surface that shows the jobs words memory advice (plain words by default).</param>
     public GenerationWorker(JobStore jobs, GenerationEvents events, RunningJobs running, ImageGenerationService generation,
-        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null)
+        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null,
+        IMemoryRemedyWording? memoryWording = null)
     {
         (_jobs, _events, _running, _generation) = (jobs, events, running, generation);
+        _memoryWording = memoryWording ?? PlainMemoryRemedyWording.Instance;
         _options = options.Value.Queue;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<GenerationWorker>.Instance;
@@ -121,7 +126,7 @@ public sealed class GenerationWorker
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
-            var reason = Describe(ex);
+            var reason = Describe(ex, job.Request);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
             await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Failed, _time.GetUtcNow(), reason, null, CancellationToken.None);
             _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
@@ -129,9 +134,12 @@ public sealed class GenerationWorker
         return true;
     }
 
-    private static string Describe(Exception ex) => ex switch
+    /// <summary>The job's failure in one sentence; memory advice in the terms of the surface that shows it.</summary>
+    private string Describe(Exception ex, GenerationRequest request) => ex switch
     {
-        OutOfMemoryException => "The device ran out of memory. Use quantization (4 or 8), a smaller size or fewer LoRAs, then queue it again.",
+        EngineMemoryException memory => memory.Describe(_memoryWording),
+        _ when EngineMemoryException.IsAllocationFailure(ex) =>
+            MemoryShortfall.Unplanned(request.Width, request.Height, "generating", _generation.SizeMultiple(request)).Describe(_memoryWording),
         _ => ex.Message,
     };
 

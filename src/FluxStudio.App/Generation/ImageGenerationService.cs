@@ -1,6 +1,7 @@
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -57,13 +58,23 @@ public sealed class ImageGenerationService(
         ct.ThrowIfCancellationRequested();
 
         var record = GenerationRecord.Describe(prepared, run, _time.GetLocalNow());
-        var png = OutputStore.EncodePng(record, run.Image);
-        if (output.History)
-            record = await outputs.SaveAsync(record, png, request.Metadata, ct);
-        if (output.CopyTo is { } copy)
-            await OutputStore.ExportAsync(record, png, copy, request.Metadata, ct);
+        try
+        {
+            var png = OutputStore.EncodePng(record, run.Image);
+            if (output.History)
+                record = await outputs.SaveAsync(record, png, request.Metadata, ct);
+            if (output.CopyTo is { } copy)
+                await OutputStore.ExportAsync(record, png, copy, request.Metadata, ct);
+        }
+        catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
+        {
+            throw new EngineMemoryException(MemoryShortfall.Unplanned(run.Width, run.Height, "saving the image", SizeMultiple(request)), e);
+        }
         return new GenerationOutcome(record, output.History, output.CopyTo, GenerationRecord.Warnings(request, run));
     }
+
+    /// <summary>Width and height of the request's model are multiples of this.</summary>
+    public int SizeMultiple(GenerationRequest request) => validator.SizeRuleFor(request).Multiple;
 
     /// <summary>
     /// The request as the engine gets it: a seed picked for 0, the LoRAs' activation keywords put in the prompt, and

@@ -129,7 +129,7 @@ public static class GenerateCommand
         }
         catch (EngineMemoryException e)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            await Console.Error.WriteLineAsync($"error: {e.Describe(CliMemoryRemedyWording.Instance)}");
             return ExitCodes.OutOfMemory;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or Engine.Lora.LoraFormatException)

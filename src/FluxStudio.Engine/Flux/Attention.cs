@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Layers;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -8,7 +9,7 @@ public static class Attention
     public static Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor pe)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.scaled_dot_product_attention(ApplyRope(q, pe), ApplyRope(k, pe), v);
+        var x = ScaledDotProductAttention.Compute(ApplyRope(q, pe), ApplyRope(k, pe), v);
         var (batch, heads, length, headDim) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         return x.permute(0, 2, 1, 3).reshape(batch, length, heads * headDim).MoveToOuterDisposeScope();
     }

@@ -1,11 +1,20 @@
+using FluxStudio.Engine.Memory;
+
 namespace FluxStudio.Engine.Pipeline;
 
-/// <summary>libtorch could not allocate memory (CUDA out of memory, CPU bad_alloc), with advice a person can act on.</summary>
-public sealed class EngineMemoryException(string operation, Exception inner)
-    : Exception(
-        $"Not enough memory while {operation}. Try 8-bit or 4-bit quantization (-q 8 or -q 4), a smaller image, " +
-        "or the low-memory mode (--low-ram), and close other programs that use the GPU or RAM.", inner)
+/// <summary>
+/// A generation that does not fit in memory: refused before it started, or stopped because libtorch (or .NET) could
+/// not allocate. <see cref="Shortfall"/> holds the figures and the changes that would fit, for each surface to word in
+/// its own terms; the message words them plainly.
+/// </summary>
+public sealed class EngineMemoryException(MemoryShortfall shortfall, Exception? inner = null)
+    : Exception(shortfall.Describe(PlainMemoryRemedyWording.Instance), inner)
 {
+    public MemoryShortfall Shortfall { get; } = shortfall;
+
+    /// <summary>The one sentence, with the remedies in <paramref name="wording"/>'s terms.</summary>
+    public string Describe(IMemoryRemedyWording wording) => Shortfall.Describe(wording);
+
     /// <summary>Whether an exception from libtorch (or .NET) reports a failed allocation.</summary>
     public static bool IsAllocationFailure(Exception exception) =>
         exception is OutOfMemoryException

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
@@ -12,11 +13,9 @@ namespace FluxStudio.Engine.Pipeline;
 /// pack, denoise along the flow-matching schedule, unpack, decode, convert to 8-bit. Each stage is a method of
 /// its own so it can be checked against the reference alone.
 /// </summary>
-public sealed class FluxPipeline(LoadedFluxModel model)
+/// <param name="memory">Checks each generation against the memory available first (default: this machine's).</param>
+public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = null)
 {
-    /// <summary>Images with more latent pixels than this are decoded in tiles (about 1.5 megapixels for FLUX.1).</summary>
-    public const long TiledDecodingLatentPixels = 160 * 160;
-
     public LoadedFluxModel Model { get; } = model;
 
     public int DownsampleFactor => Model.VaeConfig.DownsampleFactor;
@@ -34,6 +33,8 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         var clock = Stopwatch.StartNew();
         var warnings = new List<string>(Model.Warnings);
         Validate(options);
+        // Before anything is allocated: a generation that cannot fit is refused, saying what would.
+        var plan = (memory ?? MemoryPlanner.ForThisMachine).Check(Model, options.Width, options.Height, options.ControlNet is not null);
         ulong seed = options.Seed != 0 ? options.Seed : FluxGenerationOptions.RandomSeed();
         int steps = options.Steps ?? DefaultSteps;
         float? guidance = null;
@@ -46,29 +47,31 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         using var _ = no_grad();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.EncodingPrompt, 0, steps));
-        var text = Guard("encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+        var text = Guard(plan, "encoding the prompt", () => EncodePrompt(options.Prompt, warnings));
+        NativeHeap.ReturnFreePages();
 
         cancellationToken.ThrowIfCancellationRequested();
         var (controlNet, controlNetRun) = options.ControlNet is { } control
-            ? Guard("preparing the ControlNet", () => PrepareControlNet(control, options.Width, options.Height, guidance))
+            ? Guard(plan, "preparing the ControlNet", () => PrepareControlNet(control, options.Width, options.Height, guidance))
             : (null, null);
 
         cancellationToken.ThrowIfCancellationRequested();
-        var noise = PrepareNoise(seed, options.Width, options.Height);
+        var noise = Guard(plan, "drawing the starting noise", () => PrepareNoise(seed, options.Width, options.Height));
         var (rows, columns) = (noise.shape[2] / 2, noise.shape[3] / 2);
         var timesteps = Schedule(steps, (int)(rows * columns));
         var imageIds = LatentPacking.ImageIds(1, rows, columns, Model.Target.Device);
         progress?.Report(new GenerationProgress(GenerationStage.Denoising, 0, steps));
-        var packed = Guard("denoising", () => EulerSampler.Denoise(Model.Transformer, LatentPacking.Pack(noise), imageIds, text,
+        var packed = Guard(plan, "denoising", () => EulerSampler.Denoise(Model.Transformer, LatentPacking.Pack(noise), imageIds, text,
             timesteps, guidance,
             step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
                 options.Previews ? Preview(step, rows, columns) : null)),
             cancellationToken, controlNet));
 
+        NativeHeap.ReturnFreePages();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
-        var decoded = Guard("decoding the image", () => Decode(packed, rows, columns));
-        var image = ImageConversion.ToRgb(decoded);
+        var decoded = Guard(plan, "decoding the image", () => Decode(packed, rows, columns));
+        var image = Guard(plan, "converting the image", () => ImageConversion.ToRgb(decoded));
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
         // The precision the transformer ran in, not the one asked for ("auto").
         return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
@@ -161,11 +164,11 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         return LatentPacking.Pack(latent).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Unpacks the final latent and decodes it (in tiles for large images).</summary>
+    /// <summary>Unpacks the final latent and decodes it (in tiles when the whole image would take too much memory).</summary>
     public Tensor Decode(Tensor packed, long rows, long columns)
     {
         using var latent = LatentPacking.Unpack(packed, rows, columns).to(Model.Target.DType);
-        return Model.WithVae(vae => rows * columns * 4 > TiledDecodingLatentPixels
+        return Model.WithVae(vae => GenerationMemory.DecodesInTiles(vae.Config, Model.Target.DType, 2 * rows, 2 * columns)
             ? vae.DecodeTiled(latent, new Vae.VaeTiling())
             : vae.Decode(latent));
     }
@@ -184,15 +187,15 @@ public sealed class FluxPipeline(LoadedFluxModel model)
         return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).bytes.ToArray());
     }
 
-    private static T Guard<T>(string operation, Func<T> action)
+    private static T Guard<T>(MemoryPlan plan, string operation, Func<T> action)
     {
         try
         {
             return action();
         }
-        catch (Exception e) when (e is not OperationCanceledException && EngineMemoryException.IsAllocationFailure(e))
+        catch (Exception e) when (e is not OperationCanceledException and not EngineMemoryException && EngineMemoryException.IsAllocationFailure(e))
         {
-            throw new EngineMemoryException(operation, e);
+            throw plan.Failure(operation, e);
         }
     }
 }

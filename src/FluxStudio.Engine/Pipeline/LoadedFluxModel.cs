@@ -3,6 +3,7 @@ using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Lora;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Sampling;
@@ -33,6 +34,7 @@ public sealed class LoadedFluxModel : IDisposable
     private string? _controlNetPath;
     private readonly int? _quantizeBits;
     private readonly int? _storedBits;
+    private ModelFootprint? _footprint;
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, AutoEncoderConfig vaeConfig,
         FluxTokenizers tokenizers, int? quantizeBits)
@@ -67,6 +69,27 @@ public sealed class LoadedFluxModel : IDisposable
 
     /// <summary>The bit width the transformer runs at: read from a stored quantized model, else the one asked for; null when dense.</summary>
     public int? QuantizationBits { get; }
+
+    /// <summary>What the parts take once loaded, read from the files' headers the first time it is asked for.</summary>
+    public ModelFootprint Footprint => _footprint ??= ModelFootprint.Read(_location, Target.DType, _quantizeBits);
+
+    /// <summary>The parts loaded now.</summary>
+    public IReadOnlySet<ModelPart> ResidentParts
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var parts = new HashSet<ModelPart>();
+                if (_transformer is not null) parts.Add(ModelPart.Transformer);
+                if (_t5 is not null) parts.Add(ModelPart.T5);
+                if (_clip is not null) parts.Add(ModelPart.Clip);
+                if (_vae is not null) parts.Add(ModelPart.Vae);
+                if (_controlNet is not null) parts.Add(ModelPart.ControlNet);
+                return parts;
+            }
+        }
+    }
 
     /// <summary>Checks the files and reads the configurations; loads every part now unless in low-memory mode.</summary>
     /// <param name="quantizeBits">4 or 8 to quantize the transformer and T5 while loading full-precision weights; a
@@ -111,20 +134,6 @@ public sealed class LoadedFluxModel : IDisposable
         {
             lock (_gate)
                 return _vae ??= ModuleLifetime.LoadUnscoped(() => AutoEncoder.Load(_location.VaePath, Target.DType, Target.Device));
-        }
-    }
-
-    /// <summary>The parts in memory now, by their folder names (text_encoder, text_encoder_2, transformer, vae).</summary>
-    public IReadOnlyList<string> LoadedParts
-    {
-        get
-        {
-            lock (_gate)
-                return new (object? Part, string Name)[]
-                {
-                    (_clip, DiffusersFolder.TextEncoder), (_t5, DiffusersFolder.TextEncoder2),
-                    (_transformer, DiffusersFolder.Transformer), (_vae, DiffusersFolder.Vae),
-                }.Where(p => p.Part is not null).Select(p => p.Name).ToList();
         }
     }
 

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Layers;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -33,7 +34,7 @@ public sealed class AttnBlock : nn.Module<Tensor, Tensor>
         var (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         var h = norm.call(x);
         // b c h w → b 1 (h w) c: one head whose features are the channels; SDPA's default scale is 1/√C.
-        var attended = nn.functional.scaled_dot_product_attention(Tokens(q.call(h)), Tokens(k.call(h)), Tokens(v.call(h)));
+        var attended = ScaledDotProductAttention.Compute(Tokens(q.call(h)), Tokens(k.call(h)), Tokens(v.call(h)));
         var image = attended.squeeze(1).transpose(1, 2).reshape(batch, channels, height, width);
         return proj_out.call(image).add_(x).MoveToOuterDisposeScope();
     }

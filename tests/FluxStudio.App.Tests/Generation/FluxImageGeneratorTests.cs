@@ -2,11 +2,14 @@ using FluxStudio.Engine.Tests;
 using FluxStudio.Engine;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Tests.Memory;
 using FluxStudio.Engine.Models;
 using GenerationStage = FluxStudio.Engine.Pipeline.GenerationStage;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.Extensions.Logging.Abstractions;
 using SkiaSharp;
+using static TorchSharp.torch;
 
 namespace FluxStudio.App.Tests.Generation;
 
@@ -18,6 +21,8 @@ public sealed class FluxImageGeneratorTests : IDisposable
     private readonly string _schnell;
     private readonly string _dev;
     private readonly FluxImageGenerator _generator;
+    private readonly ModelLocator _locator;
+    private readonly StaticOptionsMonitor<EngineOptions> _options;
 
     public FluxImageGeneratorTests()
     {
@@ -25,9 +30,9 @@ public sealed class FluxImageGeneratorTests : IDisposable
         _dev = Path.Combine(_sandbox.Root, "models", "dev");
         TinyModelWriter.Write(_schnell, dev: false, seed: 3);
         TinyModelWriter.Write(_dev, dev: true, seed: 4);
-        var locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
-        var options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
-        _generator = new FluxImageGenerator(locator, options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+        _locator = new ModelLocator(HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null));
+        _options = new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32", Previews = true });
+        _generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
             NullLogger<FluxImageGenerator>.Instance);
     }
 
@@ -91,6 +96,26 @@ public sealed class FluxImageGeneratorTests : IDisposable
             _generator.GenerateAsync(Request(_schnell) with { ControlNetImagePath = "/tmp/edges.png" }, NoProgress, _ct));
         Assert.Contains("ControlNet is not available yet", error.Message);
         Assert.Equal(0, _generator.LoadCount);
+    }
+
+    [Fact]
+    public async Task A_job_sized_beyond_the_machine_is_refused_before_its_model_is_loaded()
+    {
+        // This machine, as far as the job can tell, has room for a 256 × 256 image and no more.
+        var room = GenerationMemory.Estimate(ModelFootprint.Read(ModelLocator.FromDiffusersFolder(_schnell), ScalarType.Float32, null),
+            new MemoryRequest(256, 256, LowMemory: true)).TotalBytes;
+        using var generator = new FluxImageGenerator(_locator, _options, new StaticOptionsMonitor<StudioOptions>(_sandbox.Options),
+            NullLogger<FluxImageGenerator>.Instance, new FixedMemory(room));
+        var queue = _sandbox.CreateQueue(generator);
+
+        var job = await queue.EnqueueAsync(Request(_schnell) with { Width = 2048, Height = 1024 }, _ct);
+        await queue.RunNextAsync("cpu", _ct);
+
+        var failed = await queue.GetAsync(job.Id, _ct);
+        Assert.Equal(JobStatus.Failed, failed!.Status);
+        Assert.Matches(@"^A 2048 × 1024 image needs about [0-9.]+ GB of memory and [0-9.]+ GB is available; it would fit at \d+ × \d+\.$", failed.Error);
+        Assert.Equal(0, generator.LoadCount);
+        Assert.False(Directory.Exists(_sandbox.OutputRoot) && Directory.EnumerateFileSystemEntries(_sandbox.OutputRoot).Any());
     }
 
     [Fact]

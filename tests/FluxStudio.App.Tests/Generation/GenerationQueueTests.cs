@@ -2,6 +2,7 @@ using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Tests.Support;
+using FluxStudio.Engine.Memory;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.App.Tests.Generation;
@@ -222,6 +223,59 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
         Assert.Empty(Directory.EnumerateFiles(_sandbox.OutputRoot));
         Assert.False((await _sandbox.History.ReconcileAsync(_ct)).Changed);
+    }
+
+    [Fact]
+    public async Task Running_out_of_memory_fails_the_job_with_one_sentence_in_the_terms_of_the_surface()
+    {
+        _generator.Failure = LibTorchAllocationFailure();
+        Assert.Contains("frame #", _generator.Failure.Message);
+        var queue = _sandbox.CreateQueue(_generator, memoryWording: new BracketWording());
+        var job = await queue.EnqueueAsync(TestRequests.Small(), _ct);
+
+        await queue.RunNextAsync("cpu", _ct);
+
+        Assert.Equal("The 48 × 32 image ran out of memory while generating; it would likely fit [32 × 16].",
+            (await queue.GetAsync(job.Id, _ct))!.Error);
+        Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
+    }
+
+    [Fact]
+    public async Task Running_out_of_memory_while_saving_says_so_and_leaves_history_and_files_consistent()
+    {
+        _sandbox.History.CrashPoints.Hook = p =>
+        {
+            if (p == "save:image-temp-written")
+                throw new OutOfMemoryException();
+        };
+        var queue = _sandbox.CreateQueue(_generator);
+        var job = await queue.EnqueueAsync(TestRequests.Small() with { Width = 1024, Height = 768 }, _ct);
+
+        await queue.RunNextAsync("cpu", _ct);
+
+        Assert.Equal("The 1024 × 768 image ran out of memory while saving the image; it would likely fit at 720 × 528.",
+            (await queue.GetAsync(job.Id, _ct))!.Error);
+        Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
+        Assert.Empty(Directory.EnumerateFiles(_sandbox.OutputRoot));
+    }
+
+    /// <summary>What libtorch throws when an allocation fails, native frames and all.</summary>
+    private static Exception LibTorchAllocationFailure()
+    {
+        try
+        {
+            TorchSharp.torch.empty([1L << 48]).Dispose();
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+        throw new InvalidOperationException("libtorch allocated a petabyte");
+    }
+
+    private sealed class BracketWording : IMemoryRemedyWording
+    {
+        public string Describe(MemoryRemedy remedy) => $"[{remedy.Width} × {remedy.Height}]";
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.Memory;
 using Microsoft.Extensions.Options;
 
 namespace FluxStudio.App.Tests.Support;
@@ -12,13 +13,13 @@ namespace FluxStudio.App.Tests.Support;
 public sealed class StudioQueue
 {
     public StudioQueue(StudioDatabase database, GenerationRequestValidator validator, ImageGenerationService generation,
-        IOptions<StudioOptions> options, TimeProvider time)
+        IOptions<StudioOptions> options, TimeProvider time, IMemoryRemedyWording? memoryWording = null)
     {
         var jobs = new JobStore(database);
         var running = new RunningJobs();
         Events = new GenerationEvents();
         Queue = new GenerationQueue(jobs, Events, running, validator, options, time);
-        Worker = new GenerationWorker(jobs, Events, running, generation, options, time);
+        Worker = new GenerationWorker(jobs, Events, running, generation, options, time, memoryWording: memoryWording);
     }
 
     public GenerationQueue Queue { get; }

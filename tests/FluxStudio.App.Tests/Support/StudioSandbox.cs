@@ -4,6 +4,7 @@ using FluxStudio.App.Generation;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.Engine.Memory;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -62,8 +63,11 @@ public sealed class StudioSandbox : IDisposable
         return new ImageGenerationService(Validator, Loras, Outputs, services.BuildServiceProvider(), Time);
     }
 
-    public StudioQueue CreateQueue(IImageGenerator? generator, Action<IServiceCollection>? addServices = null) =>
-        new(Database, Validator, CreateGeneration(generator, addServices), Microsoft.Extensions.Options.Options.Create(Options), Time);
+    /// <param name="memoryWording">How the failed jobs' memory advice is worded, as the web registers it.</param>
+    public StudioQueue CreateQueue(IImageGenerator? generator, Action<IServiceCollection>? addServices = null,
+        IMemoryRemedyWording? memoryWording = null) =>
+        new(Database, Validator, CreateGeneration(generator, addServices), Microsoft.Extensions.Options.Options.Create(Options), Time,
+            memoryWording);
 
     /// <summary>Saves a small image through the output store, as a finished job would.</summary>
     public async Task<HistoryEntry> SaveImageAsync(string prompt, long seed = 42, bool metadata = false) =>

@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
 
 namespace FluxStudio.Engine.Tests.Pipeline;
@@ -17,12 +18,22 @@ public sealed class EngineMemoryExceptionTests
         Assert.False(EngineMemoryException.IsAllocationFailure(new InvalidOperationException("shape '[1, 4]' is invalid for input of size 3")));
 
     [Fact]
-    public void TheMessageSuggestsQuantizationASmallerImageAndLowMemory()
+    public void TheMessageSaysWhatWouldFitInNoSurfacesTerms()
     {
-        var error = new EngineMemoryException("denoising", new OutOfMemoryException());
-        Assert.Contains("while denoising", error.Message);
-        Assert.Contains("-q 8 or -q 4", error.Message);
-        Assert.Contains("smaller image", error.Message);
-        Assert.Contains("--low-ram", error.Message);
+        var error = new EngineMemoryException(new MemoryShortfall(2048, 1024, null, 31_500_000_000, 12_100_000_000,
+            [new MemoryRemedy(Width: 1024, Height: 512), new MemoryRemedy(QuantizeBits: 8), new MemoryRemedy(LowMemory: true)]));
+
+        Assert.Equal("A 2048 × 1024 image needs about 32 GB of memory and 12 GB is available; it would fit at 1024 × 512, " +
+                     "with 8-bit quantization or in low-memory mode.", error.Message);
+    }
+
+    [Fact]
+    public void AFailureOutsideThePlannedStagesOffersHalfThePixels()
+    {
+        var shortfall = MemoryShortfall.Unplanned(1024, 768, "saving the image", 16);
+
+        Assert.Equal([new MemoryRemedy(Width: 720, Height: 528)], shortfall.Remedies);
+        Assert.Equal("The 1024 × 768 image ran out of memory while saving the image; it would likely fit at 720 × 528.",
+            shortfall.Describe(PlainMemoryRemedyWording.Instance));
     }
 }

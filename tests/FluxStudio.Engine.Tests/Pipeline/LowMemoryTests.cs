@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.TinyModel;
@@ -8,14 +9,14 @@ namespace FluxStudio.Engine.Tests.Pipeline;
 /// <summary>Which parts of a model are in memory at each stage, with and without low-memory mode.</summary>
 public sealed class LowMemoryTests
 {
-    private static readonly string[] Everything = ["text_encoder", "text_encoder_2", "transformer", "vae"];
+    private static readonly ModelPart[] Everything = [ModelPart.Transformer, ModelPart.T5, ModelPart.Clip, ModelPart.Vae];
 
     /// <summary>The parts in memory at the last progress report of each stage.</summary>
-    private static Dictionary<GenerationStage, IReadOnlyList<string>> PartsByStage(LoadedFluxModel model)
+    private static Dictionary<GenerationStage, IReadOnlySet<ModelPart>> PartsByStage(LoadedFluxModel model)
     {
-        var seen = new Dictionary<GenerationStage, IReadOnlyList<string>>();
+        var seen = new Dictionary<GenerationStage, IReadOnlySet<ModelPart>>();
         new FluxPipeline(model).Generate(new FluxGenerationOptions { Prompt = "a fox", Seed = 1, Width = 16, Height = 16, Steps = 2 },
-            new SynchronousProgress<GenerationProgress>(p => seen[p.Stage] = model.LoadedParts));
+            new SynchronousProgress<GenerationProgress>(p => seen[p.Stage] = model.ResidentParts));
         return seen;
     }
 
@@ -25,13 +26,13 @@ public sealed class LowMemoryTests
         using var folder = new TempFolder();
         TinyModelWriter.Write(folder.Path, dev: false, seed: 2);
         using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(folder.Path), ComputeTarget.Cpu, lowMemory: true);
-        Assert.Empty(model.LoadedParts);
+        Assert.Empty(model.ResidentParts);
         Assert.Equal(4, new FluxPipeline(model).SizeMultiple);
 
         var parts = PartsByStage(model);
-        Assert.Equal(["transformer"], parts[GenerationStage.Denoising]);
-        Assert.Equal(["transformer"], parts[GenerationStage.Decoding]);
-        Assert.Equal(["transformer"], model.LoadedParts);
+        Assert.Equal([ModelPart.Transformer], parts[GenerationStage.Denoising]);
+        Assert.Equal([ModelPart.Transformer], parts[GenerationStage.Decoding]);
+        Assert.Equal([ModelPart.Transformer], model.ResidentParts);
     }
 
     [Fact]
@@ -40,8 +41,8 @@ public sealed class LowMemoryTests
         using var folder = new TempFolder();
         TinyModelWriter.Write(folder.Path, dev: false, seed: 2);
         using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(folder.Path), ComputeTarget.Cpu, lowMemory: false);
-        Assert.Equal(Everything, model.LoadedParts);
-        Assert.All(PartsByStage(model).Values, parts => Assert.Equal(Everything, parts));
-        Assert.Equal(Everything, model.LoadedParts);
+        Assert.Equal(Everything.ToHashSet(), model.ResidentParts);
+        Assert.All(PartsByStage(model).Values, parts => Assert.Equal(Everything.ToHashSet(), parts));
+        Assert.Equal(Everything.ToHashSet(), model.ResidentParts);
     }
 }

@@ -31,5 +31,5 @@ public sealed class SafetensorsResidentMemoryTests
 
     private static long ResidentFileBytes() =>
         long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("RssFile:", StringComparison.Ordinal))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            .Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
 }
