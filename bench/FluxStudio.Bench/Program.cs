@@ -32,9 +32,11 @@ Run("matmul peak", MatmulBench.Run);
 Run("transformer slice", TransformerBench.Run);
 Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
+Run("batch", BatchBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
 Run("memory by size", MemoryBench.Run);
+Run("training step", TrainingBench.Run);
 Run("real size", RealSizeBench.Run);
 
 if (options.JsonPath != null)

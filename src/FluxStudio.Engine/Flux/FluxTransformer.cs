@@ -86,7 +86,7 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         var txtHidden = txt_in.forward(txt.to(DType));
         for (int i = 0; i < double_blocks.Count; i++)
         {
-            (imgHidden, txtHidden) = double_blocks[i].Forward(imgHidden, txtHidden, vec, pe);
+            (imgHidden, txtHidden) = RunBlock(double_blocks[i], imgHidden, txtHidden, vec, pe);
             if (residuals?.ForDoubleBlock(i, double_blocks.Count) is { } residual)
                 imgHidden = imgHidden + residual.to(DType);
             observe?.Invoke($"double_blocks.{i}.img", imgHidden);
@@ -97,7 +97,7 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         var joint = cat([txtHidden, imgHidden], 1);
         for (int i = 0; i < single_blocks.Count; i++)
         {
-            joint = single_blocks[i].Forward(joint, vec, pe);
+            joint = RunBlock(single_blocks[i], joint, vec, pe);
             if (residuals?.ForSingleBlock(i, single_blocks.Count) is { } residual)
                 joint = cat([joint.narrow(1, 0, textLength), joint.narrow(1, textLength, joint.shape[1] - textLength) + residual.to(DType)], 1);
             observe?.Invoke($"single_blocks.{i}.out", joint);
@@ -106,6 +106,28 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         imgHidden = joint.narrow(1, textLength, joint.shape[1] - textLength);
         return final_layer.Forward(imgHidden, vec).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Runs every block when set (training: gradient checkpointing, see <see cref="IBlockRunner"/>); null calls the blocks
+    /// directly.
+    /// </summary>
+    public IBlockRunner? BlockRunner { get; set; }
+
+    private (Tensor Img, Tensor Txt) RunBlock(DoubleStreamBlock block, Tensor img, Tensor txt, Tensor vec, Tensor pe)
+    {
+        if (BlockRunner is null) return block.Forward(img, txt, vec, pe);
+        var outputs = BlockRunner.Run(block, inputs =>
+        {
+            var (imgOut, txtOut) = block.Forward(inputs[0], inputs[1], inputs[2], inputs[3]);
+            return [imgOut, txtOut];
+        }, [img, txt, vec, pe]);
+        return (outputs[0], outputs[1]);
+    }
+
+    private Tensor RunBlock(SingleStreamBlock block, Tensor x, Tensor vec, Tensor pe) =>
+        BlockRunner is null
+            ? block.Forward(x, vec, pe)
+            : BlockRunner.Run(block, inputs => [block.Forward(inputs[0], inputs[1], inputs[2])], [x, vec, pe])[0];
 
     /// <summary>
     /// The vector that modulates every block: embedded timestep, plus embedded guidance for guidance-distilled models,

@@ -43,7 +43,9 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        var output = Quantized is { } quantized ? quantized.Linear(input, bias) : nn.functional.linear(input, weight, bias);
+        var output = Quantized is { } quantized
+            ? DifferentiableQuantizedLinear.Linear(quantized, input, bias)
+            : nn.functional.linear(input, weight, bias);
         foreach (var adapter in Adapters)
             output = adapter.Adapt(input, output);
         return output;

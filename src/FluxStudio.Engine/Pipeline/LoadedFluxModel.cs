@@ -307,6 +307,20 @@ public sealed class LoadedFluxModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Frees the text encoders and the VAE now; each is loaded again when next needed. LoRA training encodes its images
+    /// and captions once and then needs only the transformer, so this leaves memory to the training step.
+    /// </summary>
+    public void ReleaseEncoders()
+    {
+        lock (_gate)
+        {
+            _vae?.Dispose();
+            _vae = null;
+        }
+        FreeTextEncoders();
+    }
+
     private void FreeTextEncoders()
     {
         lock (_gate)

@@ -17,6 +17,9 @@ public static class SafetensorsDType
         ["I8"] = (ScalarType.Int8, 1),
         ["U8"] = (ScalarType.Byte, 1),
         ["BOOL"] = (ScalarType.Bool, 1),
+        // libtorch has no unsigned 64-bit type: read as int64, the same bytes for values below 2⁶³ (MLX stores its
+        // optimizer's step count so). Never written: int64 tensors are stored as I64.
+        ["U64"] = (ScalarType.Int64, 8),
     };
 
     public static IReadOnlyCollection<string> Names => ByName.Keys;
@@ -33,7 +36,7 @@ public static class SafetensorsDType
     }
 
     public static string NameOf(ScalarType type) =>
-        ByName.FirstOrDefault(pair => pair.Value.Type == type).Key
+        ByName.FirstOrDefault(pair => pair.Value.Type == type && pair.Key != "U64").Key
         ?? throw new NotSupportedException($"Tensors of type {type} cannot be stored in safetensors.");
 
     public static int SizeOf(ScalarType type) =>
