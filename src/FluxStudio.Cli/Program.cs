@@ -15,4 +15,5 @@ root.Subcommands.Add(MakeRandomModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaveCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(WorkerCommand.Create());
 return await CommandLineErrors.InvokeAsync(root.Parse(args));
