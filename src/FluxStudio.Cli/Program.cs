@@ -11,6 +11,7 @@ root.Subcommands.Add(EnhanceCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeTinyModelCommand.Create());
+root.Subcommands.Add(MakeRandomModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaveCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
