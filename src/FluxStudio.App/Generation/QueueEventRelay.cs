@@ -72,7 +72,7 @@ public sealed class QueueEventRelay(
         await foreach (var queueEvent in _outgoing.Reader.ReadAllAsync(ct))
         {
             var payload = JsonSerializer.Serialize(new Payload(_origin, queueEvent.Kind, queueEvent.JobId, queueEvent.Step, queueEvent.TotalSteps,
-                queueEvent.ImageId, queueEvent.Image, queueEvent.Images, queueEvent.PreviewPng is not null ? true : null), PayloadJson);
+                queueEvent.ImageId, queueEvent.Image, queueEvent.Images, queueEvent.PreviewPng is not null ? true : null, queueEvent.Stage), PayloadJson);
             // A job's latest preview stays in its row for the listeners that have yet to read it; those of jobs that ended
             // a while ago are dropped whenever a run ends.
             var preview = queueEvent.PreviewPng is not null ? "UPDATE jobs SET preview_png = @png WHERE id = @id;"
@@ -139,6 +139,7 @@ public sealed class QueueEventRelay(
         var queueEvent = new QueueEvent(payload.Kind, payload.Job)
         {
             Step = payload.Step, TotalSteps = payload.Total, ImageId = payload.ImageId, Image = payload.Image, Images = payload.Images,
+            Stage = payload.Stage,
         };
         var listsImages = payload.Kind is QueueEventKind.ImageSaved or QueueEventKind.Completed or QueueEventKind.Failed or QueueEventKind.Cancelled;
         if (payload.Preview is not true && !listsImages)
@@ -185,8 +186,9 @@ public sealed class QueueEventRelay(
         }
     }
 
+    /// <param name="Stage">What the engine is doing, with a progress event: the web's tracker follows progress by its stage.</param>
     private sealed record Payload(string Origin, QueueEventKind Kind, long Job, int? Step, int? Total, long? ImageId, int? Image, int? Images,
-        bool? Preview);
+        bool? Preview, Engine.Pipeline.GenerationStage? Stage = null);
 
     private sealed class StoredDetails
     {

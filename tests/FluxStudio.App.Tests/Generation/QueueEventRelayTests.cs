@@ -56,8 +56,9 @@ public sealed class QueueEventRelayTests
         Assert.Equal([QueueEventKind.Started, .. image, .. image, QueueEventKind.Completed], received.Skip(1).Select(e => e.Kind));
         Assert.Equal(new QueueEvent(QueueEventKind.Queued, job.Id), received[0]);
         // Both machines tell the same story: the web server's queuing, then the worker's run, image by image.
-        Assert.Equal(seenByWorker.Select(e => (e.Kind, e.JobId, e.Step, e.TotalSteps, e.ImageId, e.Image, e.Images, string.Join(",", e.ImageIds))),
-            received.Select(e => (e.Kind, e.JobId, e.Step, e.TotalSteps, e.ImageId, e.Image, e.Images, string.Join(",", e.ImageIds))));
+        Assert.Equal(seenByWorker.Select(e => (e.Kind, e.JobId, e.Stage, e.Step, e.TotalSteps, e.ImageId, e.Image, e.Images, string.Join(",", e.ImageIds))),
+            received.Select(e => (e.Kind, e.JobId, e.Stage, e.Step, e.TotalSteps, e.ImageId, e.Image, e.Images, string.Join(",", e.ImageIds))));
+        Assert.All(received.Where(e => e.Kind == QueueEventKind.Progress), e => Assert.NotNull(e.Stage));
         Assert.Equal([1, 2, 3], received.Last(e => e.Step == 2).PreviewPng);
         var done = (await web.Queue.GetAsync(job.Id, _ct))!;
         Assert.Equal(2, done.ImageIds.Count);

@@ -65,7 +65,7 @@ public sealed class GenerateForm
 
     /// <summary>
     /// Fills the fields from a request ("reuse these settings"); its pictures are the ones the page already holds only
-    /// when the caller passes them (<see cref="InputPictures.FindAsync"/>), since a request names paths the page may not serve.
+    /// when the caller passes them (<see cref="InputPictures.Find"/>), since a request names paths the page may not serve.
     /// </summary>
     public void Load(GenerationRequest request, StoredImage? controlNetImage, StoredImage? initImage)
     {
