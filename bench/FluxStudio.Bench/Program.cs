@@ -29,6 +29,7 @@ Run("matmul peak", MatmulBench.Run);
 Run("transformer slice", TransformerBench.Run);
 Run("safetensors load", LoadBench.Run);
 Run("generation overhead", GenerationOverheadBench.Run);
+Run("batch", BatchBench.Run);
 Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
 Run("memory by size", MemoryBench.Run);

@@ -3,6 +3,7 @@ using FluxStudio.App.Data;
 using FluxStudio.App.Enhancement;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
+using FluxStudio.App.Inputs;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
 using FluxStudio.Engine.Models;
@@ -43,6 +44,7 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<OriginalHistoryImporter>();
         services.TryAddSingleton<LoraCatalog>();
         services.TryAddSingleton<OutputStore>();
+        services.TryAddSingleton<InputImageStore>();
         services.TryAddSingleton(sp => new ModelProbe(sp.GetService<ModelLocator>()));
         services.TryAddSingleton(sp => new GenerationRequestValidator(
             sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>(),

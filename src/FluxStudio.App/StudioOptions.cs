@@ -27,6 +27,15 @@ public sealed class StudioOptions
     /// <summary>The folder holding LoRA files and <c>lora_info.json</c>. Default: <c>{DataRoot}/lora</c>.</summary>
     public string? LoraFolder { get; set; }
 
+    /// <summary>
+    /// The folder pictures handed to the web studio and the API (ControlNet references, image-to-image starts) are kept
+    /// in until their jobs have run. Default: <c>{DataRoot}/uploads</c>.
+    /// </summary>
+    public string? UploadFolder { get; set; }
+
+    /// <summary>How long an uploaded picture is kept after it was last handed in, unless a waiting job still uses it.</summary>
+    public TimeSpan UploadRetention { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>Write the mflux-style JSON sidecar next to every image, whatever the request says.</summary>
     public bool AlwaysExportMetadata { get; set; }
 
@@ -39,6 +48,8 @@ public sealed class StudioOptions
     public string ResolveOutputRoot() => Resolve(OutputRoot, "outputimage");
 
     public string ResolveLoraFolder() => Resolve(LoraFolder, "lora");
+
+    public string ResolveUploadFolder() => Resolve(UploadFolder, "uploads");
 
     private string Resolve(string? configured, string defaultName) =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(configured) ? defaultName : configured, ResolveDataRoot());

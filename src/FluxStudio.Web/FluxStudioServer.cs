@@ -129,6 +129,7 @@ public static class FluxStudioServer
         services.AddOptions<HostFilteringOptions>().Configure<ListenScope>((filter, scope) => filter.AllowedHosts = scope.AllowedHosts.ToList());
         services.AddSingleton<ModelPathPolicy>();
         services.AddSingleton<GenerationSubmitter>();
+        services.AddSingleton<InputPictures>();
         services.AddSingleton<IMemoryRemedyWording, WebMemoryRemedyWording>();
         services.AddScoped<GenerationWatch>();
         services.AddSingleton<GenerationProgressTracker>();

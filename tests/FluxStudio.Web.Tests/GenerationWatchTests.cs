@@ -86,4 +86,46 @@ public sealed class GenerationWatchTests : IDisposable
         Assert.Equal("The generation was cancelled.", _watch.Failure);
         Assert.Null(_watch.ResultImageId);
     }
+
+    [Fact]
+    public async Task ABatchShowsWhichImageIsBeingMadeAndEachResultAsItIsSaved()
+    {
+        await _watch.SubmitAsync(Small() with { BatchCount = 3 }, CancellationToken.None);
+        Assert.Equal(3, _watch.Images);
+        await WaitEndedAsync();
+
+        Assert.Equal("done", _watch.State);
+        Assert.Equal((3, 3), (_watch.Image, _watch.Images));
+        Assert.Equal([3L, 4, 5], _watch.Results.Select(r => r.Seed));
+        Assert.Equal(_watch.Results[^1].Id, _watch.ResultImageId);
+        Assert.All(_watch.Results, r => Assert.Equal($"/api/images/{r.Id}", r.ImageUrl));
+        Assert.NotNull(Assert.Single(_watch.Results.Select(r => r.BatchId).Distinct()));
+        Assert.All(_watch.Results, r => Assert.Null(r.ControlNetCannyUrl));
+    }
+
+    [Fact]
+    public async Task AControlNetResultLinksItsEdgeMap()
+    {
+        var pictures = _scope.ServiceProvider.GetRequiredService<InputPictures>();
+        var reference = (await pictures.UploadAsync(new MemoryStream(GenerationInputsApiTests.Picture()), CancellationToken.None)).Image!;
+
+        await _watch.SubmitAsync(Small() with { ControlNetImagePath = reference.Path }, CancellationToken.None);
+        await WaitEndedAsync();
+
+        var result = Assert.Single(_watch.Results);
+        Assert.Equal($"/api/images/{result.Id}/controlnet-canny", result.ControlNetCannyUrl);
+    }
+
+    [Fact]
+    public async Task APicturePathTheStudioDidNotKeepIsRefused()
+    {
+        var elsewhere = Path.Combine(_factory.DataRoot, "elsewhere.png");
+        await File.WriteAllBytesAsync(elsewhere, GenerationInputsApiTests.Picture());
+
+        await _watch.SubmitAsync(Small() with { InitImagePath = elsewhere, ControlNetImagePath = "/etc/passwd" }, CancellationToken.None);
+
+        Assert.Null(_watch.JobId);
+        Assert.Contains("must be uploaded", _watch.Errors["InitImagePath"]);
+        Assert.Contains("must be uploaded", _watch.Errors["ControlNetImagePath"]);
+    }
 }

@@ -111,6 +111,7 @@ public sealed class LibraryApiTests : IDisposable
         var document = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
         var paths = document.GetProperty("paths");
         foreach (var path in new[] { "/api/generations", "/api/generations/{id}", "/api/generations/{id}/events", "/api/images/{historyId}",
+                     "/api/images/{historyId}/controlnet-canny",
                      "/api/history", "/api/history/{id}", "/api/loras", "/api/enhance", "/api/remove-background" })
             Assert.True(paths.TryGetProperty(path, out _), $"{path} is missing from the OpenAPI document");
         var schemas = document.GetProperty("components").GetProperty("schemas");

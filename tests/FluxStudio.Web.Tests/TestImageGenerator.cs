@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
@@ -24,22 +25,27 @@ public sealed class TestImageGenerator : IImageGenerator
         FirstStepReported = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    public async Task<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress, CancellationToken ct)
+    public async IAsyncEnumerable<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress,
+        [EnumeratorCancellation] CancellationToken ct)
     {
         var steps = request.ExpectedSteps;
-        for (var step = 1; step <= steps; step++)
+        var seeds = request.Seeds.Count > 0 ? request.Seeds : [request.Seed];
+        for (var image = 1; image <= seeds.Count; image++)
         {
-            ct.ThrowIfCancellationRequested();
-            progress.Report(new GenerationProgress(step, steps, [0x89, 0x50, 0x4E, 0x47]));
-            if (step == 1)
+            for (var step = 1; step <= steps; step++)
             {
-                FirstStepReported.TrySetResult();
-                if (Hold)
-                    await _release.Task.WaitAsync(ct);
+                ct.ThrowIfCancellationRequested();
+                progress.Report(new GenerationProgress(step, steps, [0x89, 0x50, 0x4E, 0x47]) { Image = image, Images = seeds.Count });
+                if (step == 1 && image == 1)
+                {
+                    FirstStepReported.TrySetResult();
+                    if (Hold)
+                        await _release.Task.WaitAsync(ct);
+                }
             }
+            var pixels = new byte[request.Width * request.Height * 3];
+            Array.Fill(pixels, (byte)(128 + image));
+            yield return FakeRuns.Of(request with { Seed = seeds[image - 1] }, new RgbImage(request.Width, request.Height, pixels), "test", "float32");
         }
-        var pixels = new byte[request.Width * request.Height * 3];
-        Array.Fill(pixels, (byte)128);
-        return FakeRuns.Of(request, new RgbImage(request.Width, request.Height, pixels), "test", "float32");
     }
 }

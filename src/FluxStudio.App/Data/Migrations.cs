@@ -77,6 +77,19 @@ internal static class Migrations
         """
         ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
         """,
+        // 5: ControlNet and image-to-image inputs (hashes identify pictures whose paths are gone), the edge map kept with
+        //    an image, batches of images, and every image a job made (a JSON array of history ids).
+        """
+        ALTER TABLE images ADD COLUMN controlnet_image_hash TEXT NULL;
+        ALTER TABLE images ADD COLUMN controlnet_encoding TEXT NULL;
+        ALTER TABLE images ADD COLUMN controlnet_canny_filename TEXT NULL;
+        ALTER TABLE images ADD COLUMN init_image_path TEXT NULL;
+        ALTER TABLE images ADD COLUMN init_image_hash TEXT NULL;
+        ALTER TABLE images ADD COLUMN image_strength REAL NULL;
+        ALTER TABLE images ADD COLUMN batch_id TEXT NULL;
+        CREATE INDEX images_batch ON images(batch_id) WHERE batch_id IS NOT NULL;
+        ALTER TABLE jobs ADD COLUMN image_ids TEXT NOT NULL DEFAULT '[]';
+        """,
     ];
 
     public static async Task ApplyAsync(SqliteConnection connection, ILogger logger, CancellationToken ct)

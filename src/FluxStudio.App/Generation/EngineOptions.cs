@@ -18,6 +18,13 @@ public sealed class EngineOptions
     public bool? LowMemory { get; set; }
 
     /// <summary>
+    /// A local ControlNet folder (<c>config.json</c> and <c>diffusion_pytorch_model.safetensors</c>, or a Hugging Face cache
+    /// folder of one). Empty: InstantX's Canny ControlNet from the models root or the Hugging Face cache, downloaded when
+    /// missing and downloads are allowed. The CLI's <c>--controlnet-path</c>.
+    /// </summary>
+    public string? ControlNetPath { get; set; }
+
+    /// <summary>
     /// When set, each generation is planned against at most this many gigabytes (the machine's available memory
     /// otherwise): a share of a machine that other programs need too.
     /// </summary>

@@ -25,8 +25,11 @@ public sealed record GenerationJob
     /// <summary>Why the job failed, in words a person can act on.</summary>
     public string? Error { get; init; }
 
-    /// <summary>The history entry of the finished image.</summary>
+    /// <summary>The history entry of the job's first image.</summary>
     public long? ImageId { get; init; }
+
+    /// <summary>Every image the job has made so far, in order (a batch's images, one history entry each).</summary>
+    public IReadOnlyList<long> ImageIds { get; init; } = [];
 
     /// <summary>What the engine changed or ignored while running the job, in sentences for the user.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
@@ -43,6 +46,8 @@ public enum QueueEventKind
     Queued,
     Started,
     Progress,
+    /// <summary>One image of the job is saved in history (each image of a batch, as it is made).</summary>
+    ImageSaved,
     Completed,
     Failed,
     Cancelled,
@@ -51,15 +56,25 @@ public enum QueueEventKind
 }
 
 /// <summary>
-/// A change in the queue, pushed to subscribers: a job's new state, or progress (step i of n and an optional
-/// preview PNG) while it runs.
+/// A change in the queue, pushed to subscribers: a job's new state, progress (step i of n of image j of m, and an
+/// optional preview PNG) while it runs, or an image it saved.
 /// </summary>
 public sealed record QueueEvent(QueueEventKind Kind, long JobId)
 {
     public int? Step { get; init; }
     public int? TotalSteps { get; init; }
     public byte[]? PreviewPng { get; init; }
+
+    /// <summary>With <see cref="QueueEventKind.ImageSaved"/>, the image saved; with <see cref="QueueEventKind.Completed"/>, the job's first.</summary>
     public long? ImageId { get; init; }
+
+    /// <summary>The images the job has made so far (all of them once it has ended).</summary>
+    public IReadOnlyList<long> ImageIds { get; init; } = [];
+
+    /// <summary>Which image of the job's batch the event is about, from 1, and how many the batch makes.</summary>
+    public int? Image { get; init; }
+    public int? Images { get; init; }
+
     public string? Error { get; init; }
 
     /// <summary>With <see cref="QueueEventKind.Completed"/>: what the engine changed or ignored.</summary>

@@ -1,4 +1,6 @@
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Pipeline;
 
 namespace FluxStudio.App.Generation;
 
@@ -18,7 +20,9 @@ public sealed record LoraSelection(string Name, double Scale = 1.0);
 public sealed record GenerationRequest
 {
     public const int DefaultSize = 1024;
+    /// <summary>mflux's default <c>--controlnet-strength</c>.</summary>
     public const double DefaultControlNetStrength = 0.4;
+    public const double DefaultImageStrength = InitImage.DefaultStrength;
 
     public required string Prompt { get; init; }
 
@@ -31,8 +35,17 @@ public sealed record GenerationRequest
     /// <summary>Denoising steps; null means the loaded model's default (4 for schnell, 20 for dev).</summary>
     public int? Steps { get; init; }
 
-    /// <summary>0 picks a random seed when the image is made.</summary>
+    /// <summary>0 picks a random seed when the image is made. The first image's seed of a batch (see <see cref="BatchCount"/>).</summary>
     public long Seed { get; init; }
+
+    /// <summary>
+    /// How many images to make, one history entry each, from one encoding of the prompt: with a <see cref="Seed"/>, the
+    /// seeds Seed, Seed + 1, …; with 0, a random seed each.
+    /// </summary>
+    public int BatchCount { get; init; } = 1;
+
+    /// <summary>Seeds given one by one (the CLI's repeated <c>--seed</c>), one image each; when given they make the batch.</summary>
+    public IReadOnlyList<long> Seeds { get; init; } = [];
 
     /// <summary>Distilled guidance, used by dev-style weights only; null means their default (3.5).</summary>
     public double? Guidance { get; init; }
@@ -45,9 +58,23 @@ public sealed record GenerationRequest
 
     public IReadOnlyList<LoraSelection> Loras { get; init; } = [];
 
+    /// <summary>A reference picture: the image follows its Canny edges through the ControlNet.</summary>
     public string? ControlNetImagePath { get; init; }
+
+    /// <summary>How strongly the edges guide the image, 0 to 1 (0: not at all).</summary>
     public double ControlNetStrength { get; init; } = DefaultControlNetStrength;
+
+    /// <summary>Also write the edge map beside the user's copy (the CLI's <c>--output</c>); history keeps it either way.</summary>
     public bool ControlNetSaveCanny { get; init; }
+
+    /// <summary>How the edge map's encoding conditions the ControlNet: mflux's (the original app's) or diffusers'.</summary>
+    public ControlNetEncoding ControlNetEncoding { get; init; } = ControlNetEncoding.Mflux;
+
+    /// <summary>A picture to start from instead of noise (image to image).</summary>
+    public string? InitImagePath { get; init; }
+
+    /// <summary>How much of <see cref="InitImagePath"/> is kept, 0 to 1 (mflux's <c>--image-strength</c>; 0 is text to image).</summary>
+    public double ImageStrength { get; init; } = DefaultImageStrength;
 
     /// <summary>Write the JSON metadata sidecar next to the image.</summary>
     public bool Metadata { get; init; }
@@ -60,14 +87,35 @@ public sealed record GenerationRequest
 
     public bool UsesControlNet => !string.IsNullOrWhiteSpace(ControlNetImagePath);
 
+    public bool UsesInitImage => !string.IsNullOrWhiteSpace(InitImagePath);
+
+    /// <summary>How many images the request makes.</summary>
+    public int ImageCount => Seeds.Count > 0 ? Seeds.Count : BatchCount;
+
+    /// <summary>The seed of each image: <see cref="Seeds"/> as given, else Seed, Seed + 1, … (0, a random seed, for each when Seed is 0).</summary>
+    public IReadOnlyList<long> BatchSeeds() => Seeds.Count > 0
+        ? Seeds
+        : Enumerable.Range(0, BatchCount).Select(i => Seed == 0 ? 0 : Seed + i).ToList();
+
+    /// <summary>The images of the batch after the first <paramref name="done"/> (a job that stopped part-way runs only the rest).</summary>
+    public GenerationRequest Remaining(int done)
+    {
+        if (done <= 0)
+            return this;
+        var rest = BatchSeeds().Skip(done).ToList();
+        return this with { Seed = rest.FirstOrDefault(), Seeds = rest, BatchCount = rest.Count };
+    }
+
     // Records compare lists by reference; requests are compared by value in tests and in the model cache.
     public bool Equals(GenerationRequest? other) =>
         other is not null
         && Prompt == other.Prompt && Model == other.Model && Quantize == other.Quantize && Steps == other.Steps
-        && Seed == other.Seed && Guidance == other.Guidance && Width == other.Width && Height == other.Height
+        && Seed == other.Seed && BatchCount == other.BatchCount && Seeds.SequenceEqual(other.Seeds)
+        && Guidance == other.Guidance && Width == other.Width && Height == other.Height
         && ModelPath == other.ModelPath && Loras.SequenceEqual(other.Loras)
         && ControlNetImagePath == other.ControlNetImagePath && ControlNetStrength == other.ControlNetStrength
-        && ControlNetSaveCanny == other.ControlNetSaveCanny && Metadata == other.Metadata;
+        && ControlNetSaveCanny == other.ControlNetSaveCanny && ControlNetEncoding == other.ControlNetEncoding
+        && InitImagePath == other.InitImagePath && ImageStrength == other.ImageStrength && Metadata == other.Metadata;
 
     public override int GetHashCode() => HashCode.Combine(Prompt, Model, Seed, Width, Height, Steps, Loras.Count);
 }

@@ -14,7 +14,10 @@ public sealed class GenerationRequestValidatorOptions
     public double MaxGuidance { get; set; } = 100;
     public double MaxLoraScale { get; set; } = 5;
 
-    /// <summary>Check that model paths, ControlNet images and LoRA files exist on this machine.</summary>
+    /// <summary>The most images one request may make (a batch is one job in the queue).</summary>
+    public int MaxBatchCount { get; set; } = 32;
+
+    /// <summary>Check that model paths and LoRA files exist on this machine (ControlNet and start pictures are always checked).</summary>
     public bool CheckFiles { get; set; } = true;
 
     /// <summary>
@@ -61,6 +64,7 @@ public sealed class GenerationRequestValidator(
 
         if (request.Seed < 0)
             result.Add(nameof(request.Seed), "The seed must be 0 (random) or a positive whole number.");
+        ValidateBatch(result, request);
 
         if (request.Guidance is { } guidance && (double.IsNaN(guidance) || guidance < 0 || guidance > _options.MaxGuidance))
             result.Add(nameof(request.Guidance),
@@ -83,6 +87,7 @@ public sealed class GenerationRequestValidator(
 
         ValidateLoras(result, request.Loras);
         ValidateControlNet(result, request);
+        ValidateInitImage(result, request);
         return result;
     }
 
@@ -130,17 +135,50 @@ public sealed class GenerationRequestValidator(
         }
     }
 
-    private void ValidateControlNet(RequestValidationResult result, GenerationRequest request)
+    private void ValidateBatch(RequestValidationResult result, GenerationRequest request)
+    {
+        var max = _options.MaxBatchCount;
+        if (request.BatchCount < 1 || request.BatchCount > max)
+            result.Add(nameof(request.BatchCount), $"The batch count must be between 1 and {max}; you entered {request.BatchCount}.");
+        else if (request.Seeds.Count > max)
+            result.Add(nameof(request.Seeds), $"{request.Seeds.Count} seeds were given; give at most {max}.");
+        else if (request.Seeds.Count > 0 && request.BatchCount != 1 && request.BatchCount != request.Seeds.Count)
+            result.Add(nameof(request.BatchCount),
+                $"Give either a batch count or a list of seeds: {request.Seeds.Count} seeds make {request.Seeds.Count} images, not {request.BatchCount}.");
+        if (request.Seeds.Any(seed => seed < 0))
+            result.Add(nameof(request.Seeds), "Every seed must be 0 (random) or a positive whole number.");
+        else if (request.Seed > 0 && request.Seeds.Count == 0 && request.BatchCount > 1 && request.Seed > long.MaxValue - request.BatchCount)
+            result.Add(nameof(request.Seed), $"The seed is too large to count up {request.BatchCount} images from; use a smaller one.");
+    }
+
+    private static void ValidateControlNet(RequestValidationResult result, GenerationRequest request)
     {
         if (request.ControlNetImagePath is null)
             return;
-        if (string.IsNullOrWhiteSpace(request.ControlNetImagePath))
-            result.Add(nameof(request.ControlNetImagePath), "The ControlNet image path is blank; choose an image or clear the field.");
-        else if (_options.CheckFiles && !File.Exists(request.ControlNetImagePath))
-            result.Add(nameof(request.ControlNetImagePath),
-                $"The ControlNet image \"{request.ControlNetImagePath}\" does not exist; choose another image.");
-
+        ValidatePicture(result, nameof(request.ControlNetImagePath), request.ControlNetImagePath, "ControlNet reference image");
         if (double.IsNaN(request.ControlNetStrength) || request.ControlNetStrength < 0 || request.ControlNetStrength > 1)
-            result.Add(nameof(request.ControlNetStrength), "ControlNet strength must be between 0 and 1.");
+            result.Add(nameof(request.ControlNetStrength), "ControlNet strength must be between 0 and 1 (0.4 is typical).");
+        if (!Enum.IsDefined(request.ControlNetEncoding))
+            result.Add(nameof(request.ControlNetEncoding), "Choose the ControlNet encoding \"mflux\" (the original app's) or \"diffusers\".");
+    }
+
+    private static void ValidateInitImage(RequestValidationResult result, GenerationRequest request)
+    {
+        if (request.InitImagePath is null)
+            return;
+        ValidatePicture(result, nameof(request.InitImagePath), request.InitImagePath, "start image");
+        if (double.IsNaN(request.ImageStrength) || request.ImageStrength < 0 || request.ImageStrength > 1)
+            result.Add(nameof(request.ImageStrength),
+                "The image strength must be between 0 and 1: how much of the start image to keep (0.4 is typical).");
+    }
+
+    // Pictures are read when the job runs; a missing one is reported now, whatever CheckFiles says, since no later
+    // check would say it better.
+    private static void ValidatePicture(RequestValidationResult result, string field, string path, string what)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+            result.Add(field, $"The {what} path is blank; choose an image or clear the field.");
+        else if (!File.Exists(path))
+            result.Add(field, $"The {what} \"{path}\" does not exist; choose another image.");
     }
 }

@@ -93,6 +93,10 @@ public sealed class GenerationWorker
             return false;
 
         using var run = _running.Register(job.Id, ct);
+        // An earlier attempt may have made some of the batch's images already; only the rest is made now.
+        var made = job.ImageIds.Count;
+        var images = job.Request.ImageCount;
+        var imageIds = job.ImageIds.ToList();
         try
         {
             _logger.LogInformation("Job {Id} started on {Device} (attempt {Attempt})", job.Id, device, job.Attempts);
@@ -100,16 +104,37 @@ public sealed class GenerationWorker
             var progress = new SynchronousProgress<GenerationProgress>(p =>
             {
                 if (p.Stage == GenerationStage.Denoising && p.Step > 0)
-                    _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id) { Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng });
+                    _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id)
+                    {
+                        Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng, Image = made + p.Image, Images = images,
+                    });
             });
-            var outcome = await _generation.GenerateAsync(job.Request, new GenerationOutput { Device = device }, progress, run.Token);
-            var imageId = outcome.Record.Id;
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Done, _time.GetUtcNow(), null, imageId, CancellationToken.None,
-                outcome.Warnings);
-            foreach (var warning in outcome.Warnings)
+            var output = new GenerationOutput { Device = device, BatchId = images > 1 ? BatchIdOf(job) : null };
+            var warnings = new List<string>();
+            var rest = made < images
+                ? _generation.GenerateAsync(job.Request.Remaining(made), output, progress, run.Token)
+                : AsyncEnumerable.Empty<GenerationOutcome>();
+            await foreach (var outcome in rest)
+            {
+                imageIds.Add(outcome.Record.Id);
+                await _jobs.AddImageAsync(job.Id, outcome.Record.Id, CancellationToken.None);
+                warnings.AddRange(outcome.Warnings.Except(warnings));
+                _logger.LogInformation("Job {Id}: image {Image} of {Images} saved as {Path}", job.Id, made + outcome.Image, images,
+                    outcome.Record.ImagePath);
+                _events.Publish(new QueueEvent(QueueEventKind.ImageSaved, job.Id)
+                {
+                    ImageId = outcome.Record.Id, ImageIds = imageIds.ToList(), Image = made + outcome.Image, Images = images,
+                });
+            }
+            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Done, _time.GetUtcNow(), null, null, CancellationToken.None,
+                warnings);
+            foreach (var warning in warnings)
                 _logger.LogWarning("Job {Id}: {Warning}", job.Id, warning);
-            _logger.LogInformation("Job {Id} done: {Path}", job.Id, outcome.Record.ImagePath);
-            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id) { ImageId = imageId, Warnings = outcome.Warnings });
+            _logger.LogInformation("Job {Id} done: {Count} image(s)", job.Id, imageIds.Count);
+            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id)
+            {
+                ImageId = imageIds.Count > 0 ? imageIds[0] : null, ImageIds = imageIds, Warnings = warnings, Image = images, Images = images,
+            });
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested && !_running.IsCancelRequested(job.Id))
         {
@@ -122,17 +147,20 @@ public sealed class GenerationWorker
         {
             await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Cancelled, _time.GetUtcNow(), null, null, CancellationToken.None);
             _logger.LogInformation("Job {Id} cancelled", job.Id);
-            _events.Publish(new QueueEvent(QueueEventKind.Cancelled, job.Id));
+            _events.Publish(new QueueEvent(QueueEventKind.Cancelled, job.Id) { ImageIds = imageIds });
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
             var reason = Describe(ex, job.Request);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
             await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Failed, _time.GetUtcNow(), reason, null, CancellationToken.None);
-            _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason });
+            _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason, ImageIds = imageIds });
         }
         return true;
     }
+
+    /// <summary>The batch id of a job's images: the same on every attempt, so a re-run continues the batch.</summary>
+    public static string BatchIdOf(GenerationJob job) => $"job-{job.Id}";
 
     /// <summary>The job's failure in one sentence; memory advice in the terms of the surface that shows it.</summary>
     private string Describe(Exception ex, GenerationRequest request) => ex switch

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
@@ -7,35 +8,51 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.App.Generation;
 
-/// <summary>Where a generation's image goes besides the engine.</summary>
+/// <summary>Where a generation's images go besides the engine.</summary>
 public sealed record GenerationOutput
 {
     /// <summary>
-    /// Save the image under the output root and record it in history (the CLI's <c>--no-history</c> turns it off).
-    /// History owns that file: it serves it, and deletes it with the entry.
+    /// Save each image under the output root and record it in history (the CLI's <c>--no-history</c> turns it off).
+    /// History owns those files: it serves them, and deletes them with the entry.
     /// </summary>
     public bool History { get; init; } = true;
 
-    /// <summary>Also write the user's own copy here (the CLI's <c>--output</c>), with its JSON sidecar when metadata is on.</summary>
+    /// <summary>
+    /// Also write the user's own copy here (the CLI's <c>--output</c>), with its JSON sidecar when metadata is on and the
+    /// edge map when the request asks to save it. The images of a batch are named <c>{stem}_seed_{seed}{extension}</c>
+    /// beside it, as mflux names them.
+    /// </summary>
     public string? CopyTo { get; init; }
 
     /// <summary>The device whose <see cref="IImageGenerator"/> runs it (a keyed service, else the unkeyed one).</summary>
     public string Device { get; init; } = "default";
+
+    /// <summary>The batch id to record for a request of several images (the queue gives its job's, so a re-run continues it); null: a new one.</summary>
+    public string? BatchId { get; init; }
 }
 
 /// <summary>
-/// A finished generation: its record (with its history id and file when it was saved there), where the user's copy
-/// went, and what the engine changed or ignored.
+/// One finished image of a generation: its record (with its history id and file when it was saved there), which image
+/// of the batch it is, where the user's copies went, and what the engine changed or ignored.
 /// </summary>
-public sealed record GenerationOutcome(HistoryEntry Record, bool InHistory, string? CopyPath, IReadOnlyList<string> Warnings);
+public sealed record GenerationOutcome(HistoryEntry Record, bool InHistory, string? CopyPath, IReadOnlyList<string> Warnings)
+{
+    /// <summary>Which image of the batch, from 1.</summary>
+    public int Image { get; init; } = 1;
+
+    public int Images { get; init; } = 1;
+
+    /// <summary>The edge map written beside <see cref="CopyPath"/>, when the request asked to save it.</summary>
+    public string? ControlNetCannyCopyPath { get; init; }
+}
 
 /// <summary>
-/// The one way the studio makes an image, called by the queue's worker (web UI and REST API) and by the CLI: validate
-/// the request, prepare it (seed, LoRA keywords, LoRA files), run the engine, and write the PNG (with its
-/// <c>parameters</c>), the sidecar and the history row from what the engine reports it ran
-/// (<see cref="GenerationRecord"/>). A new generation setting is added to <see cref="GenerationRequest"/>, passed to
-/// the engine in <see cref="FluxImageGenerator.ToEngineOptions"/> and recorded from the engine's result; nothing else
-/// changes.
+/// The one way the studio makes images, called by the queue's worker (web UI and REST API) and by the CLI: validate
+/// the request, prepare it (every seed of the batch, LoRA keywords, LoRA files, the input pictures' hashes), run the
+/// engine, and write each image's PNG (with its <c>parameters</c>), sidecar, edge map and history row from what the
+/// engine reports it ran (<see cref="GenerationRecord"/>), as soon as it is made. A new generation setting is added to
+/// <see cref="GenerationRequest"/>, passed to the engine in <see cref="FluxImageGenerator.ToEngineOptions"/> and
+/// recorded from the engine's result; nothing else changes.
 /// </summary>
 public sealed class ImageGenerationService(
     GenerationRequestValidator validator,
@@ -46,50 +63,82 @@ public sealed class ImageGenerationService(
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
+    /// <summary>
+    /// Makes the request's images one after another and yields each once it is saved, so a batch that is cancelled or
+    /// fails part-way keeps the images already made.
+    /// </summary>
     /// <exception cref="RequestValidationException">The request breaks a rule; the messages say what to change.</exception>
-    public async Task<GenerationOutcome> GenerateAsync(GenerationRequest request, GenerationOutput output,
-        IProgress<GenerationProgress> progress, CancellationToken ct)
+    public async IAsyncEnumerable<GenerationOutcome> GenerateAsync(GenerationRequest request, GenerationOutput output,
+        IProgress<GenerationProgress> progress, [EnumeratorCancellation] CancellationToken ct)
     {
-        // Checked again when a queued job runs: a LoRA or a model folder may have gone since it was queued.
+        // Checked again when a queued job runs: a LoRA, a picture or a model folder may have gone since it was queued.
         validator.EnsureValid(request);
         var generator = ResolveGenerator(output.Device);
         var prepared = Prepare(request);
-        var run = (await generator.GenerateAsync(prepared, progress, ct)).Run;
-        ct.ThrowIfCancellationRequested();
+        var inputs = await InputHashes.OfAsync(prepared, ct);
+        var images = prepared.Seeds.Count;
+        var batchId = images > 1 ? output.BatchId ?? Guid.NewGuid().ToString("N") : output.BatchId;
 
-        var record = GenerationRecord.Describe(prepared, run, _time.GetLocalNow());
-        try
+        var image = 0;
+        await foreach (var generated in generator.GenerateAsync(prepared, progress, ct).WithCancellation(ct))
         {
-            var png = OutputStore.EncodePng(record, run.Image);
-            if (output.History)
-                record = await outputs.SaveAsync(record, png, request.Metadata, ct);
-            if (output.CopyTo is { } copy)
-                await OutputStore.ExportAsync(record, png, copy, request.Metadata, ct);
+            ct.ThrowIfCancellationRequested();
+            image++;
+            var run = generated.Run;
+            var made = prepared with { Seed = (long)run.Seed, Seeds = [], BatchCount = 1 };
+            var record = GenerationRecord.Describe(made, run, _time.GetLocalNow(), inputs, batchId);
+            string? copy = output.CopyTo is { } path ? CopyPath(path, run.Seed, images) : null, cannyCopy = null;
+            try
+            {
+                var files = OutputStore.Encode(record, run);
+                if (output.History)
+                    record = await outputs.SaveAsync(record, files, request.Metadata, ct);
+                if (copy is not null)
+                    cannyCopy = await OutputStore.ExportAsync(record, files, copy, request.Metadata, request.ControlNetSaveCanny, ct);
+            }
+            catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
+            {
+                throw new EngineMemoryException(MemoryShortfall.Unplanned(run.Width, run.Height, "saving the image", SizeMultiple(request)), e);
+            }
+            yield return new GenerationOutcome(record, output.History, copy, GenerationRecord.Warnings(request, run))
+            {
+                Image = image, Images = images, ControlNetCannyCopyPath = cannyCopy,
+            };
         }
-        catch (Exception e) when (EngineMemoryException.IsAllocationFailure(e))
-        {
-            throw new EngineMemoryException(MemoryShortfall.Unplanned(run.Width, run.Height, "saving the image", SizeMultiple(request)), e);
-        }
-        return new GenerationOutcome(record, output.History, output.CopyTo, GenerationRecord.Warnings(request, run));
     }
 
     /// <summary>Width and height of the request's model are multiples of this.</summary>
     public int SizeMultiple(GenerationRequest request) => validator.SizeRuleFor(request).Multiple;
 
     /// <summary>
-    /// The request as the engine gets it: a seed picked for 0, the LoRAs' activation keywords put in the prompt, and
-    /// LoRA names resolved to files in the LoRA folder (full paths stay as they are).
+    /// The request as the engine gets it: every seed of the batch chosen (a random one for each 0, all different), the
+    /// LoRAs' activation keywords put in the prompt, and LoRA names resolved to files in the LoRA folder (full paths stay
+    /// as they are).
     /// </summary>
     private GenerationRequest Prepare(GenerationRequest request)
     {
         var catalog = loras.GetSnapshot();
+        var seeds = new List<long>();
+        foreach (var seed in request.BatchSeeds())
+        {
+            var chosen = seed;
+            while (chosen == 0 || (seed == 0 && seeds.Contains(chosen)))
+                chosen = (long)FluxGenerationOptions.RandomSeed();
+            seeds.Add(chosen);
+        }
         return request with
         {
-            Seed = request.Seed != 0 ? request.Seed : (long)FluxGenerationOptions.RandomSeed(),
+            Seed = seeds[0],
+            Seeds = seeds,
+            BatchCount = seeds.Count,
             Prompt = catalog.ComposePrompt(request.Prompt, request.Loras.Select(l => l.Name)),
             Loras = request.Loras.Select(l => l with { Name = Path.IsPathFullyQualified(l.Name) ? l.Name : loras.GetFullPath(l.Name) }).ToList(),
         };
     }
+
+    /// <summary>The user's copy of one image: the path asked for, or for a batch <c>{stem}_seed_{seed}</c> beside it.</summary>
+    private static string CopyPath(string path, ulong seed, int images) =>
+        images == 1 ? path : Path.Combine(Path.GetDirectoryName(path) ?? ".", $"{Path.GetFileNameWithoutExtension(path)}_seed_{seed}{Path.GetExtension(path)}");
 
     private IImageGenerator ResolveGenerator(string device) =>
         (services as IKeyedServiceProvider)?.GetKeyedService<IImageGenerator>(device)

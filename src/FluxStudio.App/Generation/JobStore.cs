@@ -19,7 +19,7 @@ public sealed class JobStore(StudioDatabase database)
 
     private const string Columns =
         "id AS Id, status AS Status, request_json AS RequestJson, device AS Device, attempts AS Attempts, error AS Error, " +
-        "image_id AS ImageId, warnings AS Warnings, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt";
+        "image_id AS ImageId, image_ids AS ImageIds, warnings AS Warnings, created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt";
 
     /// <summary>Adds a job unless <paramref name="maxLength"/> jobs are already waiting or running; null when full.</summary>
     public async Task<GenerationJob?> AddAsync(GenerationRequest request, int maxLength, DateTimeOffset now, CancellationToken ct)
@@ -76,6 +76,15 @@ public sealed class JobStore(StudioDatabase database)
         return changed > 0;
     }
 
+    /// <summary>Records an image the job has made (the first also becomes its <see cref="GenerationJob.ImageId"/>).</summary>
+    public async Task AddImageAsync(long id, long imageId, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE jobs SET image_ids = json_insert(image_ids, '$[#]', @imageId), image_id = COALESCE(image_id, @imageId) WHERE id = @id",
+            new { id, imageId }, cancellationToken: ct));
+    }
+
     public async Task<GenerationJob?> GetAsync(long id, CancellationToken ct)
     {
         await using var connection = await database.OpenAsync(ct);
@@ -107,6 +116,7 @@ public sealed class JobStore(StudioDatabase database)
         Attempts = (int)row.Attempts,
         Error = row.Error,
         ImageId = row.ImageId,
+        ImageIds = JsonSerializer.Deserialize<long[]>(row.ImageIds) ?? [],
         Warnings = JsonSerializer.Deserialize<string[]>(row.Warnings) ?? [],
         CreatedAt = HistoryStore.ParseTimestamp(row.CreatedAt),
         StartedAt = row.StartedAt is null ? null : HistoryStore.ParseTimestamp(row.StartedAt),
@@ -122,6 +132,7 @@ public sealed class JobStore(StudioDatabase database)
         public long Attempts { get; init; }
         public string? Error { get; init; }
         public long? ImageId { get; init; }
+        public string ImageIds { get; init; } = "[]";
         public string Warnings { get; init; } = "[]";
         public string CreatedAt { get; init; } = "";
         public string? StartedAt { get; init; }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 
 namespace FluxStudio.App.History;
@@ -27,12 +28,27 @@ public static class HistoryDetails
             ("LoRAs", e.LoraPaths.Count == 0 ? "None" : string.Join(", ", e.LoraPaths.Select((p, i) =>
                 $"{Path.GetFileName(p)} ({(i < e.LoraScales.Count ? e.LoraScales[i] : 1.0).ToString(CultureInfo.InvariantCulture)})"))),
         };
+        if (e.InitImagePath is not null || e.ImageStrength is not null)
+        {
+            lines.Add(("Start image", e.InitImagePath ?? "None"));
+            if (e.InitImageHash is not null)
+                lines.Add(("Start image SHA-256", e.InitImageHash));
+            lines.Add(("Image strength", e.ImageStrength?.ToString(CultureInfo.InvariantCulture) ?? "None"));
+        }
         if (e.ControlNetImagePath is not null)
         {
             lines.Add(("ControlNet image", e.ControlNetImagePath));
+            if (e.ControlNetImageHash is not null)
+                lines.Add(("ControlNet image SHA-256", e.ControlNetImageHash));
             lines.Add(("ControlNet strength", e.ControlNetStrength?.ToString(CultureInfo.InvariantCulture) ?? "None"));
+            if (e.ControlNetEncoding is not null)
+                lines.Add(("ControlNet encoding", e.ControlNetEncoding));
             lines.Add(("ControlNet save Canny", e.ControlNetSaveCanny ? "Yes" : "No"));
+            if (e.ControlNetCannyPath is not null)
+                lines.Add(("ControlNet edge map", e.ControlNetCannyPath));
         }
+        if (e.BatchId is not null)
+            lines.Add(("Batch", e.BatchId));
         if (e.GenerationTimeSeconds is { } seconds)
             lines.Add(("Generation time", seconds.ToString("0.0", CultureInfo.InvariantCulture) + " s"));
         if (e.Device is not null)
@@ -73,6 +89,9 @@ public static class HistoryDetails
             ControlNetImagePath = e.ControlNetImagePath,
             ControlNetStrength = e.ControlNetStrength ?? GenerationRequest.DefaultControlNetStrength,
             ControlNetSaveCanny = e.ControlNetSaveCanny,
+            ControlNetEncoding = ControlNetEncodings.TryParse(e.ControlNetEncoding, out var encoding) ? encoding : ControlNetEncoding.Mflux,
+            InitImagePath = e.InitImagePath,
+            ImageStrength = e.ImageStrength ?? GenerationRequest.DefaultImageStrength,
             Metadata = e.MetadataPath is not null,
         };
     }

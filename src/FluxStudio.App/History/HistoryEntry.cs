@@ -30,9 +30,32 @@ public sealed record HistoryEntry
     /// <summary>The custom model path (the original app's <c>path</c> column), if one was used.</summary>
     public string? ModelPath { get; init; }
 
+    /// <summary>The ControlNet's reference picture as the request named it, when a ControlNet guided the image.</summary>
     public string? ControlNetImagePath { get; init; }
+
+    /// <summary>SHA-256 of the reference picture's file (hex), which identifies it when the path is gone or temporary.</summary>
+    public string? ControlNetImageHash { get; init; }
+
     public double? ControlNetStrength { get; init; }
     public bool ControlNetSaveCanny { get; init; }
+
+    /// <summary>How the edge map conditioned the ControlNet: <c>mflux</c> or <c>diffusers</c>.</summary>
+    public string? ControlNetEncoding { get; init; }
+
+    /// <summary>Full path of the Canny edge map the ControlNet was given, kept beside the image and deleted with it.</summary>
+    public string? ControlNetCannyPath { get; init; }
+
+    /// <summary>The picture the image started from (image to image), as the request named it.</summary>
+    public string? InitImagePath { get; init; }
+
+    /// <summary>SHA-256 of the start picture's file (hex).</summary>
+    public string? InitImageHash { get; init; }
+
+    /// <summary>How much of the start picture was kept (mflux's image strength; A1111's denoising strength is 1 − this).</summary>
+    public double? ImageStrength { get; init; }
+
+    /// <summary>The batch the image was made in, shared by the images of one request; null for a single image.</summary>
+    public string? BatchId { get; init; }
     public IReadOnlyList<string> LoraPaths { get; init; } = [];
     public IReadOnlyList<double> LoraScales { get; init; } = [];
 

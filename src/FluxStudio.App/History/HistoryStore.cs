@@ -105,6 +105,19 @@ public sealed class HistoryStore
     public async Task<FileStream?> OpenImageAsync(long id, CancellationToken ct) =>
         await GetAsync(id, ct) is { } entry ? _folder.OpenRead(entry.ImagePath) : null;
 
+    /// <summary>Opens the ControlNet edge map kept with a saved entry (checked like <see cref="OpenImageAsync"/>); null when it has none.</summary>
+    public async Task<FileStream?> OpenControlNetCannyAsync(long id, CancellationToken ct) =>
+        await GetAsync(id, ct) is { ControlNetCannyPath: { } canny } ? _folder.OpenRead(canny) : null;
+
+    /// <summary>The saved images of a batch (<see cref="HistoryEntry.BatchId"/>), in the order they were made.</summary>
+    public async Task<IReadOnlyList<HistoryEntry>> ListBatchAsync(string batchId, CancellationToken ct)
+    {
+        await using var connection = await _database.OpenAsync(ct);
+        var rows = await connection.QueryAsync<ImageRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM images WHERE batch_id = @batchId AND status = 'saved' ORDER BY id", new { batchId }, cancellationToken: ct));
+        return rows.Select(ToEntry).ToList();
+    }
+
     /// <summary>The entry's settings as readable <c>key: value</c> lines, or null when there is no such entry.</summary>
     public async Task<string?> GetDetailsAsync(long id, CancellationToken ct) =>
         await GetAsync(id, ct) is { } entry ? HistoryDetails.Format(entry) : null;
@@ -133,8 +146,8 @@ public sealed class HistoryStore
             if (!DeleteFile(entry.ImagePath))
                 leftOutside.Add(entry.ImagePath);
             CrashPoints.Reach("delete:image-deleted");
-            if (entry.MetadataPath is not null && !DeleteFile(entry.MetadataPath))
-                leftOutside.Add(entry.MetadataPath);
+            foreach (var path in SideFilesOf(entry).Where(path => !DeleteFile(path)))
+                leftOutside.Add(path);
             CrashPoints.Reach("delete:files-deleted");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -177,7 +190,7 @@ public sealed class HistoryStore
                 await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
                 deleted++;
             }
-            else if (File.Exists(entry.ImagePath) && (entry.MetadataPath is null || File.Exists(entry.MetadataPath)))
+            else if (File.Exists(entry.ImagePath) && SideFilesOf(entry).All(File.Exists))
             {
                 await connection.ExecuteAsync(new CommandDefinition(
                     "UPDATE images SET status = 'saved' WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
@@ -209,7 +222,7 @@ public sealed class HistoryStore
 
     private async Task<long?> InsertAsync(HistoryEntry entry, CancellationToken ct)
     {
-        foreach (var path in new[] { entry.ImagePath, entry.MetadataPath }.OfType<string>())
+        foreach (var path in SideFilesOf(entry).Prepend(entry.ImagePath))
         {
             if (!_folder.Contains(path))
                 throw new ArgumentException(
@@ -219,10 +232,12 @@ public sealed class HistoryStore
         return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
             """
             INSERT INTO images (timestamp, seed, prompt, model_alias, quantize, steps, guidance, height, width, path,
-                controlnet_image_path, controlnet_strength, controlnet_save_canny, lora_paths, lora_scales,
+                controlnet_image_path, controlnet_image_hash, controlnet_strength, controlnet_save_canny, controlnet_encoding,
+                controlnet_canny_filename, init_image_path, init_image_hash, image_strength, batch_id, lora_paths, lora_scales,
                 output_filename, metadata_filename, generation_time_seconds, device, precision, status, source)
             VALUES (@Timestamp, @Seed, @Prompt, @ModelAlias, @Quantize, @Steps, @Guidance, @Height, @Width, @ModelPath,
-                @ControlNetImagePath, @ControlNetStrength, @ControlNetSaveCanny, @LoraPaths, @LoraScales,
+                @ControlNetImagePath, @ControlNetImageHash, @ControlNetStrength, @ControlNetSaveCanny, @ControlNetEncoding,
+                @ControlNetCannyFilename, @InitImagePath, @InitImageHash, @ImageStrength, @BatchId, @LoraPaths, @LoraScales,
                 @OutputFilename, @MetadataFilename, @GenerationTimeSeconds, @Device, @Precision, @Status, @Source)
             ON CONFLICT (output_filename) DO NOTHING
             RETURNING id
@@ -286,14 +301,18 @@ public sealed class HistoryStore
     private void DeleteFilesOf(HistoryEntry entry)
     {
         DeleteFile(entry.ImagePath);
-        if (entry.MetadataPath is not null)
-            DeleteFile(entry.MetadataPath);
+        foreach (var path in SideFilesOf(entry))
+            DeleteFile(path);
         foreach (var temp in TempFilesOf(entry))
             DeleteFile(temp);
     }
 
+    /// <summary>The files an entry keeps besides its PNG, written before it: the JSON sidecar and the ControlNet's edge map.</summary>
+    private static IEnumerable<string> SideFilesOf(HistoryEntry entry) =>
+        new[] { entry.MetadataPath, entry.ControlNetCannyPath }.OfType<string>();
+
     private IEnumerable<string> TempFilesOf(HistoryEntry entry) =>
-        TempFilesOf(entry.ImagePath).Concat(entry.MetadataPath is null ? [] : TempFilesOf(entry.MetadataPath));
+        TempFilesOf(entry.ImagePath).Concat(SideFilesOf(entry).SelectMany(TempFilesOf));
 
     private IEnumerable<string> TempFilesOf(string path)
     {
@@ -321,7 +340,10 @@ public sealed class HistoryStore
         "images.id AS Id, images.timestamp AS Timestamp, images.seed AS Seed, images.prompt AS Prompt, images.model_alias AS ModelAlias, images.quantize AS Quantize, " +
         "images.steps AS Steps, images.guidance AS Guidance, images.height AS Height, images.width AS Width, images.path AS ModelPath, " +
         "images.controlnet_image_path AS ControlNetImagePath, images.controlnet_strength AS ControlNetStrength, " +
-        "images.controlnet_save_canny AS ControlNetSaveCanny, images.lora_paths AS LoraPaths, images.lora_scales AS LoraScales, " +
+        "images.controlnet_save_canny AS ControlNetSaveCanny, images.controlnet_image_hash AS ControlNetImageHash, " +
+        "images.controlnet_encoding AS ControlNetEncoding, images.controlnet_canny_filename AS ControlNetCannyFilename, " +
+        "images.init_image_path AS InitImagePath, images.init_image_hash AS InitImageHash, images.image_strength AS ImageStrength, " +
+        "images.batch_id AS BatchId, images.lora_paths AS LoraPaths, images.lora_scales AS LoraScales, " +
         "images.output_filename AS OutputFilename, images.metadata_filename AS MetadataFilename, " +
         "images.generation_time_seconds AS GenerationTimeSeconds, images.device AS Device, images.precision AS Precision, images.status AS Status, images.source AS Source";
 
@@ -347,6 +369,13 @@ public sealed class HistoryStore
         ControlNetImagePath = e.ControlNetImagePath,
         ControlNetStrength = e.ControlNetStrength,
         ControlNetSaveCanny = e.ControlNetSaveCanny ? 1 : 0,
+        ControlNetImageHash = e.ControlNetImageHash,
+        ControlNetEncoding = e.ControlNetEncoding,
+        ControlNetCannyFilename = e.ControlNetCannyPath is null ? null : ToStoredPath(e.ControlNetCannyPath),
+        InitImagePath = e.InitImagePath,
+        InitImageHash = e.InitImageHash,
+        ImageStrength = e.ImageStrength,
+        BatchId = e.BatchId,
         LoraPaths = JsonSerializer.Serialize(e.LoraPaths),
         LoraScales = JsonSerializer.Serialize(e.LoraScales),
         OutputFilename = ToStoredPath(e.ImagePath),
@@ -374,6 +403,13 @@ public sealed class HistoryStore
         ControlNetImagePath = r.ControlNetImagePath,
         ControlNetStrength = r.ControlNetStrength,
         ControlNetSaveCanny = r.ControlNetSaveCanny != 0,
+        ControlNetImageHash = r.ControlNetImageHash,
+        ControlNetEncoding = r.ControlNetEncoding,
+        ControlNetCannyPath = r.ControlNetCannyFilename is null ? null : ToFullPath(r.ControlNetCannyFilename),
+        InitImagePath = r.InitImagePath,
+        InitImageHash = r.InitImageHash,
+        ImageStrength = r.ImageStrength,
+        BatchId = r.BatchId,
         LoraPaths = JsonSerializer.Deserialize<string[]>(r.LoraPaths) ?? [],
         LoraScales = JsonSerializer.Deserialize<double[]>(r.LoraScales) ?? [],
         ImagePath = ToFullPath(r.OutputFilename),
@@ -401,6 +437,13 @@ public sealed class HistoryStore
         public string? ControlNetImagePath { get; init; }
         public double? ControlNetStrength { get; init; }
         public long ControlNetSaveCanny { get; init; }
+        public string? ControlNetImageHash { get; init; }
+        public string? ControlNetEncoding { get; init; }
+        public string? ControlNetCannyFilename { get; init; }
+        public string? InitImagePath { get; init; }
+        public string? InitImageHash { get; init; }
+        public double? ImageStrength { get; init; }
+        public string? BatchId { get; init; }
         public string LoraPaths { get; init; } = "[]";
         public string LoraScales { get; init; } = "[]";
         public string OutputFilename { get; init; } = "";

@@ -10,7 +10,9 @@ namespace FluxStudio.App.Outputs;
 /// The A1111 "infotext" stored in a PNG's <c>parameters</c> text chunk: the prompt, then one line of
 /// <c>Key: value</c> pairs separated by ", ". A1111, Forge and civitai parse this to show the settings.
 /// FLUX has no negative prompt and no classic CFG, so those are written the way Forge writes FLUX images
-/// (CFG scale 1, the dev guidance as "Distilled CFG Scale").
+/// (CFG scale 1, the dev guidance as "Distilled CFG Scale"). Image to image writes A1111's "Denoising strength" as
+/// 1 − the image strength: A1111's value is the share of the schedule that is run again from noise, mflux's the share of
+/// the picture that is kept (steps − max(1, ⌊steps · strength⌋) of the steps run).
 /// </summary>
 public static class Infotext
 {
@@ -36,10 +38,23 @@ public static class Infotext
         if (record.LoraPaths.Count > 0)
             fields.Add(("LoRA", string.Join(", ", record.LoraPaths.Select((path, i) =>
                 $"{Path.GetFileNameWithoutExtension(path)}: {(i < record.LoraScales.Count ? record.LoraScales[i] : 1.0).ToString(CultureInfo.InvariantCulture)}"))));
+        if (record.ImageStrength is { } imageStrength)
+        {
+            fields.Add(("Denoising strength", DenoisingStrength(imageStrength).ToString(CultureInfo.InvariantCulture)));
+            fields.Add(("Image strength", imageStrength.ToString(CultureInfo.InvariantCulture)));
+            if (record.InitImagePath is { } initImage)
+                fields.Add(("Init image", Path.GetFileName(initImage)));
+            if (record.InitImageHash is { } initHash)
+                fields.Add(("Init image hash", ShortHash(initHash)));
+        }
         if (record.ControlNetImagePath is { } controlImage)
         {
             fields.Add(("ControlNet", Path.GetFileName(controlImage)));
             fields.Add(("ControlNet strength", (record.ControlNetStrength ?? 0).ToString(CultureInfo.InvariantCulture)));
+            if (record.ControlNetEncoding is { } encoding)
+                fields.Add(("ControlNet encoding", encoding));
+            if (record.ControlNetImageHash is { } controlHash)
+                fields.Add(("ControlNet image hash", ShortHash(controlHash)));
         }
         if (record.Device is { } device)
             fields.Add(("Device", device));
@@ -53,6 +68,12 @@ public static class Infotext
         text.AppendJoin(", ", fields.Select(f => $"{f.Key}: {Quote(f.Value)}"));
         return text.ToString();
     }
+
+    /// <summary>A1111's denoising strength for an image strength: 1 − strength, as the decimal numbers are written.</summary>
+    public static double DenoisingStrength(double imageStrength) => (double)(1m - (decimal)imageStrength);
+
+    /// <summary>The first ten hex digits, as A1111 writes model hashes; the sidecar and history keep the whole SHA-256.</summary>
+    private static string ShortHash(string hash) => hash.Length > 10 ? hash[..10] : hash;
 
     private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
 

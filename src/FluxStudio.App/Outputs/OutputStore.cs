@@ -11,11 +11,12 @@ namespace FluxStudio.App.Outputs;
 
 /// <summary>
 /// Writes generated images as <c>{yyyyMMdd_HHmmss}_{seed}.png</c> under the output root (with <c>-2</c>,
-/// <c>-3</c>… when two land in the same second), with the A1111 <c>parameters</c> text chunk always and the
-/// mflux-style JSON sidecar when metadata export is on, and records them in history.
+/// <c>-3</c>… when two land in the same second), with the A1111 <c>parameters</c> text chunk always, the
+/// mflux-style JSON sidecar when metadata export is on and the ControlNet's edge map
+/// (<c>…_controlnet_canny.png</c>, mflux's name) when one guided the image, and records them in history.
 /// <para>
 /// Order, so a crash at any point is repaired by <see cref="HistoryStore.ReconcileAsync"/>: the history row
-/// is added as "saving"; the sidecar, then the PNG are each written to a temporary file and renamed into
+/// is added as "saving"; the sidecar and the edge map, then the PNG are each written to a temporary file and renamed into
 /// place; the row becomes "saved". A PNG on disk therefore always means every file of the save is complete.
 /// </para>
 /// </summary>
@@ -39,25 +40,40 @@ public sealed class OutputStore
 
     public string OutputRoot => _history.OutputRoot;
 
+    /// <summary>What mflux appends to an image's name for the ControlNet's edge map written beside it.</summary>
+    public const string ControlNetCannySuffix = "_controlnet_canny";
+
     /// <summary>The image as a PNG carrying its record in the A1111 <c>parameters</c> text chunk.</summary>
     public static byte[] EncodePng(HistoryEntry record, RgbImage image) =>
         PngText.Insert(PngEncoder.Encode(image), Infotext.ChunkKeyword, Infotext.Format(record));
 
+    /// <summary>The files of a run: the PNG with its record, and the ControlNet's edge map when one guided the image.</summary>
+    public static ImageFiles Encode(HistoryEntry record, FluxGenerationResult run) =>
+        new(EncodePng(record, run.Image), run.ControlNet is { } controlNet ? PngEncoder.Encode(controlNet.EdgeMap) : null);
+
+    /// <summary>Where the edge map of the image at <paramref name="imagePath"/> goes: beside it, named as mflux names it.</summary>
+    public static string ControlNetCannyPath(string imagePath) =>
+        Path.Combine(Path.GetDirectoryName(imagePath) ?? "", Path.GetFileNameWithoutExtension(imagePath) + ControlNetCannySuffix + ".png");
+
     /// <summary>
     /// Saves an image under the output root and records it in history, with the JSON sidecar when
-    /// <paramref name="metadata"/> (or <see cref="StudioOptions.AlwaysExportMetadata"/>) says so, and returns the saved
-    /// entry. <paramref name="record"/> describes the run (<see cref="GenerationRecord.Describe"/>) and
-    /// <paramref name="png"/> is its <see cref="EncodePng"/>. On failure nothing of the save is left behind.
+    /// <paramref name="metadata"/> (or <see cref="StudioOptions.AlwaysExportMetadata"/>) says so and the edge map when
+    /// <paramref name="files"/> has one, and returns the saved entry. <paramref name="record"/> describes the run
+    /// (<see cref="GenerationRecord.Describe"/>) and <paramref name="files"/> are its <see cref="Encode"/>. On failure
+    /// nothing of the save is left behind.
     /// </summary>
-    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, byte[] png, bool metadata, CancellationToken ct)
+    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, ImageFiles files, bool metadata, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(record);
-        ArgumentNullException.ThrowIfNull(png);
+        ArgumentNullException.ThrowIfNull(files);
         var now = _time.GetLocalNow();
-        var template = record with { Timestamp = now, ImagePath = "", MetadataPath = null, Source = HistorySources.FluxStudio };
+        var template = record with
+        {
+            Timestamp = now, ImagePath = "", MetadataPath = null, ControlNetCannyPath = null, Source = HistorySources.FluxStudio,
+        };
 
         Directory.CreateDirectory(OutputRoot);
-        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, ct);
+        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, files.ControlNetCannyPng is not null, ct);
         _history.CrashPoints.Reach("save:row-added");
 
         var created = new List<string>();
@@ -65,7 +81,9 @@ public sealed class OutputStore
         {
             if (entry.MetadataPath is { } metadataPath)
                 await WriteAtomicAsync(metadataPath, ImageMetadata.Serialize(entry), "save:metadata", created, ct);
-            await WriteAtomicAsync(entry.ImagePath, png, "save:image", created, ct);
+            if (entry.ControlNetCannyPath is { } cannyPath)
+                await WriteAtomicAsync(cannyPath, files.ControlNetCannyPng!, "save:canny", created, ct);
+            await WriteAtomicAsync(entry.ImagePath, files.Png, "save:image", created, ct);
             // The PNG is complete from here; the save survives even if the status update never happens.
             if (!await _history.CompleteSaveAsync(id, CancellationToken.None))
                 throw new IOException(
@@ -84,14 +102,21 @@ public sealed class OutputStore
 
     /// <summary>
     /// Writes a copy of an image where the user asked for it (the CLI's <c>--output</c>), replacing what is there, with
-    /// the JSON sidecar beside it (same name, <c>.json</c>) when <paramref name="metadata"/> is on. The copy is the user's:
-    /// history neither lists nor deletes it.
+    /// the JSON sidecar beside it (same name, <c>.json</c>) when <paramref name="metadata"/> is on and the edge map
+    /// (<see cref="ControlNetCannyPath"/>) when <paramref name="saveCanny"/> is. The copy is the user's: history neither
+    /// lists nor deletes it. Returns the edge map's path when one was written.
     /// </summary>
-    public static async Task ExportAsync(HistoryEntry record, byte[] png, string path, bool metadata, CancellationToken ct)
+    public static async Task<string?> ExportAsync(HistoryEntry record, ImageFiles files, string path, bool metadata, bool saveCanny,
+        CancellationToken ct)
     {
-        await AtomicFile.WriteAsync(path, png, overwrite: true, ct);
+        await AtomicFile.WriteAsync(path, files.Png, overwrite: true, ct);
         if (metadata)
             await AtomicFile.WriteAsync(Path.ChangeExtension(path, ".json"), ImageMetadata.Serialize(record), overwrite: true, ct);
+        if (!saveCanny || files.ControlNetCannyPng is not { } canny)
+            return null;
+        var cannyPath = ControlNetCannyPath(path);
+        await AtomicFile.WriteAsync(cannyPath, canny, overwrite: true, ct);
+        return cannyPath;
     }
 
     /// <summary>
@@ -99,7 +124,7 @@ public sealed class OutputStore
     /// processes, and names whose files exist (say, copied in by hand) are skipped rather than overwritten.
     /// </summary>
     private async Task<(long Id, HistoryEntry Entry)> ReserveAsync(HistoryEntry template, DateTimeOffset now, bool writeMetadata,
-        CancellationToken ct)
+        bool writeCanny, CancellationToken ct)
     {
         var stem = $"{now.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{template.Seed.ToString(CultureInfo.InvariantCulture)}";
         for (var attempt = 1; attempt <= MaxNameAttempts; attempt++)
@@ -107,9 +132,10 @@ public sealed class OutputStore
             var name = attempt == 1 ? stem : $"{stem}-{attempt.ToString(CultureInfo.InvariantCulture)}";
             var imagePath = Path.Combine(OutputRoot, name + ".png");
             var metadataPath = writeMetadata ? Path.Combine(OutputRoot, name + ".json") : null;
-            if (File.Exists(imagePath) || (metadataPath is not null && File.Exists(metadataPath)))
+            var cannyPath = writeCanny ? ControlNetCannyPath(imagePath) : null;
+            if (new[] { imagePath, metadataPath, cannyPath }.OfType<string>().Any(File.Exists))
                 continue;
-            var entry = template with { ImagePath = imagePath, MetadataPath = metadataPath };
+            var entry = template with { ImagePath = imagePath, MetadataPath = metadataPath, ControlNetCannyPath = cannyPath };
             if (await _history.BeginSaveAsync(entry, ct) is { } id)
                 return (id, entry with { Id = id });
         }
@@ -139,3 +165,6 @@ public sealed class OutputStore
         }
     }
 }
+
+/// <summary>The encoded files of one generated image: the PNG with its record, and the ControlNet's edge map if one guided it.</summary>
+public sealed record ImageFiles(byte[] Png, byte[]? ControlNetCannyPng = null);

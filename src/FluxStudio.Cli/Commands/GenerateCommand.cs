@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using FluxStudio.App;
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Quantization;
@@ -36,9 +37,10 @@ public static class GenerateCommand
         var steps = new Option<int?>("--steps") { Description = "Denoising steps (default 4 for schnell, 20 for dev)." };
         var seeds = new Option<ulong[]>("--seed")
         {
-            Description = "Seed; repeat for one image per seed. 0 or none picks a random seed.",
+            Description = "Seed; repeat for one image per seed (the prompt is encoded once). 0 or none picks a random seed.",
             AllowMultipleArgumentsPerToken = true,
         };
+        var autoSeeds = new Option<int?>("--auto-seeds") { Description = "Make N images, each with a random seed (instead of --seed)." };
         var guidance = new Option<double?>("--guidance") { Description = "Guidance scale for dev (default 3.5); schnell ignores it." };
         var width = new Option<int>("--width") { Description = "Width in pixels.", DefaultValueFactory = _ => GenerationRequest.DefaultSize };
         var height = new Option<int>("--height") { Description = "Height in pixels.", DefaultValueFactory = _ => GenerationRequest.DefaultSize };
@@ -67,18 +69,50 @@ public static class GenerateCommand
         };
         var device = new Option<string?>("--device") { Description = "auto, cpu, cuda, cuda:N or mps (default: FluxStudio:Engine:Device, auto)." };
         var dtype = new Option<string?>("--dtype") { Description = "auto, fp32, bf16 or fp16 (default: FluxStudio:Engine:Precision, auto)." };
+        var controlNetImage = new Option<FileInfo?>("--controlnet-image-path")
+        {
+            Description = "Guide the image by the Canny edges of this picture, through InstantX's FLUX.1 ControlNet.",
+        };
+        var controlNetStrength = new Option<double>("--controlnet-strength")
+        {
+            Description = "How strongly the edges guide the image, 0 to 1.", DefaultValueFactory = _ => GenerationRequest.DefaultControlNetStrength,
+        };
+        var controlNetSaveCanny = new Option<bool>("--controlnet-save-canny")
+        {
+            Description = "Also write the edge map the ControlNet was given, as <output stem>_controlnet_canny.png.",
+        };
+        var controlNetPath = new Option<DirectoryInfo?>("--controlnet-path")
+        {
+            Description = "A local ControlNet folder (default: FluxStudio:Engine:ControlNetPath, else InstantX/FLUX.1-dev-Controlnet-Canny " +
+                          "from the Hugging Face cache, downloaded if missing).",
+        };
+        var controlNetEncoding = new Option<string>("--controlnet-encoding")
+        {
+            Description = "How the edge map is encoded for the ControlNet: mflux (the raw VAE mean, as the original app) or diffusers " +
+                          "((mean − shift) · scale).",
+            DefaultValueFactory = _ => ControlNetEncoding.Mflux.Name(),
+        };
+        var imagePath = new Option<FileInfo?>("--image-path") { Description = "Start from this picture instead of noise (image to image)." };
+        var imageStrength = new Option<double>("--image-strength")
+        {
+            Description = "How much of --image-path to keep, 0 to 1: the first max(1, ⌊steps · strength⌋) steps are skipped.",
+            DefaultValueFactory = _ => GenerationRequest.DefaultImageStrength,
+        };
 
         var command = new Command("generate", "Generate images from a text prompt with FLUX.1.")
         {
-            prompt, promptFile, model, path, quantize, steps, seeds, guidance, width, height, output, metadata, noHistory, lowRam,
-            loraPaths, loraScales, loraDir, dataRoot, device, dtype,
+            prompt, promptFile, model, path, quantize, steps, seeds, autoSeeds, guidance, width, height, output, metadata, noHistory, lowRam,
+            loraPaths, loraScales, loraDir, dataRoot, device, dtype, controlNetImage, controlNetStrength, controlNetSaveCanny, controlNetPath,
+            controlNetEncoding, imagePath, imageStrength,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
             var arguments = new Arguments(result.GetValue(prompt), result.GetValue(promptFile), result.GetValue(model), result.GetValue(path),
                 result.GetValue(quantize), result.GetValue(steps), result.GetValue(seeds) ?? [], result.GetValue(guidance),
                 result.GetValue(width), result.GetValue(height), result.GetValue(output)!, result.GetValue(metadata), result.GetValue(noHistory),
-                result.GetValue(loraPaths) ?? [], result.GetValue(loraScales) ?? []);
+                result.GetValue(loraPaths) ?? [], result.GetValue(loraScales) ?? [], result.GetValue(autoSeeds),
+                result.GetValue(controlNetImage), result.GetValue(controlNetStrength), result.GetValue(controlNetSaveCanny),
+                result.GetValue(controlNetEncoding)!, result.GetValue(imagePath), result.GetValue(imageStrength));
             using var host = CliHost.Build(new Dictionary<string, string?>
             {
                 [$"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}"] = result.GetValue(dataRoot)?.FullName,
@@ -86,6 +120,7 @@ public static class GenerateCommand
                 [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Device)}"] = result.GetValue(device),
                 [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Precision)}"] = result.GetValue(dtype),
                 [$"{EngineOptions.SectionName}:{nameof(EngineOptions.LowMemory)}"] = CliHost.Setting(result.GetValue(lowRam)),
+                [$"{EngineOptions.SectionName}:{nameof(EngineOptions.ControlNetPath)}"] = result.GetValue(controlNetPath)?.FullName,
                 // Nobody looks at step previews here.
                 [$"{EngineOptions.SectionName}:{nameof(EngineOptions.Previews)}"] = "false",
                 // Local files are the user's own: LoRAs may be paths, and the model locator reports a missing model
@@ -93,6 +128,8 @@ public static class GenerateCommand
                 [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.AllowLoraPaths)}"] = "true",
                 [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.AllowEmptyPrompt)}"] = "true",
                 [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.CheckFiles)}"] = "false",
+                // A batch here is not a queue job that keeps others waiting.
+                [$"{ValidationSection}:{nameof(GenerationRequestValidatorOptions.MaxBatchCount)}"] = "10000",
             });
             return await RunAsync(arguments, host.Services, cancellationToken);
         });
@@ -103,7 +140,8 @@ public static class GenerateCommand
 
     private sealed record Arguments(string? Prompt, FileInfo? PromptFile, string? Model, string? Path, int? Quantize, int? Steps,
         ulong[] Seeds, double? Guidance, int Width, int Height, FileInfo Output, bool Metadata, bool NoHistory,
-        string[] LoraPaths, double[] LoraScales);
+        string[] LoraPaths, double[] LoraScales, int? AutoSeeds, FileInfo? ControlNetImage, double ControlNetStrength,
+        bool ControlNetSaveCanny, string ControlNetEncoding, FileInfo? ImagePath, double ImageStrength);
 
     private static async Task<int> RunAsync(Arguments arguments, IServiceProvider services, CancellationToken cancellationToken)
     {
@@ -162,13 +200,12 @@ public static class GenerateCommand
         }
         if (arguments.Seeds.Any(s => s > long.MaxValue))
             throw new ArgumentException($"Seeds must be at most {long.MaxValue}.");
-        // Several images need their seeds first, to name their files.
-        var seeds = arguments.Seeds.Length switch
-        {
-            0 => [0UL],
-            1 => arguments.Seeds,
-            _ => arguments.Seeds.Select(s => s != 0 ? s : FluxGenerationOptions.RandomSeed()).ToArray(),
-        };
+        if (arguments.AutoSeeds is not null && arguments.Seeds.Length > 0)
+            throw new ArgumentException("Give either --seed or --auto-seeds, not both.");
+        if (arguments.AutoSeeds is < 1)
+            throw new ArgumentException($"--auto-seeds must be 1 or more; got {arguments.AutoSeeds}.");
+        if (!ControlNetEncodings.TryParse(arguments.ControlNetEncoding, out var encoding))
+            throw new ArgumentException($"Unknown --controlnet-encoding '{arguments.ControlNetEncoding}': use mflux or diffusers.");
 
         var request = new GenerationRequest
         {
@@ -176,23 +213,27 @@ public static class GenerateCommand
             Model = fluxModel,
             Quantize = arguments.Quantize,
             Steps = arguments.Steps,
+            Seed = arguments.Seeds.Length == 1 ? (long)arguments.Seeds[0] : 0,
+            Seeds = arguments.Seeds.Length > 1 ? arguments.Seeds.Select(seed => (long)seed).ToList() : [],
+            BatchCount = arguments.AutoSeeds ?? 1,
             Guidance = arguments.Guidance,
             Width = arguments.Width,
             Height = arguments.Height,
             ModelPath = modelPath,
             Metadata = arguments.Metadata,
             Loras = ResolveLoras(arguments, services.GetRequiredService<IOptions<StudioOptions>>().Value.ResolveLoraFolder()),
+            ControlNetImagePath = arguments.ControlNetImage?.FullName,
+            ControlNetStrength = arguments.ControlNetStrength,
+            ControlNetSaveCanny = arguments.ControlNetSaveCanny,
+            ControlNetEncoding = encoding,
+            InitImagePath = arguments.ImagePath?.FullName,
+            ImageStrength = arguments.ImageStrength,
         };
         var generation = services.GetRequiredService<ImageGenerationService>();
-        foreach (var seed in seeds)
+        var output = new GenerationOutput { History = !arguments.NoHistory, CopyTo = arguments.Output.FullName };
+        using var progress = new ProgressLine();
+        await foreach (var outcome in generation.GenerateAsync(request, output, progress, cancellationToken))
         {
-            using var progress = new ProgressLine();
-            var output = new GenerationOutput
-            {
-                History = !arguments.NoHistory,
-                CopyTo = OutputPath(arguments.Output, seed, seeds.Length),
-            };
-            var outcome = await generation.GenerateAsync(request with { Seed = (long)seed }, output, progress, cancellationToken);
             progress.Finish();
             foreach (var warning in outcome.Warnings)
                 Console.Error.WriteLine($"warning: {warning}");
@@ -200,6 +241,8 @@ public static class GenerateCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Wrote {outcome.CopyPath} (seed {record.Seed}, {record.Width}×{record.Height}, {record.ModelAlias}, {record.Steps} steps, " +
                 $"{record.GenerationTimeSeconds:F1} s on {record.Device} {record.Precision})"));
+            if (outcome.ControlNetCannyCopyPath is { } canny)
+                Console.WriteLine($"Wrote the ControlNet's edge map to {canny}");
             if (outcome.InHistory)
                 Console.WriteLine($"Recorded in history as image {record.Id} ({record.ImagePath})");
         }
@@ -235,13 +278,6 @@ public static class GenerateCommand
         return text.Trim();
     }
 
-    private static string OutputPath(FileInfo output, ulong seed, int count)
-    {
-        if (count == 1) return output.FullName;
-        var name = $"{Path.GetFileNameWithoutExtension(output.Name)}_seed_{seed}{output.Extension}";
-        return Path.Combine(output.DirectoryName ?? ".", name);
-    }
-
     /// <summary>A one-line progress bar on standard error (a line per step when it is not a terminal).</summary>
     private sealed class ProgressLine : IProgress<GenerationProgress>, IDisposable
     {
@@ -257,7 +293,8 @@ public static class GenerateCommand
                 GenerationStage.LoadingModel => "Loading the model…",
                 GenerationStage.EncodingPrompt => "Encoding the prompt…",
                 GenerationStage.Denoising when value.Step > 0 =>
-                    $"Denoising [{new string('#', Bar(value, 30))}{new string('.', 30 - Bar(value, 30))}] {value.Step}/{value.TotalSteps}",
+                    $"Denoising [{new string('#', Bar(value, 30))}{new string('.', 30 - Bar(value, 30))}] {value.Step}/{value.TotalSteps}" +
+                    (value.Images > 1 ? $", image {value.Image} of {value.Images}" : ""),
                 GenerationStage.Decoding => "Decoding the image…",
                 _ => "",
             };

@@ -13,3 +13,17 @@ public enum ControlNetEncoding
     /// (which samples the posterior where this takes its mean).</summary>
     Diffusers,
 }
+
+public static class ControlNetEncodings
+{
+    /// <summary>The name users type and records keep: <c>mflux</c> or <c>diffusers</c>.</summary>
+    public static string Name(this ControlNetEncoding encoding) => encoding.ToString().ToLowerInvariant();
+
+    /// <summary>Reads <c>mflux</c> or <c>diffusers</c>, in any case.</summary>
+    public static bool TryParse(string? name, out ControlNetEncoding encoding)
+    {
+        encoding = ControlNetEncoding.Mflux;
+        return !string.IsNullOrWhiteSpace(name) && !name.Trim().All(char.IsDigit)
+               && Enum.TryParse(name.Trim(), ignoreCase: true, out encoding) && Enum.IsDefined(encoding);
+    }
+}

@@ -5,8 +5,11 @@ using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Memory;
 
-/// <summary>A generation as far as memory is concerned: the image size and whether the model runs in low-memory mode.</summary>
-public sealed record MemoryRequest(int Width, int Height, bool LowMemory);
+/// <summary>
+/// A generation as far as memory is concerned: the image size, whether the model runs in low-memory mode, and whether it
+/// starts from a picture (image to image), which goes through the VAE's encoder first.
+/// </summary>
+public sealed record MemoryRequest(int Width, int Height, bool LowMemory, bool FromPicture = false);
 
 /// <summary>The new memory a generation takes at its peak: weights it still has to load, and activations.</summary>
 public sealed record MemoryEstimate(long WeightBytes, long ActivationBytes)
@@ -21,7 +24,8 @@ public sealed record MemoryEstimate(long WeightBytes, long ActivationBytes)
 /// on the CPU (the bench prints measured peaks beside these estimates) and rounded up.
 /// </summary>
 /// <remarks>
-/// Stages: encoding the prompt, then encoding the control image (with a ControlNet), denoising and decoding. Without
+/// Stages: encoding the prompt, then encoding the control image (with a ControlNet) and the start picture (image to
+/// image), denoising and decoding. Without
 /// low-memory mode every part is loaded before the first stage and stays. In low-memory mode the text encoders are
 /// loaded for the first stage and freed after it, and the transformer (and ControlNet) are loaded after it and kept;
 /// a part already resident costs nothing new.
@@ -46,16 +50,17 @@ public static class GenerationMemory
         long text = TextActivations(model);
         long denoise = TransformerActivations(model.Transformer, imageTokens, model.DType, model.QuantizationBits is not null);
         long decode = DecodeActivations(model.Vae, model.DType, rows, columns);
-        long controlImage = 0;
+        // The control image and the start picture each go through the VAE's encoder whole, one after the other.
+        long encodePicture = model.ControlNet is not null || request.FromPicture ? EncodeActivations(model.Vae, model.DType, rows, columns) : 0;
+        if (request.FromPicture)
+            denoise += rows * columns * model.Vae.LatentChannels * sizeof(float);
         if (model.ControlNet is { } controlNet)
         {
-            // The control image goes through the VAE's encoder whole; each step the ControlNet's residuals, one per block,
-            // wait for the transformer while it runs.
-            controlImage = EncodeActivations(model.Vae, model.DType, rows, columns);
+            // Each step the ControlNet's residuals, one per block, wait for the transformer while it runs.
             denoise = Math.Max(denoise, TransformerActivations(controlNet, imageTokens, model.DType, model.QuantizationBits is not null))
                       + (controlNet.Depth + controlNet.DepthSingleBlocks) * imageTokens * controlNet.HiddenSize * Size(model.DType);
         }
-        long afterText = Math.Max(controlImage, Math.Max(denoise, decode));
+        long afterText = Math.Max(encodePicture, Math.Max(denoise, decode));
         (long Weights, long Activations)[] stages = request.LowMemory
             ?
             [

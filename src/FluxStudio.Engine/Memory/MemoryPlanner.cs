@@ -14,16 +14,22 @@ public sealed class MemoryPlanner(IDeviceMemory memory)
     public static MemoryPlanner ForThisMachine { get; } = new(new SystemMemory());
 
     /// <summary>Before the model is loaded: every part it will load counts.</summary>
+    /// <param name="controlNetFolder">The ControlNet that will guide the generation, if one will.</param>
     /// <exception cref="EngineMemoryException">The generation cannot fit; the exception says what would.</exception>
-    public MemoryPlan Check(ModelLocation location, ComputeTarget target, int? quantizeBits, MemoryRequest request) =>
-        Check(ModelFootprint.Read(location, target.DType, quantizeBits), target, request, new HashSet<ModelPart>());
+    public MemoryPlan Check(ModelLocation location, ComputeTarget target, int? quantizeBits, MemoryRequest request,
+        string? controlNetFolder = null)
+    {
+        var footprint = ModelFootprint.Read(location, target.DType, quantizeBits);
+        return Check(controlNetFolder is null ? footprint : footprint.WithControlNet(controlNetFolder), target, request, new HashSet<ModelPart>());
+    }
 
     /// <summary>With the model loaded: the parts already resident take nothing new.</summary>
     /// <param name="controlNet">Whether the ControlNet the model uses guides this generation.</param>
+    /// <param name="fromPicture">Whether the generation starts from a picture (image to image).</param>
     /// <exception cref="EngineMemoryException">The generation cannot fit; the exception says what would.</exception>
-    public MemoryPlan Check(LoadedFluxModel model, int width, int height, bool controlNet = false) =>
+    public MemoryPlan Check(LoadedFluxModel model, int width, int height, bool controlNet = false, bool fromPicture = false) =>
         Check(controlNet && model.ControlNetPath is { } folder ? model.Footprint.WithControlNet(folder) : model.Footprint, model.Target,
-            new MemoryRequest(width, height, model.LowMemory), model.ResidentParts);
+            new MemoryRequest(width, height, model.LowMemory, fromPicture), model.ResidentParts);
 
     public MemoryPlan Check(ModelFootprint model, ComputeTarget target, MemoryRequest request, IReadOnlySet<ModelPart> resident)
     {

@@ -3,7 +3,7 @@ using FluxStudio.Engine.Models;
 
 namespace FluxStudio.Engine.Pipeline;
 
-/// <summary>One text-to-image request to the engine.</summary>
+/// <summary>One request to the engine: text to image, or image to image with <see cref="InitImage"/>.</summary>
 public sealed record FluxGenerationOptions
 {
     public required string Prompt { get; init; }
@@ -26,6 +26,9 @@ public sealed record FluxGenerationOptions
 
     /// <summary>Guide the image by the edges of a reference picture, through the model's ControlNet; null for none.</summary>
     public ControlNetConditioning? ControlNet { get; init; }
+
+    /// <summary>Start from this picture instead of pure noise (image to image); null for text to image.</summary>
+    public InitImage? InitImage { get; init; }
 
     /// <summary>The studio's one random seed: 1 to 2³²−1, so it fits every tool that reads it back.</summary>
     public static ulong RandomSeed() => (ulong)Random.Shared.NextInt64(1, 1L << 32);

@@ -32,6 +32,9 @@ public sealed record FluxGenerationResult(
 
     /// <summary>The ControlNet's edge map and settings, when the generation used one.</summary>
     public ControlNetRun? ControlNet { get; init; }
+
+    /// <summary>The start image's strength and first step, when the generation started from a picture.</summary>
+    public InitImageRun? InitImage { get; init; }
 }
 
 /// <summary>A LoRA file as it ran: its full path and scale.</summary>

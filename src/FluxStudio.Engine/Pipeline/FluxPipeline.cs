@@ -29,12 +29,23 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     public FluxGenerationResult Generate(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        using var prepared = Prepare(options, progress, cancellationToken);
+        return prepared.Generate(options.Seed, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Computes once what every image of a batch shares: the prompt's encoding, the ControlNet's conditioning and the
+    /// start image's latent. <see cref="PreparedGeneration.Generate"/> then makes an image per seed from them.
+    /// </summary>
+    public PreparedGeneration Prepare(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
         var clock = Stopwatch.StartNew();
         var warnings = new List<string>(Model.Warnings);
         Validate(options);
         // Before anything is allocated: a generation that cannot fit is refused, saying what would.
-        var plan = (memory ?? MemoryPlanner.ForThisMachine).Check(Model, options.Width, options.Height, options.ControlNet is not null);
-        ulong seed = options.Seed != 0 ? options.Seed : FluxGenerationOptions.RandomSeed();
+        var plan = (memory ?? MemoryPlanner.ForThisMachine).Check(Model, options.Width, options.Height, options.ControlNet is not null,
+            options.InitImage is { Strength: > 0 });
         int steps = options.Steps ?? DefaultSteps;
         float? guidance = null;
         if (Model.Variant.TakesGuidance())
@@ -55,37 +66,37 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
             : (null, null);
 
         cancellationToken.ThrowIfCancellationRequested();
-        var noise = Guard(plan, "drawing the starting noise", () => PrepareNoise(seed, options.Width, options.Height));
-        var (rows, columns) = (noise.shape[2] / 2, noise.shape[3] / 2);
-        var timesteps = Schedule(steps, (int)(rows * columns));
-        var imageIds = LatentPacking.ImageIds(1, rows, columns, Model.Target.Device);
-        progress?.Report(new GenerationProgress(GenerationStage.Denoising, 0, steps));
-        var packed = Guard(plan, "denoising", () => EulerSampler.Denoise(Model.Transformer, LatentPacking.Pack(noise), imageIds, text,
-            timesteps, guidance,
-            step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
-                options.Previews ? Preview(step, rows, columns) : null)),
-            cancellationToken, controlNet));
-
-        NativeHeap.ReturnFreePages();
-        cancellationToken.ThrowIfCancellationRequested();
-        progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
-        var decoded = Guard(plan, "decoding the image", () => Decode(packed, rows, columns));
-        var image = Guard(plan, "converting the image", () => ImageConversion.ToRgb(decoded));
-        progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
-        return new FluxGenerationResult(image, seed, steps, guidance, options.Width, options.Height,
-            Model.Target.DeviceName, Model.Target.PrecisionName, clock.Elapsed, warnings)
+        var (start, initRun) = (default(Tensor), default(InitImageRun));
+        if (options.InitImage is { Strength: 0 })
+            warnings.Add("Image strength 0 keeps nothing of the start image; it ran as text to image.");
+        else if (options.InitImage is { } init)
         {
-            Variant = Model.Variant,
-            Loras = Model.Loras.Select(l => new LoraUse(l.Path, l.Scale)).ToList(),
-            QuantizationBits = Model.QuantizationBits,
-            ControlNet = controlNetRun,
-        };
+            start = Guard(plan, "encoding the start image", () => EncodeInitImage(init.Image, options.Width, options.Height));
+            initRun = new InitImageRun(init.Strength, InitImage.FirstStep(steps, init.Strength));
+        }
+
+        var (rows, columns) = LatentGrid(options.Width, options.Height);
+        var shared = new PreparedGeneration.Inputs(
+            new TextConditioning(text.Features.DetachFromDisposeScope(), text.Ids.DetachFromDisposeScope(), text.Pooled.DetachFromDisposeScope()),
+            LatentPacking.ImageIds(1, rows, columns, Model.Target.Device).DetachFromDisposeScope(),
+            Schedule(steps, (int)(rows * columns)),
+            controlNet is null ? null : controlNet with { Condition = controlNet.Condition.DetachFromDisposeScope() },
+            start?.DetachFromDisposeScope());
+        return new PreparedGeneration(this, options, guidance, warnings, shared, controlNetRun, initRun, plan, clock.Elapsed);
     }
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default) =>
-        Task.Factory.StartNew(() => Generate(options, progress, cancellationToken), cancellationToken,
-            TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        RunLong(() => Generate(options, progress, cancellationToken), cancellationToken);
+
+    /// <summary><see cref="Prepare"/> on a thread of its own.</summary>
+    public Task<PreparedGeneration> PrepareAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        RunLong(() => Prepare(options, progress, cancellationToken), cancellationToken);
+
+    /// <summary>Runs engine work that takes seconds to minutes on a dedicated thread rather than the thread pool.</summary>
+    internal static Task<T> RunLong<T>(Func<T> work, CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <summary>Checks a request against this model; the messages say what to change.</summary>
     public void Validate(FluxGenerationOptions options)
@@ -112,6 +123,12 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
             if (Model.ControlNetPath is null)
                 throw new InvalidOperationException("A control image was given but no ControlNet is in use: call UseControlNet with its folder first.");
         }
+        if (options.InitImage is { } init)
+        {
+            ArgumentNullException.ThrowIfNull(init.Image, nameof(options.InitImage.Image));
+            if (!double.IsFinite(init.Strength) || init.Strength < 0 || init.Strength > 1)
+                throw new ArgumentException($"The image strength must be between 0 and 1; got {init.Strength}.");
+        }
     }
 
     /// <summary>CLIP ids (77), T5 ids (512 for dev-style, 256 for schnell), then both encoders.</summary>
@@ -129,6 +146,10 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     /// <summary>The seed's starting noise (1, z, H/f, W/f), as the reference draws it (bf16 CPU generator).</summary>
     public Tensor PrepareNoise(ulong seed, int width, int height) =>
         SeededNoise.Draw(seed, Model.Vae.Config.LatentChannels, height, width, DownsampleFactor, Model.Target.Device);
+
+    /// <summary>The packed latent's grid for an image size: rows × columns of 2 × 2 latent patches.</summary>
+    public (long Rows, long Columns) LatentGrid(int width, int height) =>
+        ((long)Math.Ceiling(height / (2.0 * DownsampleFactor)), (long)Math.Ceiling(width / (2.0 * DownsampleFactor)));
 
     /// <summary>The timesteps: shifted by the token count for dev-style models, plain for schnell.</summary>
     public float[] Schedule(int steps, int imageSequenceLength) =>
@@ -162,6 +183,25 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
         return LatentPacking.Pack(latent).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The packed latent (1, L_img, C) of an image-to-image start picture: resized to the output size with Lanczos, in
+    /// [−1, 1], through the VAE encoder as an image latent ((mean − shift) · scale, the posterior mean: no sampling), in
+    /// float32 like the noise it is mixed with.
+    /// </summary>
+    public Tensor EncodeInitImage(RgbImage image, int width, int height)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var pixels = ImageConversion.FromRgb(LanczosResize.Resize(image, width, height), Model.Target.Device);
+        return LatentPacking.Pack(Model.Vae.Encode(pixels).to(ScalarType.Float32)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Where image to image starts: the encoded picture moved along the flow to timestep σ of its first step,
+    /// (1 − σ) · picture + σ · noise (mflux's interpolation), in float32.
+    /// </summary>
+    public static Tensor NoisedStart(Tensor picture, Tensor noise, float sigma) => picture * (1 - sigma) + noise * sigma;
+
     /// <summary>Unpacks the final latent and decodes it (in tiles when the whole image would take too much memory).</summary>
     public Tensor Decode(Tensor packed, long rows, long columns)
     {
@@ -175,7 +215,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     /// A rough preview without the VAE: the predicted clean latent x₀ = x − t·v, its first three channels
     /// stretched to 0–255. Cheap enough for every step, at the latent's resolution.
     /// </summary>
-    private static RgbImage Preview(DenoiseStep step, long rows, long columns)
+    internal static RgbImage Preview(DenoiseStep step, long rows, long columns)
     {
         using var scope = NewDisposeScope();
         var clean = step.Latent - step.Prediction * step.NextTimestep;
@@ -185,7 +225,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
         return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).bytes.ToArray());
     }
 
-    private static T Guard<T>(MemoryPlan plan, string operation, Func<T> action)
+    internal static T Guard<T>(MemoryPlan plan, string operation, Func<T> action)
     {
         try
         {

@@ -26,10 +26,14 @@ public static class EulerSampler
     /// <param name="afterStep">Called after each step, for progress and previews.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
     /// <param name="controlNet">Runs before the transformer at each step and gives it residuals; may be null.</param>
+    /// <param name="firstStep">The step to start at: 0 from noise; k for image to image, where <paramref name="latent"/>
+    /// is the start image already noised to the timestep of step k. Step numbers stay those of the whole schedule.</param>
     public static Tensor Denoise(FluxTransformer model, Tensor latent, Tensor imageIds, TextConditioning text,
         IReadOnlyList<float> timesteps, float? guidance = null, Action<DenoiseStep>? afterStep = null,
-        CancellationToken cancellationToken = default, ControlNetGuide? controlNet = null)
+        CancellationToken cancellationToken = default, ControlNetGuide? controlNet = null, int firstStep = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstStep);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(firstStep, timesteps.Count - 1);
         using var _ = no_grad();
         long batch = latent.shape[0];
         var device = latent.device;
@@ -39,7 +43,7 @@ public static class EulerSampler
                 ScalarType.Float32, device)
             : null;
         int steps = timesteps.Count - 1;
-        for (int i = 0; i < steps; i++)
+        for (int i = firstStep; i < steps; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();

@@ -2,8 +2,11 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
+using FluxStudio.Web.Security;
 using FluxStudio.Web.Services;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 
 namespace FluxStudio.Web.Api;
 
@@ -12,7 +15,15 @@ public static class GenerationEndpoints
     public static RouteGroupBuilder MapGenerationApi(this RouteGroupBuilder api)
     {
         var group = api.MapGroup("/generations").WithTags("Generations");
-        group.MapPost("/", CreateAsync).WithSummary("Queue a generation");
+        group.MapPost("/", CreateAsync)
+            .WithSummary("Queue a generation")
+            .WithDescription("The settings as JSON; or, with pictures, multipart/form-data: the same JSON in the part 'request', a " +
+                             "ControlNet reference picture in 'controlNetImage' and a picture to start from in 'image' (PNG, JPEG or " +
+                             "WebP, each up to the upload limit). A batch (batchCount or seeds) is one job whose images each get a " +
+                             "history entry.")
+            .AddOpenApiOperationTransformer(GenerationApiBody.DescribeBody)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
         group.MapGet("/{id:long}", GetAsync).WithSummary("The state of a generation");
         group.MapGet("/{id:long}/events", EventsAsync).WithSummary("Server-sent progress events of a generation");
         group.MapDelete("/{id:long}", CancelAsync).WithSummary("Cancel a generation");
@@ -20,9 +31,16 @@ public static class GenerationEndpoints
     }
 
     private static async Task<Results<Accepted<GenerationCreated>, ValidationProblem, ProblemHttpResult>> CreateAsync(
-        GenerationApiRequest body, GenerationSubmitter submitter, CancellationToken ct)
+        HttpRequest http, GenerationSubmitter submitter, InputPictures pictures, IOptions<WebOptions> web, IOptions<JsonOptions> json,
+        CancellationToken ct)
     {
-        var (request, shapeErrors) = body.ToRequest();
+        var (body, bodyErrors, problem) = await GenerationApiBody.ReadAsync(http, pictures, web.Value.MaxUploadBytes, json.Value.SerializerOptions, ct);
+        if (problem is not null)
+            return problem;
+        if (body is null || bodyErrors.Count > 0)
+            return TypedResults.ValidationProblem(bodyErrors.ToDictionary(e => e.Key, e => new[] { e.Value }),
+                title: "The generation settings are not valid");
+        var (request, shapeErrors) = body.Request.ToRequest(body.ControlNetImagePath, body.InitImagePath);
         var result = await submitter.SubmitAsync(request, shapeErrors, ct);
         if (result.Job is { } job)
             return TypedResults.Accepted($"/api/generations/{job.Id}", new GenerationCreated(job.Id));
@@ -51,9 +69,15 @@ public static class GenerationEndpoints
         if (job.ImageId is { } imageId && await history.GetAsync(imageId, ct) is { } entry)
             (seed, steps) = (entry.Seed, entry.Steps);
         var step = job.Status == JobStatus.Done ? steps : progress?.Step ?? 0;
+        var images = job.Request.ImageCount;
         int? position = job.Status is JobStatus.Queued or JobStatus.Running ? await queue.GetPositionAsync(job.Id, ct) : null;
         return new GenerationStatus(job.Id, job.Status.ToString().ToLowerInvariant(), step, steps, seed, job.ImageId, position, job.Error,
-            job.Warnings);
+            job.Warnings)
+        {
+            HistoryIds = job.ImageIds,
+            Image = job.Status == JobStatus.Done ? images : progress?.Image ?? Math.Min(job.ImageIds.Count + 1, images),
+            Images = images,
+        };
     }
 
     private static async Task<IResult> EventsAsync(long id, GenerationQueue queue, GenerationEvents queueEvents, HttpContext context,
@@ -77,7 +101,10 @@ public static class GenerationEndpoints
         [EnumeratorCancellation] CancellationToken ct)
     {
         var steps = job.Request.ExpectedSteps;
-        yield return new SseItem<GenerationEvent>(new GenerationEvent(job.Id, null, steps, job.ImageId, job.Error, null, job.Warnings),
+        yield return new SseItem<GenerationEvent>(new GenerationEvent(job.Id, null, steps, job.ImageId, job.Error, null, job.Warnings)
+            {
+                HistoryIds = job.ImageIds, Images = job.Request.ImageCount,
+            },
             job.Status.ToString().ToLowerInvariant());
         if (job.IsFinished)
             yield break;
@@ -87,7 +114,10 @@ public static class GenerationEndpoints
                 continue;
             var kind = e.Kind.ToString().ToLowerInvariant();
             yield return new SseItem<GenerationEvent>(
-                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng, e.Warnings), kind);
+                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng, e.Warnings)
+                {
+                    HistoryIds = e.ImageIds, Image = e.Image, Images = e.Images,
+                }, kind);
             if (e.EndsRun)
                 yield break;
         }

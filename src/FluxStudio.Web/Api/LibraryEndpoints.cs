@@ -15,6 +15,8 @@ public static class LibraryEndpoints
         history.MapGet("/{id:long}", GetAsync).WithSummary("One history entry with its details and settings");
         history.MapDelete("/{id:long}", DeleteAsync).WithSummary("Delete an image and its history entry");
         api.MapGet("/images/{historyId:long}", ImageAsync).WithTags("History").WithSummary("The PNG of a history entry");
+        api.MapGet("/images/{historyId:long}/controlnet-canny", ControlNetCannyAsync).WithTags("History")
+            .WithSummary("The Canny edge map a ControlNet guided a history entry's image by");
         api.MapGet("/loras", Loras).WithTags("LoRAs").WithSummary("The LoRA catalog");
         return api;
     }
@@ -57,6 +59,15 @@ public static class LibraryEndpoints
         if (await store.OpenImageAsync(historyId, ct) is not { } image)
             return NoSuchEntry(historyId);
         return TypedResults.Stream(image, "image/png");
+    }
+
+    private static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> ControlNetCannyAsync(long historyId, HistoryStore store,
+        CancellationToken ct)
+    {
+        if (await store.OpenControlNetCannyAsync(historyId, ct) is not { } edges)
+            return TypedResults.Problem($"There is no edge map for image {historyId}: no ControlNet guided it, or it was deleted.",
+                statusCode: StatusCodes.Status404NotFound, title: "Edge map not found");
+        return TypedResults.Stream(edges, "image/png");
     }
 
     private static Ok<LoraListing> Loras(LoraCatalog catalog)

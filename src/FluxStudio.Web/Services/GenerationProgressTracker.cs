@@ -34,10 +34,17 @@ public sealed class GenerationProgressTracker : IHostedService
     private void OnChanged(object? sender, QueueEvent e)
     {
         if (e is { Kind: QueueEventKind.Progress, Step: { } step, TotalSteps: { } total })
-            _progress[e.JobId] = new JobProgress(step, total, e.PreviewPng ?? _progress.GetValueOrDefault(e.JobId)?.PreviewPng);
+            _progress[e.JobId] = new JobProgress(step, total, e.PreviewPng ?? _progress.GetValueOrDefault(e.JobId)?.PreviewPng)
+            {
+                Image = e.Image ?? 1,
+            };
         else if (e.EndsRun || e.Kind == QueueEventKind.Requeued)
             _progress.TryRemove(e.JobId, out _);
     }
 }
 
-public sealed record JobProgress(int Step, int TotalSteps, byte[]? PreviewPng);
+/// <param name="Step">Step of the image being made (<see cref="Image"/> of the job's batch, from 1).</param>
+public sealed record JobProgress(int Step, int TotalSteps, byte[]? PreviewPng)
+{
+    public int Image { get; init; } = 1;
+}

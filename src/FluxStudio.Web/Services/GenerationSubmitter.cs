@@ -4,10 +4,12 @@ using FluxStudio.Web.Security;
 namespace FluxStudio.Web.Services;
 
 /// <summary>
-/// The one way the UI and the REST API queue a generation: the model-path policy, then the shared
-/// <see cref="GenerationRequestValidator"/>, then the queue. Errors are keyed by the request's property names.
+/// The one way the UI and the REST API queue a generation: the model-path policy, the rule that pictures come only by
+/// upload (<see cref="InputPictures.Check"/>), then the shared <see cref="GenerationRequestValidator"/>, then the queue.
+/// Errors are keyed by the request's property names.
 /// </summary>
-public sealed class GenerationSubmitter(GenerationQueue queue, GenerationRequestValidator validator, ModelPathPolicy pathPolicy)
+public sealed class GenerationSubmitter(GenerationQueue queue, GenerationRequestValidator validator, ModelPathPolicy pathPolicy,
+    InputPictures pictures)
 {
     public async Task<SubmitResult> SubmitAsync(GenerationRequest request, IReadOnlyDictionary<string, string>? earlierErrors,
         CancellationToken ct)
@@ -35,6 +37,8 @@ public sealed class GenerationSubmitter(GenerationQueue queue, GenerationRequest
         var errors = new Dictionary<string, string>(earlierErrors ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         if (pathPolicy.Check(request.ModelPath) is { } pathError)
             errors.TryAdd(nameof(GenerationRequest.ModelPath), pathError);
+        foreach (var (field, message) in pictures.Check(request))
+            errors.TryAdd(field, message);
         foreach (var (field, message) in validator.Validate(request).Errors)
             errors.TryAdd(field, message);
         return errors;

@@ -1,12 +1,14 @@
 using FluxStudio.App.Generation;
+using FluxStudio.App.History;
 
 namespace FluxStudio.Web.Services;
 
 /// <summary>
-/// The Generate tab's job, followed from submission to its end: the state, step i of n and preview while it runs,
-/// its place in the queue, then the image, the failure or the warnings. It follows the queue's events, and reads the
-/// job once after submitting because a short job can end before its id is known here. One per page (scoped to the
-/// circuit); the page renders it and re-renders when <see cref="Changed"/> fires.
+/// The Generate tab's job, followed from submission to its end: the state, step i of n of image j of m and preview
+/// while it runs, its place in the queue, then its images (each of a batch as soon as it is saved, with its edge map when
+/// a ControlNet guided it), the failure or the warnings. It follows the queue's events, and reads the job once after
+/// submitting because a short job can end before its id is known here. One per page (scoped to the circuit); the page
+/// renders it and re-renders when <see cref="Changed"/> fires.
 /// </summary>
 public sealed class GenerationWatch : IDisposable
 {
@@ -15,13 +17,15 @@ public sealed class GenerationWatch : IDisposable
     private readonly GenerationSubmitter _submitter;
     private readonly GenerationQueue _queue;
     private readonly GenerationEvents _events;
+    private readonly HistoryStore _history;
     private readonly Lock _gate = new();
 
-    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events)
+    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events, HistoryStore history)
     {
         _submitter = submitter;
         _queue = queue;
         _events = events;
+        _history = history;
         _events.Changed += OnQueueChanged;
     }
 
@@ -47,6 +51,12 @@ public sealed class GenerationWatch : IDisposable
 
     public int TotalSteps { get; private set; } = 1;
 
+    /// <summary>Which image of the batch is being made, from 1.</summary>
+    public int Image { get; private set; } = 1;
+
+    /// <summary>How many images the job makes (its batch count).</summary>
+    public int Images { get; private set; } = 1;
+
     public int? QueuePosition { get; private set; }
 
     /// <summary>The latest step's preview as a data URL, ready for an <c>img</c>.</summary>
@@ -54,7 +64,11 @@ public sealed class GenerationWatch : IDisposable
 
     public string? Failure { get; private set; }
 
+    /// <summary>The latest image the job saved.</summary>
     public long? ResultImageId { get; private set; }
+
+    /// <summary>Every image the job saved so far, in order, with what the page shows of each.</summary>
+    public IReadOnlyList<GeneratedResult> Results { get; private set; } = [];
 
     /// <summary>What the engine changed or ignored (a release other than the one chosen, ignored guidance, …).</summary>
     public IReadOnlyList<string> Warnings { get; private set; } = [];
@@ -73,7 +87,7 @@ public sealed class GenerationWatch : IDisposable
             lock (_gate)
             {
                 (JobId, Running, State, Step, TotalSteps) = (job.Id, true, "queued", 0, job.Request.ExpectedSteps);
-                (Preview, Failure, ResultImageId, Warnings) = (null, null, null, []);
+                (Image, Images, Preview, Failure, ResultImageId, Results, Warnings) = (1, job.Request.ImageCount, null, null, null, [], []);
             }
             await CatchUpAsync(job.Id, ct);
             await UpdateQueuePositionAsync(ct);
@@ -107,7 +121,7 @@ public sealed class GenerationWatch : IDisposable
                 Apply(new QueueEvent(QueueEventKind.Started, id));
                 break;
             case JobStatus.Done:
-                Apply(new QueueEvent(QueueEventKind.Completed, id) { ImageId = job.ImageId, Warnings = job.Warnings });
+                Apply(new QueueEvent(QueueEventKind.Completed, id) { Warnings = job.Warnings });
                 break;
             case JobStatus.Failed:
                 Apply(new QueueEvent(QueueEventKind.Failed, id) { Error = job.Error });
@@ -115,6 +129,26 @@ public sealed class GenerationWatch : IDisposable
             case JobStatus.Cancelled:
                 Apply(new QueueEvent(QueueEventKind.Cancelled, id));
                 break;
+        }
+        await LoadResultsAsync(job?.ImageIds ?? [], ct);
+    }
+
+    /// <summary>Reads from history the images not shown yet (in the order the job made them).</summary>
+    private async Task LoadResultsAsync(IReadOnlyList<long> imageIds, CancellationToken ct)
+    {
+        var shown = Results;
+        var added = new List<GeneratedResult>();
+        foreach (var id in imageIds.Where(id => shown.All(result => result.Id != id)))
+        {
+            if (await _history.GetAsync(id, ct) is { } entry)
+                added.Add(GeneratedResult.From(entry));
+        }
+        if (added.Count == 0)
+            return;
+        lock (_gate)
+        {
+            Results = [.. Results, .. added.Where(result => Results.All(r => r.Id != result.Id))];
+            ResultImageId = Results[^1].Id;
         }
     }
 
@@ -134,7 +168,10 @@ public sealed class GenerationWatch : IDisposable
     private async Task FollowAsync(QueueEvent e, long id)
     {
         if (e.JobId == id)
+        {
             Apply(e);
+            await LoadResultsAsync(e.ImageIds, CancellationToken.None);
+        }
         // Another job starting or ending moves this one up the queue.
         if (e.Kind != QueueEventKind.Progress)
             await UpdateQueuePositionAsync(CancellationToken.None);
@@ -157,11 +194,15 @@ public sealed class GenerationWatch : IDisposable
                     State = "running";
                     Step = e.Step ?? Step;
                     TotalSteps = e.TotalSteps ?? TotalSteps;
+                    (Image, Images) = (e.Image ?? Image, e.Images ?? Images);
                     if (e.PreviewPng is { } png)
                         Preview = "data:image/png;base64," + Convert.ToBase64String(png);
                     break;
+                case QueueEventKind.ImageSaved:
+                    Image = Math.Min((e.Image ?? Image) + 1, Images);
+                    break;
                 case QueueEventKind.Completed:
-                    (State, Step, ResultImageId, Warnings, Running) = ("done", TotalSteps, e.ImageId, e.Warnings, false);
+                    (State, Step, Image, Warnings, Running) = ("done", TotalSteps, Images, e.Warnings, false);
                     break;
                 case QueueEventKind.Failed:
                     (State, Failure, Running) = ("failed", e.Error, false);
@@ -175,4 +216,11 @@ public sealed class GenerationWatch : IDisposable
             }
         }
     }
+}
+
+/// <summary>An image a job saved, as the Generate tab shows it: the PNG, and the edge map the ControlNet was given, if any.</summary>
+public sealed record GeneratedResult(long Id, long Seed, string ImageUrl, string? ControlNetCannyUrl, string? BatchId)
+{
+    public static GeneratedResult From(HistoryEntry entry) => new(entry.Id, entry.Seed, $"/api/images/{entry.Id}",
+        entry.ControlNetCannyPath is null ? null : $"/api/images/{entry.Id}/controlnet-canny", entry.BatchId);
 }

@@ -180,7 +180,8 @@ public sealed class GenerationQueueTests : IDisposable
         }
 
         Assert.Equal(
-            [QueueEventKind.Queued, QueueEventKind.Started, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Completed],
+            [QueueEventKind.Queued, QueueEventKind.Started, QueueEventKind.Progress, QueueEventKind.Progress, QueueEventKind.Progress,
+                QueueEventKind.ImageSaved, QueueEventKind.Completed],
             seen.Select(e => e.Kind));
         Assert.All(seen, e => Assert.Equal(job.Id, e.JobId));
         Assert.Equal([(1, 3), (2, 3), (3, 3)], seen.Where(e => e.Kind == QueueEventKind.Progress).Select(e => (e.Step!.Value, e.TotalSteps!.Value)));

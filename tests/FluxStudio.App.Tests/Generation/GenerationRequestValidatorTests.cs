@@ -42,6 +42,11 @@ public sealed class GenerationRequestValidatorTests : IDisposable
     [InlineData("ModelPath", "does not exist")]
     [InlineData("ControlNetImagePath", "does not exist")]
     [InlineData("ControlNetStrength", "between 0 and 1")]
+    [InlineData("ControlNetEncoding", "\"mflux\"")]
+    [InlineData("InitImagePath", "does not exist")]
+    [InlineData("ImageStrength", "between 0 and 1")]
+    [InlineData("BatchCount", "between 1 and 32")]
+    [InlineData("Seeds", "positive whole number")]
     public void Each_bad_field_gets_a_message_under_its_own_name(string field, string message)
     {
         var request = field switch
@@ -56,6 +61,14 @@ public sealed class GenerationRequestValidatorTests : IDisposable
             "ModelPath" => TestRequests.Small() with { ModelPath = Path.Combine(_sandbox.Root, "no-model") },
             "ControlNetImagePath" => TestRequests.Small() with { ControlNetImagePath = Path.Combine(_sandbox.Root, "no.png") },
             "ControlNetStrength" => TestRequests.Small() with { ControlNetImagePath = CreateFile("edges.png"), ControlNetStrength = 1.5 },
+            "ControlNetEncoding" => TestRequests.Small() with
+            {
+                ControlNetImagePath = CreateFile("edges.png"), ControlNetEncoding = (Engine.ControlNet.ControlNetEncoding)7,
+            },
+            "InitImagePath" => TestRequests.Small() with { InitImagePath = Path.Combine(_sandbox.Root, "no.png") },
+            "ImageStrength" => TestRequests.Small() with { InitImagePath = CreateFile("start.png"), ImageStrength = -0.1 },
+            "BatchCount" => TestRequests.Small() with { BatchCount = 33 },
+            "Seeds" => TestRequests.Small() with { Seeds = [4, -2] },
             _ => throw new ArgumentOutOfRangeException(nameof(field)),
         };
 
@@ -64,6 +77,44 @@ public sealed class GenerationRequestValidatorTests : IDisposable
         Assert.False(result.IsValid);
         Assert.Equal([field], result.Errors.Keys);
         Assert.Contains(message, result.Errors[field]);
+    }
+
+    [Fact]
+    public void Pictures_are_checked_even_where_other_files_are_not()
+    {
+        var options = new GenerationRequestValidatorOptions { CheckFiles = false };
+        var missing = Path.Combine(_sandbox.Root, "gone.png");
+
+        Assert.Contains("does not exist", Validate(TestRequests.Small() with { ControlNetImagePath = missing }, options).Errors["ControlNetImagePath"]);
+        Assert.Contains("does not exist", Validate(TestRequests.Small() with { InitImagePath = missing }, options).Errors["InitImagePath"]);
+    }
+
+    [Fact]
+    public void A_batch_is_a_count_or_a_list_of_seeds_and_not_both()
+    {
+        Assert.True(Validate(TestRequests.Small() with { BatchCount = 3 }).IsValid);
+        Assert.True(Validate(TestRequests.Small() with { Seeds = [1, 2, 3], BatchCount = 3 }).IsValid);
+        Assert.Contains("either a batch count or a list of seeds",
+            Validate(TestRequests.Small() with { Seeds = [1, 2, 3], BatchCount = 2 }).Errors["BatchCount"]);
+        Assert.Contains("at most 32", Validate(TestRequests.Small() with { Seeds = [.. Enumerable.Range(1, 33).Select(i => (long)i)] }).Errors["Seeds"]);
+        Assert.True(Validate(TestRequests.Small() with { BatchCount = 100 }, new GenerationRequestValidatorOptions { MaxBatchCount = 100 }).IsValid);
+    }
+
+    [Fact]
+    public void A_batch_lists_its_seeds_and_what_is_left_after_some_images()
+    {
+        var counted = TestRequests.Small() with { Seed = 10, BatchCount = 3 };
+        var random = TestRequests.Small() with { Seed = 0, BatchCount = 3 };
+        var listed = TestRequests.Small() with { Seeds = [7, 3, 9] };
+
+        Assert.Equal([10L, 11, 12], counted.BatchSeeds());
+        Assert.Equal([0L, 0, 0], random.BatchSeeds());
+        Assert.Equal([7L, 3, 9], listed.BatchSeeds());
+        Assert.Equal([12L], counted.Remaining(2).BatchSeeds());
+        Assert.Equal((1, 12L), (counted.Remaining(2).ImageCount, counted.Remaining(2).Seed));
+        Assert.Equal([3L, 9], listed.Remaining(1).BatchSeeds());
+        Assert.Equal(2, random.Remaining(1).ImageCount);
+        Assert.Same(listed, listed.Remaining(0));
     }
 
     [Fact]

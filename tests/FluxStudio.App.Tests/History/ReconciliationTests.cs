@@ -22,6 +22,8 @@ public sealed class ReconciliationTests : IDisposable
         { "save:row-added", false },
         { "save:metadata-temp-written", false },
         { "save:metadata-written", false },
+        { "save:canny-temp-written", false },
+        { "save:canny-written", false },
         { "save:image-temp-written", false },
         { "save:image-written", true },
     };
@@ -34,7 +36,7 @@ public sealed class ReconciliationTests : IDisposable
         _sandbox.Time.Advance(TimeSpan.FromSeconds(1));
         _sandbox.History.CrashPoints.Hook = p => { if (p == point) throw new SimulatedCrashException(p); };
 
-        await Assert.ThrowsAsync<SimulatedCrashException>(() => _sandbox.SaveImageAsync("the crashing save", seed: 2, metadata: true));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => _sandbox.SaveAsync(GuidedRequest("the crashing save", seed: 2)));
 
         using var restarted = _sandbox.Restart();
         var report = await restarted.History.ReconcileAsync(_ct);
@@ -55,7 +57,7 @@ public sealed class ReconciliationTests : IDisposable
     public async Task A_crash_during_delete_is_finished_at_start_up(string point)
     {
         var kept = await _sandbox.SaveImageAsync("stays", seed: 1, metadata: true);
-        var doomed = await _sandbox.SaveImageAsync("goes", seed: 2, metadata: true);
+        var doomed = await _sandbox.SaveAsync(GuidedRequest("goes", seed: 2));
         _sandbox.History.CrashPoints.Hook = p => { if (p == point) throw new SimulatedCrashException(p); };
 
         await Assert.ThrowsAsync<SimulatedCrashException>(() => _sandbox.History.DeleteAsync(doomed.Id, _ct));
@@ -69,6 +71,7 @@ public sealed class ReconciliationTests : IDisposable
         await AssertConsistentAsync(restarted);
         Assert.False(File.Exists(doomed.ImagePath));
         Assert.False(File.Exists(doomed.MetadataPath));
+        Assert.False(File.Exists(doomed.ControlNetCannyPath));
         Assert.Equal(["stays"], (await restarted.History.ListAsync(10, null, _ct)).Entries.Select(e => e.Prompt));
         Assert.True(File.Exists(kept.ImagePath));
     }
@@ -126,7 +129,11 @@ public sealed class ReconciliationTests : IDisposable
         Assert.NotNull(again);
     }
 
-    /// <summary>Every row has its PNG (and sidecar), every file has its row, and no temporary file is left.</summary>
+    /// <summary>A save with every file an image can have: the PNG, the sidecar and a ControlNet's edge map.</summary>
+    private static App.Generation.GenerationRequest GuidedRequest(string prompt, long seed) =>
+        TestRequests.Small(prompt) with { Seed = seed, Metadata = true, ControlNetImagePath = "/pictures/reference.png" };
+
+    /// <summary>Every row has its PNG (and sidecar and edge map), every file has its row, and no temporary file is left.</summary>
     private async Task AssertConsistentAsync(StudioSandbox sandbox)
     {
         var entries = (await sandbox.History.ListAsync(1000, null, _ct)).Entries;
@@ -135,8 +142,10 @@ public sealed class ReconciliationTests : IDisposable
             Assert.True(File.Exists(entry.ImagePath), $"row {entry.Id} has no image");
             if (entry.MetadataPath is not null)
                 Assert.True(File.Exists(entry.MetadataPath), $"row {entry.Id} has no sidecar");
+            if (entry.ControlNetCannyPath is not null)
+                Assert.True(File.Exists(entry.ControlNetCannyPath), $"row {entry.Id} has no edge map");
         }
-        var owned = entries.SelectMany(e => new[] { e.ImagePath, e.MetadataPath }).OfType<string>().ToHashSet();
+        var owned = entries.SelectMany(e => new[] { e.ImagePath, e.MetadataPath, e.ControlNetCannyPath }).OfType<string>().ToHashSet();
         var onDisk = Directory.EnumerateFiles(sandbox.OutputRoot).ToList();
         Assert.All(onDisk, file => Assert.Contains(file, owned));
         Assert.DoesNotContain(onDisk, f => f.EndsWith(HistoryStore.TempSuffix, StringComparison.Ordinal));

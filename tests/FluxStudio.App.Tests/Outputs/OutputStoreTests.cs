@@ -117,7 +117,7 @@ public sealed class OutputStoreTests : IDisposable
         var record = GenerationRecord.Describe(request, run, _sandbox.Time.GetLocalNow());
         var encoded = OutputStore.EncodePng(record, run.Image);
 
-        var entry = await _sandbox.Outputs.SaveAsync(record, encoded, metadata: false, _ct);
+        var entry = await _sandbox.Outputs.SaveAsync(record, new ImageFiles(encoded), metadata: false, _ct);
 
         var png = await File.ReadAllBytesAsync(entry.ImagePath);
         Assert.Equal(encoded, png);
@@ -136,7 +136,7 @@ public sealed class OutputStoreTests : IDisposable
         };
         var generation = _sandbox.CreateGeneration(null, services => services.AddKeyedSingleton<IImageGenerator>("cuda:0", new FakeImageGenerator()));
         var outcome = await generation.GenerateAsync(request, new GenerationOutput { Device = "cuda:0" },
-            new Progress<GenerationProgress>(), _ct);
+            new Progress<GenerationProgress>(), _ct).SingleAsync();
         var entry = outcome.Record;
 
         Assert.Equal(Path.ChangeExtension(entry.ImagePath, ".json"), entry.MetadataPath);

@@ -1,4 +1,5 @@
 using FluxStudio.App.Generation;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 
@@ -6,7 +7,8 @@ namespace FluxStudio.App.Tests.Support;
 
 /// <summary>
 /// What a stand-in for the engine reports: it runs exactly what the request asks (the release named, its steps or the
-/// release's default, guidance for dev only). Tests of what the engine itself decides use the real engine.
+/// release's default, guidance for dev only, the ControlNet and start picture with their strengths). Tests of what the
+/// engine itself decides use the real engine.
 /// </summary>
 public static class FakeRuns
 {
@@ -18,5 +20,20 @@ public static class FakeRuns
         Variant = request.Model,
         Loras = request.Loras.Select(l => new LoraUse(l.Name, l.Scale)).ToList(),
         QuantizationBits = request.Quantize,
+        ControlNet = request.UsesControlNet
+            ? new ControlNetRun(EdgeMap(request.Width, request.Height), (float)request.ControlNetStrength, request.ControlNetEncoding, "/controlnet")
+            : null,
+        InitImage = request.UsesInitImage && request.ImageStrength > 0
+            ? new InitImageRun(request.ImageStrength, InitImage.FirstStep(request.ExpectedSteps, request.ImageStrength))
+            : null,
     });
+
+    /// <summary>The stand-in's edge map: white lines every fourth row on black, like Canny's 0 and 255.</summary>
+    public static RgbImage EdgeMap(int width, int height)
+    {
+        var pixels = new byte[width * height * 3];
+        for (var y = 0; y < height; y += 4)
+            Array.Fill(pixels, (byte)255, y * width * 3, width * 3);
+        return new RgbImage(width, height, pixels);
+    }
 }

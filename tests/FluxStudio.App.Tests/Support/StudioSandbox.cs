@@ -78,7 +78,7 @@ public sealed class StudioSandbox : IDisposable
     {
         var run = FakeImageGenerator.Render(request, device).Run;
         var record = GenerationRecord.Describe(request, run, Time.GetLocalNow());
-        return Outputs.SaveAsync(record, OutputStore.EncodePng(record, run.Image), request.Metadata, CancellationToken.None);
+        return Outputs.SaveAsync(record, OutputStore.Encode(record, run), request.Metadata, CancellationToken.None);
     }
 
     /// <summary>Deletes the folder only if this sandbox created it; restarted instances share it.</summary>

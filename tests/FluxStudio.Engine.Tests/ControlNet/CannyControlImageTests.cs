@@ -10,7 +10,7 @@ public sealed class CannyControlImageTests
     [MemberData(nameof(ControlNetTiny.Images), MemberType = typeof(ControlNetTiny))]
     public void EdgesEqualTheReferenceBitForBit(string image)
     {
-        var picture = CannyControlImage.Read(ControlNetTiny.ImagePath(image));
+        var picture = RgbImageFile.Read(ControlNetTiny.ImagePath(image));
         var expectedSize = ControlNetTiny.Manifest.GetProperty("images").GetProperty(image);
         Assert.Equal((expectedSize.GetProperty("width").GetInt32(), expectedSize.GetProperty("height").GetInt32()), (picture.Width, picture.Height));
 
@@ -18,7 +18,7 @@ public sealed class CannyControlImageTests
         var references = ControlNetTiny.CannyPaths(image).ToList();
         Assert.NotEmpty(references);
         foreach (var reference in references)
-            Assert.True(CannyControlImage.Read(reference).Pixels.SequenceEqual(edges.Pixels), $"the edges of {image} differ from {reference}");
+            Assert.True(RgbImageFile.Read(reference).Pixels.SequenceEqual(edges.Pixels), $"the edges of {image} differ from {reference}");
         Assert.Contains(edges.Pixels, value => value == 255);
         Assert.All(edges.Pixels, value => Assert.True(value is 0 or 255));
     }
@@ -27,7 +27,7 @@ public sealed class CannyControlImageTests
     public void TheRunsControlImageGivesTheEncodedEdgeArray()
     {
         var run = ControlNetTiny.RunParameters;
-        var edges = CannyControlImage.Prepare(CannyControlImage.Read(ControlNetTiny.RunControlImage()), run.Width, run.Height);
+        var edges = CannyControlImage.Prepare(RgbImageFile.Read(ControlNetTiny.RunControlImage()), run.Width, run.Height);
         using var encoding = ControlNetTiny.Open("control_encoding.safetensors");
         Assert.Equal(encoding.Load("control_canny_uint8").data<byte>().ToArray(), edges.Pixels);
     }
@@ -36,7 +36,7 @@ public sealed class CannyControlImageTests
     [MemberData(nameof(ControlNetTiny.Images), MemberType = typeof(ControlNetTiny))]
     public void PreparingAtTheImagesOwnSizeDoesNotResample(string image)
     {
-        var picture = CannyControlImage.Read(ControlNetTiny.ImagePath(image));
+        var picture = RgbImageFile.Read(ControlNetTiny.ImagePath(image));
         Assert.Equal(CannyControlImage.Edges(picture).Pixels, CannyControlImage.Prepare(picture, picture.Width, picture.Height).Pixels);
     }
 
@@ -44,7 +44,7 @@ public sealed class CannyControlImageTests
     public void AnotherSizeIsResampledToTheOutputSize()
     {
         var run = ControlNetTiny.RunParameters;
-        var large = CannyControlImage.Read(ControlNetTiny.ImagePath(ControlNetTiny.ImageNames
+        var large = RgbImageFile.Read(ControlNetTiny.ImagePath(ControlNetTiny.ImageNames
             .First(name => ControlNetTiny.ImagePath(name) != ControlNetTiny.RunControlImage())));
         var edges = CannyControlImage.Prepare(large, run.Width, run.Height);
         Assert.Equal((run.Width, run.Height), (edges.Width, edges.Height));
@@ -65,7 +65,7 @@ public sealed class CannyControlImageTests
     [Fact]
     public void SomethingThatIsNotAPictureIsRefusedWithAMessage()
     {
-        var error = Assert.Throws<InvalidDataException>(() => CannyControlImage.Decode("not an image"u8.ToArray()));
+        var error = Assert.Throws<InvalidDataException>(() => RgbImageFile.Decode("not an image"u8.ToArray()));
         Assert.Contains("PNG", error.Message);
     }
 }

@@ -25,7 +25,7 @@ public sealed class ControlNetTinyModel : IDisposable
 public sealed class ControlNetGoldenRunTests : IClassFixture<ControlNetTinyModel>
 {
     private readonly FluxPipeline _pipeline;
-    private readonly RgbImage _controlImage = CannyControlImage.Read(ControlNetTiny.RunControlImage());
+    private readonly RgbImage _controlImage = RgbImageFile.Read(ControlNetTiny.RunControlImage());
 
     public ControlNetGoldenRunTests(ControlNetTinyModel tiny) => _pipeline = new FluxPipeline(tiny.Model);
 
@@ -98,7 +98,7 @@ public sealed class ControlNetGoldenRunTests : IClassFixture<ControlNetTinyModel
         var result = _pipeline.Generate(options);
 
         GoldenRun.AssertImageWithinOneLevel(golden, result.Image.Pixels);
-        var png = CannyControlImage.Read(Path.Combine(ControlNetTiny.RunFolder(run), "image.png"));
+        var png = RgbImageFile.Read(Path.Combine(ControlNetTiny.RunFolder(run), "image.png"));
         Assert.Equal((png.Width, png.Height), (result.Image.Width, result.Image.Height));
         GoldenRun.AssertImageWithinOneLevel(png.Pixels, result.Image.Pixels);
 

@@ -64,7 +64,7 @@ public sealed class ControlNetLoadingTests
         model.UseControlNet(ControlNetTiny.ControlNetFolder);
         Assert.Equal(0, model.ControlNetLoadCount);
         var run = ControlNetTiny.RunNames.First();
-        var result = new FluxPipeline(model).Generate(ControlNetTiny.RunOptions(run, CannyControlImage.Read(ControlNetTiny.RunControlImage())));
+        var result = new FluxPipeline(model).Generate(ControlNetTiny.RunOptions(run, RgbImageFile.Read(ControlNetTiny.RunControlImage())));
         Assert.Equal(1, model.ControlNetLoadCount);
         using var golden = GoldenRun.OpenGolden(ControlNetTiny.RunFolder(run));
         GoldenRun.AssertImageWithinOneLevel(golden, result.Image.Pixels);
@@ -75,7 +75,7 @@ public sealed class ControlNetLoadingTests
     {
         using var model = LoadModel();
         var run = ControlNetTiny.RunNames.First();
-        var options = ControlNetTiny.RunOptions(run, CannyControlImage.Read(ControlNetTiny.RunControlImage()));
+        var options = ControlNetTiny.RunOptions(run, RgbImageFile.Read(ControlNetTiny.RunControlImage()));
         var error = Assert.Throws<InvalidOperationException>(() => new FluxPipeline(model).Validate(options));
         Assert.Contains("UseControlNet", error.Message);
     }
@@ -89,7 +89,7 @@ public sealed class ControlNetLoadingTests
         using var model = LoadModel();
         model.UseControlNet(ControlNetTiny.ControlNetFolder);
         var run = ControlNetTiny.RunNames.First();
-        var options = ControlNetTiny.RunOptions(run, CannyControlImage.Read(ControlNetTiny.RunControlImage()));
+        var options = ControlNetTiny.RunOptions(run, RgbImageFile.Read(ControlNetTiny.RunControlImage()));
         var error = Assert.Throws<ArgumentException>(() =>
             new FluxPipeline(model).Validate(options with { ControlNet = options.ControlNet! with { Strength = strength } }));
         Assert.Contains("strength", error.Message);
@@ -163,7 +163,7 @@ public sealed class ControlNetLoadingTests
 
         var pipeline = new FluxPipeline(model);
         var run = ControlNetTiny.RunNames.Last();
-        var options = ControlNetTiny.RunOptions(run, CannyControlImage.Read(ControlNetTiny.RunControlImage()));
+        var options = ControlNetTiny.RunOptions(run, RgbImageFile.Read(ControlNetTiny.RunControlImage()));
         var guided = pipeline.Generate(options).Image.Pixels;
         var plain = pipeline.Generate(options with { ControlNet = null }).Image.Pixels;
         using var golden = GoldenRun.OpenGolden(ControlNetTiny.RunFolder(run));

@@ -95,4 +95,45 @@ public sealed class GenerationMemoryTests
         Assert.Equal(FluxControlNet.EstimateParameterBytes(ControlNetTiny.ControlNetFolder, ScalarType.Float32), guided.WeightBytes - plain.WeightBytes);
         Assert.DoesNotContain(ModelPart.ControlNet, model.ResidentParts);
     }
+
+    [Fact]
+    public void AStartPictureIsEncodedWholeWhichPassesTheTiledDecodeAtLargeSizes()
+    {
+        // At 2048² the decoder works tile by tile, but the encoder takes the whole picture at once.
+        var flux = Flux();
+        var request = new MemoryRequest(2048, 2048, LowMemory: true);
+        long side = 2048 / flux.Vae.DownsampleFactor;
+        Assert.True(GenerationMemory.DecodesInTiles(flux.Vae, flux.DType, side, side));
+
+        var (plain, fromPicture) = (GenerationMemory.Estimate(flux, request), GenerationMemory.Estimate(flux, request with { FromPicture = true }));
+
+        Assert.Equal(plain.WeightBytes, fromPicture.WeightBytes);
+        Assert.True(fromPicture.ActivationBytes >= GenerationMemory.EncodeActivations(flux.Vae, flux.DType, side, side));
+        Assert.True(fromPicture.ActivationBytes > plain.ActivationBytes);
+    }
+
+    [Fact]
+    public void WithAControlNetTheEncoderPeakCountsOnceForBothPictures()
+    {
+        var guided = ModelFootprint.Read(ModelLocator.FromDiffusersFolder(ControlNetTiny.PipelineModel), ScalarType.Float32, null)
+            .WithControlNet(ControlNetTiny.ControlNetFolder);
+        var request = new MemoryRequest(512, 512, LowMemory: true);
+        long rows = 512 / guided.Vae.DownsampleFactor, columns = rows;
+        long latent = rows * columns * guided.Vae.LatentChannels * sizeof(float);
+
+        Assert.InRange(GenerationMemory.Estimate(guided, request with { FromPicture = true }).ActivationBytes
+                       - GenerationMemory.Estimate(guided, request).ActivationBytes, 0, latent);
+    }
+
+    [Fact]
+    public void TheLoadedModelsCheckCountsTheStartPicture()
+    {
+        using var model = LoadedFluxModel.Load(ModelLocator.FromDiffusersFolder(ControlNetTiny.PipelineModel), ComputeTarget.Cpu, lowMemory: true);
+        var planner = FixedMemory.Planner(null);
+        int side = 2048;
+        long latentSide = side / model.Vae.Config.DownsampleFactor;
+        Assert.True(GenerationMemory.DecodesInTiles(model.Vae.Config, model.Target.DType, latentSide, latentSide), "large enough to decode in tiles");
+
+        Assert.True(planner.Check(model, side, side, fromPicture: true).Estimate.ActivationBytes > planner.Check(model, side, side).Estimate.ActivationBytes);
+    }
 }

@@ -13,8 +13,8 @@ public sealed class ModelCacheTests
 
     private static Task<FakeModel> Load(ModelKey key, CancellationToken _) => Task.FromResult(new FakeModel(key));
 
-    private static ModelKey Key(string alias = "schnell", int? quantize = 8, string? path = null, bool controlNet = false,
-        string precision = "fp32") => new(alias, quantize, path, controlNet, precision: precision);
+    private static ModelKey Key(string alias = "schnell", int? quantize = 8, string? path = null, string device = "cpu",
+        string precision = "fp32") => new(alias, quantize, path, device, precision);
 
     [Fact]
     public async Task ReloadsExactlyWhenTheKeyChanges()
@@ -29,9 +29,9 @@ public sealed class ModelCacheTests
             (Key("dev", 4), true),
             (Key("dev", 4, "/models/flux"), true),
             (Key("dev", 4, "/models/flux"), false),
-            (Key("dev", 4, "/models/flux", controlNet: true), true),
-            (Key("dev", 4, "/models/flux", controlNet: true), false),
-            (Key("dev", 4, "/models/flux", controlNet: true, precision: "bf16"), true),
+            (Key("dev", 4, "/models/flux", device: "cuda"), true),
+            (Key("dev", 4, "/models/flux", device: "cuda"), false),
+            (Key("dev", 4, "/models/flux", device: "cuda", precision: "bf16"), true),
         };
         int expectedLoads = 0;
         FakeModel? previous = null;

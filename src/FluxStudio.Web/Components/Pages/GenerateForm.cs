@@ -1,4 +1,6 @@
 using FluxStudio.App.Generation;
+using FluxStudio.App.Inputs;
+using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Models;
 
 namespace FluxStudio.Web.Components.Pages;
@@ -16,6 +18,21 @@ public sealed class GenerateForm
     public int Height { get; set; } = GenerationRequest.DefaultSize;
     public string ModelPath { get; set; } = "";
     public bool Metadata { get; set; }
+
+    /// <summary>How many images to make from one encoding of the prompt (seeds Seed, Seed + 1, …, or random ones for 0).</summary>
+    public int BatchCount { get; set; } = 1;
+
+    /// <summary>The ControlNet's reference picture: a path in the upload store (<see cref="InputPictures"/>), or null for none.</summary>
+    public StoredImage? ControlNetImage { get; set; }
+    public double ControlNetStrength { get; set; } = GenerationRequest.DefaultControlNetStrength;
+    public bool ControlNetSaveCanny { get; set; }
+
+    /// <summary>"mflux" (the original app's, the default) or "diffusers".</summary>
+    public string ControlNetEncoding { get; set; } = Engine.ControlNet.ControlNetEncoding.Mflux.Name();
+
+    /// <summary>The picture to start from (image to image): a picture in the upload store, or null for text to image.</summary>
+    public StoredImage? InitImage { get; set; }
+    public double ImageStrength { get; set; } = GenerationRequest.DefaultImageStrength;
 
     /// <summary>LoRA file name → chosen and scale.</summary>
     public Dictionary<string, LoraChoice> Loras { get; } = new(StringComparer.Ordinal);
@@ -37,7 +54,25 @@ public sealed class GenerateForm
         ModelPath = string.IsNullOrWhiteSpace(ModelPath) ? null : ModelPath.Trim(),
         Loras = Loras.Where(l => l.Value.Selected).Select(l => new LoraSelection(l.Key, l.Value.Scale)).ToList(),
         Metadata = Metadata,
+        BatchCount = BatchCount,
+        ControlNetImagePath = ControlNetImage?.Path,
+        ControlNetStrength = ControlNetStrength,
+        ControlNetSaveCanny = ControlNetSaveCanny,
+        ControlNetEncoding = ControlNetEncodings.TryParse(ControlNetEncoding, out var encoding) ? encoding : Engine.ControlNet.ControlNetEncoding.Mflux,
+        InitImagePath = InitImage?.Path,
+        ImageStrength = ImageStrength,
     };
+
+    /// <summary>
+    /// Fills the fields from a request ("reuse these settings"); its pictures are the ones the page already holds only
+    /// when the caller passes them (<see cref="InputPictures.FindAsync"/>), since a request names paths the page may not serve.
+    /// </summary>
+    public void Load(GenerationRequest request, StoredImage? controlNetImage, StoredImage? initImage)
+    {
+        Load(request);
+        ControlNetImage = controlNetImage;
+        InitImage = initImage;
+    }
 
     public void Load(GenerationRequest request)
     {
@@ -51,6 +86,11 @@ public sealed class GenerateForm
         Height = request.Height;
         ModelPath = request.ModelPath ?? "";
         Metadata = request.Metadata;
+        BatchCount = request.ImageCount;
+        ControlNetStrength = request.ControlNetStrength;
+        ControlNetSaveCanny = request.ControlNetSaveCanny;
+        ControlNetEncoding = request.ControlNetEncoding.Name();
+        ImageStrength = request.ImageStrength;
         foreach (var choice in Loras.Values)
             choice.Selected = false;
         foreach (var lora in request.Loras)
