@@ -94,7 +94,7 @@ public sealed record TrainingConfig
                 $"generate_image_frequency must be at least 1, not {instrumentation.GenerateImageFrequency}.");
         }
         problems.AddRange(LoraLayers.Problems().Select(p => p with { Key = $"lora_layers.{p.Key}" }));
-        Check(Examples.Images.Count > 0, "examples.images", "Add at least one training image with a description.");
+        Check(Examples.Images.Count > 0, "examples.images", "examples.images is empty: add at least one training image with a description.");
         return problems;
     }
 }
@@ -144,9 +144,9 @@ public sealed record OptimizerConfig
     internal IEnumerable<ConfigProblem> Problems()
     {
         if (Name is not ("AdamW" or "Adam"))
-            yield return new("name", $"The optimizer must be \"AdamW\" or \"Adam\", not \"{Name}\".");
+            yield return new("name", $"The optimizer name must be \"AdamW\" or \"Adam\", not \"{Name}\".");
         if (!double.IsFinite(LearningRate) || LearningRate <= 0 || LearningRate > 1)
-            yield return new("learning_rate", $"The learning rate must be a positive number up to 1 (1e-4 is usual), not {LearningRate}.");
+            yield return new("learning_rate", $"The learning_rate must be a positive number up to 1 (1e-4 is usual), not {LearningRate}.");
         if (Betas is { } betas && (betas.Count != 2 || betas.Any(b => !(b is >= 0 and < 1))))
             yield return new("betas", "betas must be two numbers in [0, 1), such as [0.9, 0.999].");
         if (Eps is { } eps && !(eps > 0 && double.IsFinite(eps)))
