@@ -6,6 +6,7 @@ using FluxStudio.App.History;
 using FluxStudio.App.Inputs;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.App.Training;
 using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -50,6 +51,8 @@ public static class ServiceCollectionExtensions
             sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>(),
             sp.GetRequiredService<ModelProbe>()));
         services.TryAddSingleton<ImageGenerationService>();
+        services.TryAddSingleton<TrainedLoraCatalog>();
+        services.TryAddSingleton<TrainingService>();
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<GenerationEvents>();
         services.TryAddSingleton<RunningJobs>();
