@@ -53,6 +53,9 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<ImageGenerationService>();
         services.TryAddSingleton<TrainedLoraCatalog>();
         services.TryAddSingleton<TrainingService>();
+        services.TryAddSingleton<TrainingRunStore>();
+        services.TryAddSingleton<TrainingJobs>();
+        services.AddHostedService<TrainingWorkerService>();
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<GenerationEvents>();
         services.TryAddSingleton<RunningJobs>();

@@ -42,7 +42,11 @@ public sealed class LoraTrainingSession : IDisposable
     public int Iteration => Iterator.NumIterations;
 
     /// <summary>Steps in the whole run: one batch per step, every epoch ending with a batch of what is left.</summary>
-    public int TotalSteps => Config.TrainingLoop.NumEpochs * (int)Math.Ceiling(_examples.Count / (double)Config.TrainingLoop.BatchSize);
+    public int TotalSteps => StepsOf(Config, _examples.Count);
+
+    /// <summary>The steps of a run of <paramref name="config"/> on <paramref name="exampleCount"/> examples.</summary>
+    public static int StepsOf(TrainingConfig config, int exampleCount) =>
+        config.TrainingLoop.NumEpochs * (int)Math.Ceiling(exampleCount / (double)config.TrainingLoop.BatchSize);
 
     /// <summary>
     /// Encodes the samples with the model's VAE and text encoders, releases those, and starts a new LoRA as
