@@ -66,4 +66,21 @@ public static class TrainingTinyRun
             ["validation_prompt"] = prompt,
         };
     }
+
+    /// <summary>
+    /// The configuration as a client sends it (no folders: its examples name the pictures uploaded with it), with
+    /// <paramref name="steps"/> steps and everything written every <paramref name="every"/>, and the pictures' names and bytes.
+    /// </summary>
+    public static (string Json, List<(string Name, byte[] Bytes)> Images) Upload(int steps, int every)
+    {
+        var config = Config();
+        var folder = config["examples"]!["path"]!.GetValue<string>();
+        var images = config["examples"]!["images"]!.AsArray()
+            .Select(image => image!["image"]!.GetValue<string>())
+            .Select(name => (name, File.ReadAllBytes(Path.Combine(folder, name)))).ToList();
+        config["examples"]!.AsObject().Remove("path");
+        Steps(config, steps);
+        Instrument(config, every);
+        return (config.ToJsonString(), images);
+    }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.App.Training;
@@ -38,23 +37,9 @@ public sealed class TrainingJobsTests : IDisposable
             options, _sandbox.Time);
     }
 
-    /// <summary>The fixture's configuration (as a client writes it: no folders) and its images as uploads.</summary>
-    private static (string Json, List<(string Name, byte[] Bytes)> Images) Upload(int steps, int every)
-    {
-        var config = TrainingTinyRun.Config();
-        var folder = config["examples"]!["path"]!.GetValue<string>();
-        var images = config["examples"]!["images"]!.AsArray()
-            .Select(image => image!["image"]!.GetValue<string>())
-            .Select(name => (name, File.ReadAllBytes(Path.Combine(folder, name)))).ToList();
-        config["examples"]!.AsObject().Remove("path");
-        TrainingTinyRun.Steps(config, steps);
-        TrainingTinyRun.Instrument(config, every);
-        return (config.ToJsonString(), images);
-    }
-
     private static Task<TrainingRun> StartAsync(TrainingJobs jobs, int steps = 4, int every = 2)
     {
-        var (json, images) = Upload(steps, every);
+        var (json, images) = TrainingTinyRun.Upload(steps, every);
         return jobs.StartAsync(json, images, TrainingTinyRun.ModelFolder, CancellationToken.None);
     }
 
@@ -163,7 +148,7 @@ public sealed class TrainingJobsTests : IDisposable
     public async Task AnImageTheConfigurationListsButNobodyUploadedIsRefusedWithItsKey()
     {
         var jobs = NewJobs();
-        var (json, images) = Upload(4, 2);
+        var (json, images) = TrainingTinyRun.Upload(4, 2);
         var error = await Assert.ThrowsAsync<TrainingConfigException>(() => jobs.StartAsync(json, images.Take(1).ToList(), null, _ct));
         Assert.Equal("examples.images[1].image", Assert.Single(error.Problems).Key);
         Assert.Empty(await jobs.ListAsync(_ct));
@@ -173,7 +158,7 @@ public sealed class TrainingJobsTests : IDisposable
     public async Task AFailedRunRecordsWhyAndLeavesNoLora()
     {
         var jobs = NewJobs();
-        var (json, images) = Upload(4, 2);
+        var (json, images) = TrainingTinyRun.Upload(4, 2);
         var run = await jobs.StartAsync(json, images, Path.Combine(_sandbox.Root, "no-such-model"), _ct);
         await jobs.RunNextAsync(Device, _ct);
         var failed = (await jobs.GetAsync(run.Id, _ct))!;
