@@ -25,6 +25,8 @@ install_system_packages() {
 if command -v dpkg-query >/dev/null; then
     # libgtk-3-0: OpenCV's native library (ControlNet Canny edges) links GTK 3.
     install_system_packages fonts-dejavu-core fontconfig chromium libgtk-3-0 || exit 1
+    # npm: the browser tests install axe-core, the accessibility checker, with it (a Node.js from elsewhere is fine).
+    command -v npm >/dev/null || install_system_packages npm || exit 1
 fi
 
 rm -rf "$results"

@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using MudBlazor.Services;
 
 namespace FluxStudio.Web;
 
@@ -73,7 +74,9 @@ public static class FluxStudioServer
                $"program, or choose a free port with the Urls setting (--urls http://127.0.0.1:{free}, or Urls in appsettings.json).";
     }
 
-    public static WebApplication Build(string[] args)
+    /// <param name="args">The command line: settings (<c>--urls</c>, <c>--FluxStudio:DataRoot=…</c>).</param>
+    /// <param name="replaceServices">Changes to the registrations after the studio's own (tests swap the image generator).</param>
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? replaceServices = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -94,6 +97,7 @@ public static class FluxStudioServer
         builder.Logging.AddFilter(HostLogCategory, level => level >= LogLevel.Information && (level < LogLevel.Error || started.Value));
 
         AddStudio(builder.Services, builder.Configuration);
+        replaceServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         UseStudio(app);
@@ -132,6 +136,9 @@ public static class FluxStudioServer
         services.AddSingleton<InputPictures>();
         services.AddSingleton<IMemoryRemedyWording, WebMemoryRemedyWording>();
         services.AddScoped<GenerationWatch>();
+        services.AddScoped<JobBoard>();
+        services.AddScoped<BrowserStorage>();
+        services.AddMudServices();
         services.AddSingleton<GenerationProgressTracker>();
         services.AddHostedService(sp => sp.GetRequiredService<GenerationProgressTracker>());
     }

@@ -88,6 +88,40 @@ public sealed class GenerationWatchTests : IDisposable
     }
 
     [Fact]
+    public async Task AWatchOnAReloadedPageAttachesToTheRunningJobAndCancelsIt()
+    {
+        _factory.Generator.Hold = true;
+        await _watch.SubmitAsync(Small(), CancellationToken.None);
+        await _factory.Generator.FirstStepReported.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        using var reloaded = _factory.Services.CreateScope();
+        var watch = reloaded.ServiceProvider.GetRequiredService<GenerationWatch>();
+        await watch.AttachAsync(_watch.JobId!.Value, CancellationToken.None);
+
+        Assert.Equal((_watch.JobId, true, "running"), (watch.JobId, watch.Running, watch.State));
+        await watch.CancelAsync(CancellationToken.None);
+        using (var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            while (watch.Running)
+                await Task.Delay(20, limit.Token);
+        Assert.Equal("cancelled", watch.State);
+    }
+
+    [Fact]
+    public async Task AttachingToAFinishedJobShowsItsImageAndToAnUnknownOneChangesNothing()
+    {
+        await _watch.SubmitAsync(Small(), CancellationToken.None);
+        await WaitEndedAsync();
+
+        using var reloaded = _factory.Services.CreateScope();
+        var watch = reloaded.ServiceProvider.GetRequiredService<GenerationWatch>();
+        await watch.AttachAsync(987_654, CancellationToken.None);
+        Assert.Null(watch.JobId);
+        await watch.AttachAsync(_watch.JobId!.Value, CancellationToken.None);
+
+        Assert.Equal(("done", false, _watch.ResultImageId), (watch.State, watch.Running, watch.ResultImageId));
+    }
+
+    [Fact]
     public async Task ABatchShowsWhichImageIsBeingMadeAndEachResultAsItIsSaved()
     {
         await _watch.SubmitAsync(Small() with { BatchCount = 3 }, CancellationToken.None);

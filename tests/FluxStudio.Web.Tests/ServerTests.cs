@@ -14,9 +14,11 @@ public sealed class ServerTests : IDisposable
     {
         using var client = _factory.CreateClient();
         var html = await client.GetStringAsync("/");
-        Assert.Contains("<h1>FluxStudio</h1>", html);
-        foreach (var tab in new[] { "Generate", "Prompt Enhancer", "Background Remover", "History", "Train" })
-            Assert.Contains($">{tab}</button>", html);
+        Assert.Contains(">FluxStudio</h1>", html);
+        Assert.Contains("role=\"tablist\"", html);
+        foreach (var tab in new[] { "generate", "enhance", "background", "history", "train" })
+            Assert.Contains($"data-testid=\"tab-{tab}\"", html);
+        Assert.Contains("favicon.svg", html);
     }
 
     [Fact]

@@ -19,7 +19,16 @@ public class StudioFactory : WebApplicationFactory<Program>
         DataRoot = Directory.CreateTempSubdirectory("fluxstudio-web-").FullName;
     }
 
+    /// <summary>A server on the data folder of an earlier one, as after a restart.</summary>
+    public StudioFactory(string dataRoot)
+    {
+        DataRoot = dataRoot;
+    }
+
     public string DataRoot { get; }
+
+    /// <summary>Leave the data folder when disposed, for a server started on it next.</summary>
+    public bool KeepDataRoot { get; init; }
 
     public TestImageGenerator Generator { get; } = new();
 
@@ -47,7 +56,7 @@ public class StudioFactory : WebApplicationFactory<Program>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        if (disposing)
+        if (disposing && !KeepDataRoot)
         {
             try
             {

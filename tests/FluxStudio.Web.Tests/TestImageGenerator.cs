@@ -6,7 +6,7 @@ using RgbImage = FluxStudio.Engine.Pipeline.RgbImage;
 namespace FluxStudio.Web.Tests;
 
 /// <summary>
-/// Draws a grey image of the requested size, reporting each step. When <see cref="Hold"/> is set, it waits after the
+/// Draws a grey image of the requested size for each seed, reporting the denoising's start and each step. When <see cref="Hold"/> is set, it waits after the
 /// first step until <see cref="Release"/> or cancellation, so tests can watch and cancel a running job.
 /// </summary>
 public sealed class TestImageGenerator : IImageGenerator
@@ -32,6 +32,8 @@ public sealed class TestImageGenerator : IImageGenerator
         var seeds = request.Seeds.Count > 0 ? request.Seeds : [request.Seed];
         for (var image = 1; image <= seeds.Count; image++)
         {
+            // As the engine does: the denoising's start, then each step with its preview.
+            progress.Report(new GenerationProgress(0, steps) { Image = image, Images = seeds.Count });
             for (var step = 1; step <= steps; step++)
             {
                 ct.ThrowIfCancellationRequested();

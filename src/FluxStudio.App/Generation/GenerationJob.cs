@@ -1,3 +1,6 @@
+using FluxStudio.Engine.Models;
+using FluxStudio.Engine.Pipeline;
+
 namespace FluxStudio.App.Generation;
 
 public enum JobStatus
@@ -56,11 +59,17 @@ public enum QueueEventKind
 }
 
 /// <summary>
-/// A change in the queue, pushed to subscribers: a job's new state, progress (step i of n of image j of m, and an
-/// optional preview PNG) while it runs, or an image it saved.
+/// A change in the queue, pushed to subscribers: a job's new state, progress while it runs (the stage, step i of n of
+/// image j of m with an optional preview PNG, or a model download's progress while loading), or an image it saved.
 /// </summary>
 public sealed record QueueEvent(QueueEventKind Kind, long JobId)
 {
+    /// <summary>With <see cref="QueueEventKind.Progress"/>: what the engine is doing.</summary>
+    public GenerationStage? Stage { get; init; }
+
+    /// <summary>While <see cref="GenerationStage.LoadingModel"/>: the download of a model that was not on disk yet.</summary>
+    public DownloadProgress? Download { get; init; }
+
     public int? Step { get; init; }
     public int? TotalSteps { get; init; }
     public byte[]? PreviewPng { get; init; }

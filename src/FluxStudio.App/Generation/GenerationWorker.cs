@@ -103,11 +103,21 @@ public sealed class GenerationWorker
             _events.Publish(new QueueEvent(QueueEventKind.Started, job.Id));
             var progress = new SynchronousProgress<GenerationProgress>(p =>
             {
-                if (p.Stage == GenerationStage.Denoising && p.Step > 0)
-                    _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id)
-                    {
-                        Step = p.Step, TotalSteps = p.TotalSteps, PreviewPng = p.PreviewPng, Image = made + p.Image, Images = images,
-                    });
+                // "Done" is announced as ImageSaved and Completed, once the image is saved. While the model loads, the
+                // step counts are the download's files, so they are not passed on as steps.
+                if (p.Stage == GenerationStage.Done)
+                    return;
+                var loading = p.Stage == GenerationStage.LoadingModel;
+                _events.Publish(new QueueEvent(QueueEventKind.Progress, job.Id)
+                {
+                    Stage = p.Stage,
+                    Download = p.Download,
+                    Step = loading ? null : p.Step,
+                    TotalSteps = loading ? null : p.TotalSteps,
+                    PreviewPng = p.PreviewPng,
+                    Image = made + p.Image,
+                    Images = images,
+                });
             });
             var output = new GenerationOutput { Device = device, BatchId = images > 1 ? BatchIdOf(job) : null };
             var warnings = new List<string>();

@@ -139,10 +139,11 @@ public sealed record GenerationStatus(
 
 /// <summary>
 /// One server-sent event of a generation: its kind is the event name (<c>imagesaved</c> for each image of a batch as it
-/// is saved, with its <see cref="HistoryId"/>).
+/// is saved, with its <see cref="HistoryId"/>). Progress events name the engine's stage (<c>loadingModel</c>,
+/// <c>encodingPrompt</c>, <c>denoising</c>, <c>decoding</c>); denoising steps carry a preview.
 /// </summary>
 public sealed record GenerationEvent(long Id, int? Step, int? Steps, long? HistoryId, string? Error, byte[]? Preview,
-    IReadOnlyList<string> Warnings)
+    IReadOnlyList<string> Warnings, string? Stage = null)
 {
     public IReadOnlyList<long> HistoryIds { get; init; } = [];
     public int? Image { get; init; }

@@ -1,5 +1,6 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
+using System.Text.Json;
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
 using FluxStudio.Web.Security;
@@ -114,7 +115,8 @@ public static class GenerationEndpoints
                 continue;
             var kind = e.Kind.ToString().ToLowerInvariant();
             yield return new SseItem<GenerationEvent>(
-                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng, e.Warnings)
+                new GenerationEvent(job.Id, e.Step, e.TotalSteps ?? steps, e.ImageId, e.Error, e.PreviewPng, e.Warnings,
+                    e.Stage is { } stage ? JsonNamingPolicy.CamelCase.ConvertName(stage.ToString()) : null)
                 {
                     HistoryIds = e.ImageIds, Image = e.Image, Images = e.Images,
                 }, kind);

@@ -1,5 +1,6 @@
 using FluxStudio.App.Generation;
 using FluxStudio.App.History;
+using FluxStudio.Engine.Pipeline;
 
 namespace FluxStudio.Web.Services;
 
@@ -17,14 +18,17 @@ public sealed class GenerationWatch : IDisposable
     private readonly GenerationSubmitter _submitter;
     private readonly GenerationQueue _queue;
     private readonly GenerationEvents _events;
+    private readonly GenerationProgressTracker _tracker;
     private readonly HistoryStore _history;
     private readonly Lock _gate = new();
 
-    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events, HistoryStore history)
+    public GenerationWatch(GenerationSubmitter submitter, GenerationQueue queue, GenerationEvents events, GenerationProgressTracker tracker,
+        HistoryStore history)
     {
         _submitter = submitter;
         _queue = queue;
         _events = events;
+        _tracker = tracker;
         _history = history;
         _events.Changed += OnQueueChanged;
     }
@@ -46,6 +50,9 @@ public sealed class GenerationWatch : IDisposable
     public bool Running { get; private set; }
 
     public string State { get; private set; } = "";
+
+    /// <summary>What the engine is doing while the job runs; null before its first progress report.</summary>
+    public GenerationStage? Stage { get; private set; }
 
     public int Step { get; private set; }
 
@@ -82,20 +89,34 @@ public sealed class GenerationWatch : IDisposable
             var result = await _submitter.SubmitAsync(request, null, ct);
             Errors = result.Errors;
             Refusal = result.Refusal;
-            if (result.Job is not { } job)
-                return;
-            lock (_gate)
-            {
-                (JobId, Running, State, Step, TotalSteps) = (job.Id, true, "queued", 0, job.Request.ExpectedSteps);
-                (Image, Images, Preview, Failure, ResultImageId, Results, Warnings) = (1, job.Request.ImageCount, null, null, null, [], []);
-            }
-            await CatchUpAsync(job.Id, ct);
-            await UpdateQueuePositionAsync(ct);
+            if (result.Job is { } job)
+                await FollowAsync(job, ct);
         }
         finally
         {
             Submitting = false;
         }
+    }
+
+    /// <summary>
+    /// Follows a job queued earlier, such as the one this browser queued before the page was reloaded: its state as
+    /// stored, then its events. Nothing happens when there is no such job.
+    /// </summary>
+    public async Task AttachAsync(long jobId, CancellationToken ct)
+    {
+        if (await _queue.GetAsync(jobId, ct) is { } job)
+            await FollowAsync(job, ct);
+    }
+
+    private async Task FollowAsync(GenerationJob job, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            (JobId, Running, State, Stage, Step, TotalSteps) = (job.Id, true, "queued", null, 0, job.Request.ExpectedSteps);
+            (Image, Images, Preview, Failure, ResultImageId, Results, Warnings) = (1, job.Request.ImageCount, null, null, null, [], []);
+        }
+        await CatchUpAsync(job.Id, ct);
+        await UpdateQueuePositionAsync(ct);
     }
 
     public async Task CancelAsync(CancellationToken ct)
@@ -111,7 +132,8 @@ public sealed class GenerationWatch : IDisposable
 
     public void Dispose() => _events.Changed -= OnQueueChanged;
 
-    // A short job can finish before its id is known here; its events then passed unseen, so read its state once.
+    // A short job can finish, or reach its first steps, before its id is known here; its events then passed unseen, so
+    // read its state once.
     private async Task CatchUpAsync(long id, CancellationToken ct)
     {
         var job = await _queue.GetAsync(id, ct);
@@ -119,6 +141,17 @@ public sealed class GenerationWatch : IDisposable
         {
             case JobStatus.Running:
                 Apply(new QueueEvent(QueueEventKind.Started, id));
+                // Its progress so far, which a page reloaded mid-run (or a submission slower than the job's first
+                // step) did not see as events.
+                if (_tracker.Get(id) is { } progress)
+                    Apply(new QueueEvent(QueueEventKind.Progress, id)
+                    {
+                        Stage = progress.Stage,
+                        Step = progress.Step,
+                        TotalSteps = progress.TotalSteps > 0 ? progress.TotalSteps : null,
+                        PreviewPng = progress.PreviewPng,
+                        Image = progress.Image,
+                    });
                 break;
             case JobStatus.Done:
                 Apply(new QueueEvent(QueueEventKind.Completed, id) { Warnings = job.Warnings });
@@ -132,7 +165,6 @@ public sealed class GenerationWatch : IDisposable
         }
         await LoadResultsAsync(job?.ImageIds ?? [], ct);
     }
-
     /// <summary>Reads from history the images not shown yet (in the order the job made them).</summary>
     private async Task LoadResultsAsync(IReadOnlyList<long> imageIds, CancellationToken ct)
     {
@@ -151,6 +183,7 @@ public sealed class GenerationWatch : IDisposable
             ResultImageId = Results[^1].Id;
         }
     }
+
 
     private async Task UpdateQueuePositionAsync(CancellationToken ct)
     {
@@ -192,6 +225,7 @@ public sealed class GenerationWatch : IDisposable
                     break;
                 case QueueEventKind.Progress:
                     State = "running";
+                    Stage = e.Stage ?? Stage;
                     Step = e.Step ?? Step;
                     TotalSteps = e.TotalSteps ?? TotalSteps;
                     (Image, Images) = (e.Image ?? Image, e.Images ?? Images);
@@ -199,7 +233,8 @@ public sealed class GenerationWatch : IDisposable
                         Preview = "data:image/png;base64," + Convert.ToBase64String(png);
                     break;
                 case QueueEventKind.ImageSaved:
-                    Image = Math.Min((e.Image ?? Image) + 1, Images);
+                    // The saved image takes the place of its steps' preview until the next image's first step.
+                    (Image, Preview) = (Math.Min((e.Image ?? Image) + 1, Images), null);
                     break;
                 case QueueEventKind.Completed:
                     (State, Step, Image, Warnings, Running) = ("done", TotalSteps, Images, e.Warnings, false);

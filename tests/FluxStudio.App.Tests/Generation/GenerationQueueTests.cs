@@ -1,8 +1,11 @@
+using System.Runtime.CompilerServices;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.Memory;
+using FluxStudio.Engine.Models;
+using GenerationStage = FluxStudio.Engine.Pipeline.GenerationStage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.App.Tests.Generation;
@@ -188,6 +191,53 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal([1, 2, 3], seen.Single(e => e.Step == 3).PreviewPng);
         Assert.Equal((await queue.GetAsync(job.Id, _ct))!.ImageId, seen[^1].ImageId);
         Assert.Equal(seen.Select(e => e.Kind), handlerEvents.Select(e => e.Kind));
+    }
+
+    [Fact]
+    public async Task Progress_events_carry_the_engine_stage_and_a_download_but_no_step_while_the_model_loads()
+    {
+        var download = new DownloadProgress("org/model", "vae/model.safetensors", 2, 5, 10, 20, 30, 100);
+        var generator = new StagedGenerator(
+        [
+            new GenerationProgress(0, 0) { Stage = GenerationStage.LoadingModel },
+            new GenerationProgress(2, 5) { Stage = GenerationStage.LoadingModel, Download = download },
+            new GenerationProgress(0, 2) { Stage = GenerationStage.EncodingPrompt },
+            new GenerationProgress(0, 2) { Stage = GenerationStage.Denoising },
+            new GenerationProgress(1, 2, [7]) { Stage = GenerationStage.Denoising },
+            new GenerationProgress(2, 2, [8]) { Stage = GenerationStage.Denoising },
+            new GenerationProgress(2, 2) { Stage = GenerationStage.Decoding },
+            new GenerationProgress(2, 2) { Stage = GenerationStage.Done },
+        ]);
+        var queue = _sandbox.CreateQueue(generator);
+        var seen = new List<QueueEvent>();
+        queue.Changed += (_, e) => seen.Add(e);
+
+        await queue.EnqueueAsync(TestRequests.Small() with { Steps = 2 }, _ct);
+        await queue.RunNextAsync("cpu", _ct);
+
+        var progress = seen.Where(e => e.Kind == QueueEventKind.Progress).ToList();
+        Assert.Equal(
+            [GenerationStage.LoadingModel, GenerationStage.LoadingModel, GenerationStage.EncodingPrompt, GenerationStage.Denoising,
+                GenerationStage.Denoising, GenerationStage.Denoising, GenerationStage.Decoding],
+            progress.Select(e => e.Stage!.Value));
+        Assert.All(progress.Take(2), e => Assert.Null(e.Step));
+        Assert.Same(download, progress[1].Download);
+        Assert.Equal([(0, 2), (0, 2), (1, 2), (2, 2), (2, 2)], progress.Skip(2).Select(e => (e.Step!.Value, e.TotalSteps!.Value)));
+        Assert.Equal([8], progress[5].PreviewPng);
+        Assert.Equal(QueueEventKind.Completed, seen[^1].Kind);
+    }
+
+    /// <summary>Reports the given progress, in order, then draws the image.</summary>
+    private sealed class StagedGenerator(IReadOnlyList<GenerationProgress> reports) : IImageGenerator
+    {
+        public async IAsyncEnumerable<GeneratedImage> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress> progress,
+            [EnumeratorCancellation] CancellationToken ct)
+        {
+            foreach (var report in reports)
+                progress.Report(report);
+            await Task.Yield();
+            yield return FakeImageGenerator.Render(request, "cpu");
+        }
     }
 
     [Fact]

@@ -144,4 +144,72 @@ public sealed class LoraCatalogTests : IDisposable
 
         Assert.Equal(expected, _sandbox.Loras.GetSnapshot().ComposePrompt(prompt, selected));
     }
+
+    [Fact]
+    public void Lists_every_safetensors_file_of_the_folder_after_the_catalog_entries()
+    {
+        AddLoraFile("ink.safetensors");
+        AddLoraFile("zebra.safetensors");
+        AddLoraFile("Alpine.safetensors");
+        AddLoraFile("notes.txt");
+        WriteInfo("""[{"file_name": "ink.safetensors", "description": "Ink drawing", "activation_keyword": "ink style"}]""");
+
+        var entries = _sandbox.Loras.GetSnapshot().Entries;
+
+        Assert.Equal(["ink.safetensors", "Alpine.safetensors", "zebra.safetensors"], entries.Select(e => e.FileName));
+        Assert.Equal([true, false, false], entries.Select(e => e.InCatalog));
+        Assert.All(entries.Skip(1), e => Assert.Equal(("", "", false), (e.Description, e.ActivationKeyword, e.FileMissing)));
+    }
+
+    [Fact]
+    public async Task Saving_an_entry_edits_it_in_place_and_keeps_the_other_entries_and_their_fields()
+    {
+        AddLoraFile("ink.safetensors");
+        WriteInfo("""
+            [
+              {"file_name": "a.safetensors", "description": "first", "activation_keyword": "alpha", "source": "civitai"},
+              {"file_name": "ink.safetensors", "description": "old", "activation_keyword": "old kw"},
+            ]
+            """);
+
+        var snapshot = await _sandbox.Loras.SaveEntryAsync("ink.safetensors", " Ink drawing, ça marche ", "ink style", CancellationToken.None);
+
+        Assert.Equal(["a.safetensors", "ink.safetensors"], snapshot.Entries.Select(e => e.FileName));
+        Assert.Equal(("Ink drawing, ça marche", "ink style"), (snapshot.Entries[1].Description, snapshot.Entries[1].ActivationKeyword));
+        var written = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(InfoPath))!.AsArray();
+        Assert.Equal("civitai", (string?)written[0]!["source"]);
+        Assert.Equal("alpha", (string?)written[0]!["activation_keyword"]);
+        Assert.Contains("ça marche", File.ReadAllText(InfoPath));
+        Assert.Empty(Directory.GetFiles(_sandbox.LoraFolder, "*.tmp"));
+    }
+
+    [Fact]
+    public async Task Saving_a_file_the_catalog_does_not_list_adds_it_and_creates_the_catalog_when_there_is_none()
+    {
+        AddLoraFile("new.safetensors");
+        Assert.False(_sandbox.Loras.GetSnapshot().Entries.Single().InCatalog);
+
+        var snapshot = await _sandbox.Loras.SaveEntryAsync("new.safetensors", "Fresh", "newkw", CancellationToken.None);
+
+        var entry = Assert.Single(snapshot.Entries);
+        Assert.Equal(("new.safetensors", "Fresh", "newkw", true), (entry.FileName, entry.Description, entry.ActivationKeyword, entry.InCatalog));
+        Assert.Equal("newkw, a fox", snapshot.ComposePrompt("a fox", ["new.safetensors"]));
+        Assert.True(File.Exists(InfoPath));
+    }
+
+    [Fact]
+    public async Task A_broken_catalog_or_a_path_is_refused_and_the_file_is_left_as_it_was()
+    {
+        const string broken = """[{"file_name": "a.safetensors" "description": ""}]""";
+        WriteInfo(broken);
+
+        var error = await Assert.ThrowsAsync<LoraCatalogException>(() =>
+            _sandbox.Loras.SaveEntryAsync("a.safetensors", "d", "k", CancellationToken.None));
+        Assert.Contains("cannot be edited here while it has an error", error.Message);
+        Assert.Equal(broken, File.ReadAllText(InfoPath));
+
+        await Assert.ThrowsAsync<LoraCatalogException>(() =>
+            _sandbox.Loras.SaveEntryAsync("../escape.safetensors", "d", "k", CancellationToken.None));
+        Assert.Equal(broken, File.ReadAllText(InfoPath));
+    }
 }

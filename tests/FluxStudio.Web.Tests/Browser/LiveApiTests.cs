@@ -25,8 +25,15 @@ public sealed class LiveApiTests(LiveStudioServer server)
         var last = events[^1];
         Assert.Equal("completed", last.Name);
         var historyId = last.Data.GetProperty("historyId").GetInt64();
-        // The job may have started before the stream opened; whatever steps are seen carry a PNG preview.
-        foreach (var progress in events.Where(e => e.Name == "progress"))
+        // The job may have started before the stream opened; whatever denoising steps are seen carry a PNG preview, and
+        // the stages come in the engine's order.
+        var progressEvents = events.Where(e => e.Name == "progress").ToList();
+        string[] order = ["loadingModel", "encodingPrompt", "denoising", "decoding"];
+        var stages = progressEvents.Select(e => Array.IndexOf(order, e.Data.GetProperty("stage").GetString())).ToList();
+        Assert.DoesNotContain(-1, stages);
+        Assert.Equal(stages.Order(), stages);
+        foreach (var progress in progressEvents.Where(e => e.Data.GetProperty("stage").GetString() == "denoising" &&
+                                                           e.Data.GetProperty("step").GetInt32() > 0))
         {
             var preview = progress.Data.GetProperty("preview").GetBytesFromBase64();
             Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, preview[..4]);

@@ -1,3 +1,5 @@
+using FluxStudio.App.Generation;
+using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.TinyModel;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -8,8 +10,10 @@ using Microsoft.Playwright;
 namespace FluxStudio.Web.Tests.Browser;
 
 /// <summary>
-/// The real server on a free loopback port with the real FLUX engine on a tiny model, a temporary data folder, and
-/// Debian's chromium driven by Playwright.
+/// The real server on a free loopback port with the real FLUX engine on a tiny model (behind a gate the tests can
+/// close) and the controlnet-tiny fixture's ControlNet, a temporary data folder, and Debian's chromium driven by
+/// Playwright. One per test run, shared by the tests
+/// of the browser collection, which run one after another.
 /// </summary>
 public sealed class LiveStudioServer : IAsyncLifetime
 {
@@ -29,9 +33,13 @@ public sealed class LiveStudioServer : IAsyncLifetime
 
     public IBrowser Browser { get; private set; } = null!;
 
+    public string LoraFolder => Path.Combine(DataRoot, "lora");
+
+    /// <summary>Holds jobs at their start while closed.</summary>
+    public GatedImageGenerator Gate { get; private set; } = null!;
+
     /// <summary>Where screenshots of each tab are saved.</summary>
-    public static string ScreenshotFolder =>
-        Environment.GetEnvironmentVariable("FLUXSTUDIO_SCREENSHOTS") ?? Path.Combine(AppContext.BaseDirectory, "screenshots");
+    public static string ScreenshotFolder => TestPaths.Screenshots;
 
     public async Task InitializeAsync()
     {
@@ -47,10 +55,16 @@ public sealed class LiveStudioServer : IAsyncLifetime
             "--FluxStudio:Engine:Device=cpu",
             "--FluxStudio:Engine:Precision=fp32",
             "--Models:AllowDownload=false",
+            $"--FluxStudio:Engine:ControlNetPath={ControlNetFixture.ControlNetFolder}",
             $"--Enhancer:Endpoint={Ollama.Endpoint}",
             "--Logging:LogLevel:Default=Warning",
-        ]);
+        ], services =>
+        {
+            services.AddSingleton(sp => new GatedImageGenerator(sp.GetRequiredService<FluxImageGenerator>()));
+            services.AddSingleton<IImageGenerator>(sp => sp.GetRequiredService<GatedImageGenerator>());
+        });
         await _app.StartAsync();
+        Gate = _app.Services.GetRequiredService<GatedImageGenerator>();
         BaseUrl = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
         _playwright = await Playwright.CreateAsync();
@@ -63,14 +77,35 @@ public sealed class LiveStudioServer : IAsyncLifetime
         Directory.CreateDirectory(ScreenshotFolder);
     }
 
-    /// <summary>A new page on the studio, once its circuit is connected and clicks are handled.</summary>
-    public async Task<IPage> OpenStudioAsync()
+    /// <summary>
+    /// A new page on the studio, in a browser context of its own (its own local storage), once its circuit is connected
+    /// and clicks are handled. The window is 1280 × 800 unless said otherwise.
+    /// </summary>
+    public async Task<IPage> OpenStudioAsync(int width = 1280, int height = 800, ColorScheme colorScheme = ColorScheme.Light)
     {
-        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1200, Height = 1000 } });
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions
+        {
+            ViewportSize = new ViewportSize { Width = width, Height = height },
+            ColorScheme = colorScheme,
+            AcceptDownloads = true,
+        });
         var console = new List<string>();
         page.Console += (_, message) => console.Add($"{message.Type}: {message.Text}");
         page.PageError += (_, error) => console.Add($"error: {error}");
         await page.GotoAsync(BaseUrl);
+        await WaitUntilInteractiveAsync(page, console);
+        return page;
+    }
+
+    /// <summary>Reloads the page and waits, as <see cref="OpenStudioAsync"/> does, until it is interactive again.</summary>
+    public static async Task ReloadAsync(IPage page)
+    {
+        await page.ReloadAsync();
+        await WaitUntilInteractiveAsync(page, []);
+    }
+
+    private static async Task WaitUntilInteractiveAsync(IPage page, List<string> console)
+    {
         try
         {
             await page.WaitForSelectorAsync("[data-testid=ready][data-interactive=true]",
@@ -80,7 +115,6 @@ public sealed class LiveStudioServer : IAsyncLifetime
         {
             throw new TimeoutException("The page did not become interactive. Browser console:\n" + string.Join("\n", console), ex);
         }
-        return page;
     }
 
     public async Task DisposeAsync()
