@@ -4,18 +4,13 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.Web.Api;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using static FluxStudio.Web.Tests.ApiClient;
 
 namespace FluxStudio.Web.Tests;
 
-/// <summary>The server with the real engine (fp32 on the CPU), so training runs on training-tiny's model.</summary>
+/// <summary>The server with the engine on the CPU in fp32: training uses the FLUX.1 engine whatever stands in for generations.</summary>
 public sealed class TrainingStudioFactory : StudioFactory
 {
     protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings() =>
@@ -24,16 +19,6 @@ public sealed class TrainingStudioFactory : StudioFactory
         new("FluxStudio:Engine:Precision", "fp32"),
         new("Models:AllowDownload", "false"),
     ];
-
-    protected override void ConfigureWebHost(IWebHostBuilder builder)
-    {
-        base.ConfigureWebHost(builder);
-        builder.ConfigureTestServices(services =>
-        {
-            services.RemoveAll<IImageGenerator>();
-            services.AddSingleton<IImageGenerator>(sp => sp.GetRequiredService<FluxImageGenerator>());
-        });
-    }
 }
 
 /// <summary>

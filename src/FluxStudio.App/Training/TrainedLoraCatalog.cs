@@ -1,8 +1,4 @@
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using FluxStudio.App.Loras;
-using FluxStudio.App.Outputs;
 
 namespace FluxStudio.App.Training;
 
@@ -23,18 +19,7 @@ public sealed class TrainedLoraCatalog(LoraCatalog catalog)
             Directory.CreateDirectory(catalog.Folder);
             var name = FreeName(Sanitize(runName));
             File.Copy(loraPath, Path.Combine(catalog.Folder, name));
-            var entries = File.Exists(catalog.InfoFilePath)
-                ? JsonNode.Parse(await File.ReadAllBytesAsync(catalog.InfoFilePath, ct),
-                      documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }) as JsonArray
-                  ?? throw new InvalidDataException($"{catalog.InfoFilePath} does not hold a list; fix it, then add {name} to it.")
-                : [];
-            entries.Add(new JsonObject { ["file_name"] = name, ["description"] = description, ["activation_keyword"] = activationKeyword });
-            var json = entries.ToJsonString(new JsonSerializerOptions
-            {
-                WriteIndented = true,
-                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-            });
-            await AtomicFile.WriteAsync(catalog.InfoFilePath, Encoding.UTF8.GetBytes(json + Environment.NewLine), overwrite: true, ct);
+            await catalog.SaveEntryAsync(name, description, activationKeyword, ct);
             return name;
         }
         finally
@@ -45,9 +30,9 @@ public sealed class TrainedLoraCatalog(LoraCatalog catalog)
 
     private string FreeName(string stem)
     {
-        var name = stem + ".safetensors";
+        var name = stem + LoraCatalog.FileExtension;
         for (int n = 2; File.Exists(Path.Combine(catalog.Folder, name)); n++)
-            name = $"{stem}-{n}.safetensors";
+            name = $"{stem}-{n}{LoraCatalog.FileExtension}";
         return name;
     }
 

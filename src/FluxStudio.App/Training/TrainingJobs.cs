@@ -218,7 +218,7 @@ public sealed class TrainingJobs
         try
         {
             var plan = TrainingPlan.Create(TrainingConfigFile.Parse(await File.ReadAllTextAsync(_store.ConfigPath(run.Id), ct), _store.FolderOf(run.Id)!),
-                new TrainingOverrides(ModelPath: run.ModelPath), _store.Output(run.Id).Path, run.ResumeFrom);
+                new TrainingOverrides(ModelPath: run.ModelPath), _store.Output(run.Id).Path, run.ResumeFrom) with { LoraName = $"trained-{run.Id}" };
             var progress = new SynchronousProgress<TrainingProgress>(p => run = OnProgress(run, live, p));
             _logger.LogInformation("Training run {Id} started on {Device} (attempt {Attempt})", run.Id, device, run.Attempts);
             var outcome = await _training.TrainAsync(plan, device, progress, source.Token);

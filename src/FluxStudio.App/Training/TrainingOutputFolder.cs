@@ -44,6 +44,25 @@ public sealed class TrainingOutputFolder(string path)
             : null;
 
     /// <summary>
+    /// Everything a person downloads from a run, by kind: <c>checkpoints</c> (oldest first), <c>plots</c> (the latest loss
+    /// plot, PDF then PNG), <c>validation</c> (the validation images, oldest first) and <c>lora</c>.
+    /// </summary>
+    public IEnumerable<OutputFile> Files()
+    {
+        foreach (var (_, path) in Checkpoints())
+            yield return new OutputFile(OutputFile.Checkpoints, System.IO.Path.GetFileName(path), path);
+        if (LatestPlot() is { } plot)
+        {
+            yield return new OutputFile(OutputFile.Plots, System.IO.Path.GetFileName(plot.Pdf), plot.Pdf);
+            yield return new OutputFile(OutputFile.Plots, System.IO.Path.GetFileName(plot.Png), plot.Png);
+        }
+        foreach (var (_, path) in ValidationImages())
+            yield return new OutputFile(OutputFile.Validation, System.IO.Path.GetFileName(path), path);
+        if (File.Exists(LoraPath))
+            yield return new OutputFile(OutputFile.Lora, LoraFileName, LoraPath);
+    }
+
+    /// <summary>
     /// Where a new run that asked for <paramref name="requested"/> goes: there if it does not exist yet or is empty, else,
     /// as the original app does, beside it with the time appended (<c>train_20250101_120000</c>), so no run overwrites another.
     /// </summary>
@@ -78,4 +97,13 @@ public sealed class TrainingOutputFolder(string path)
             .Select(entry => (entry.Iteration, entry.File))
             .OrderBy(entry => entry.Iteration)];
     }
+}
+
+/// <summary>A file of a run's output folder, of kind <see cref="Checkpoints"/>, <see cref="Plots"/>, <see cref="Validation"/> or <see cref="Lora"/>.</summary>
+public sealed record OutputFile(string Kind, string Name, string Path)
+{
+    public const string Checkpoints = "checkpoints";
+    public const string Plots = "plots";
+    public const string Validation = "validation";
+    public const string Lora = "lora";
 }

@@ -38,6 +38,9 @@ public sealed record TrainingPlan
     /// <summary>The LoRA's activation keyword in the catalog; null takes it from the captions (<see cref="TriggerWord"/>).</summary>
     public string? TriggerWord { get; init; }
 
+    /// <summary>The trained LoRA's name in the LoRA folder (made unique there); null names it after the output folder.</summary>
+    public string? LoraName { get; init; }
+
     /// <summary>What was noticed when the plan was made (keys the configuration does not know), in sentences.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 

@@ -108,7 +108,7 @@ public sealed class TrainingService(IServiceProvider services, TrainedLoraCatalo
     private async Task<TrainingOutcome> RegisterAsync(TrainingPlan plan, TrainingConfig config, TrainingOutcome outcome, CancellationToken ct)
     {
         var keyword = plan.TriggerWord ?? TriggerWord.FromCaptions([.. config.Examples.Images.Select(image => image.Prompt)]);
-        var name = await loras.AddAsync(outcome.LoraPath, Path.GetFileName(outcome.OutputFolder),
+        var name = await loras.AddAsync(outcome.LoraPath, plan.LoraName ?? Path.GetFileName(outcome.OutputFolder),
             $"Trained on {config.Examples.Images.Count} images for {outcome.Steps} steps ({outcome.OutputFolder})", keyword, ct);
         _logger.LogInformation("The trained LoRA is in the catalog as {Name}", name);
         return outcome with { CatalogName = name, ActivationKeyword = keyword };
@@ -175,8 +175,10 @@ public sealed class TrainingService(IServiceProvider services, TrainedLoraCatalo
         File.Move(partial, path, overwrite: true);
     }
 
+    /// <summary>The FLUX.1 engine of the device: its generator when that is the engine itself, else the engine the generator wraps.</summary>
     private FluxImageGenerator Generator(string device) =>
-        ((services as IKeyedServiceProvider)?.GetKeyedService<IImageGenerator>(device) ?? services.GetService<IImageGenerator>())
-        as FluxImageGenerator
+        (services as IKeyedServiceProvider)?.GetKeyedService<IImageGenerator>(device) as FluxImageGenerator
+        ?? services.GetService<IImageGenerator>() as FluxImageGenerator
+        ?? services.GetService<FluxImageGenerator>()
         ?? throw new NotSupportedException($"Training needs the FLUX.1 engine, which is not installed for device \"{device}\".");
 }

@@ -233,7 +233,7 @@ public static class TrainingEndpoints
         if (await jobs.GetAsync(id, ct) is null)
             return NoSuchRun(id);
         // Only files the run's folder lists by kind are served: a name is looked up, never joined to a path.
-        var path = Artifacts(jobs.Store.Output(id)).FirstOrDefault(a => a.Kind == kind && a.Name == name)?.Path;
+        var path = jobs.Store.Output(id).Files().FirstOrDefault(file => file.Kind == kind && file.Name == name)?.Path;
         if (path is null || !File.Exists(path))
             return TypedResults.Problem($"Training run {id} has no {kind} file \"{name}\"; see the files its state lists.",
                 statusCode: StatusCodes.Status404NotFound, title: "File not found");
@@ -252,35 +252,20 @@ public static class TrainingEndpoints
         var live = jobs.Live(run.Id);
         var output = jobs.Store.Output(run.Id);
         var progress = run.Status == TrainingRunStatus.Running ? live.Latest : null;
-        var artifacts = Artifacts(output).Select(a => new TrainingFile(a.Kind, a.Name, $"/api/trainings/{run.Id}/files/{a.Kind}/{a.Name}")).ToList();
+        var artifacts = output.Files().Select(file => new TrainingFile(file.Kind, file.Name, FileUrl(run.Id, file))).ToList();
         return new TrainingRunState(run.Id, run.Status.ToString().ToLowerInvariant(), progress?.Stage.ToString() ?? run.Status.ToString(),
             Math.Max(run.Step, progress?.Step ?? 0), run.TotalSteps, run.LastLoss, progress?.Remaining?.TotalSeconds, run.Error, run.Warnings,
             run.LoraName, run.ActivationKeyword, run.CreatedAt, run.FinishedAt, run.Attempts)
         {
             Losses = withLosses ? [.. live.Losses.Select(l => new TrainingLoss(l.Step, l.Loss))] : null,
-            ValidationImageUrl = artifacts.LastOrDefault(a => a.Kind == ValidationKind)?.Url,
+            ValidationImageUrl = artifacts.LastOrDefault(a => a.Kind == OutputFile.Validation)?.Url,
             Files = artifacts,
         };
     }
 
-    private const string ValidationKind = "validation";
-
-    private sealed record Artifact(string Kind, string Name, string Path);
-
-    private static IEnumerable<Artifact> Artifacts(TrainingOutputFolder output)
-    {
-        foreach (var (_, path) in output.Checkpoints())
-            yield return new Artifact("checkpoints", Path.GetFileName(path), path);
-        if (output.LatestPlot() is { } plot)
-        {
-            yield return new Artifact("plots", Path.GetFileName(plot.Pdf), plot.Pdf);
-            yield return new Artifact("plots", Path.GetFileName(plot.Png), plot.Png);
-        }
-        foreach (var (_, path) in output.ValidationImages())
-            yield return new Artifact(ValidationKind, Path.GetFileName(path), path);
-        if (File.Exists(output.LoraPath))
-            yield return new Artifact("lora", TrainingOutputFolder.LoraFileName, output.LoraPath);
-    }
+    /// <summary>Where the API serves a file of a run.</summary>
+    public static string FileUrl(string runId, OutputFile file) =>
+        $"/api/trainings/{Uri.EscapeDataString(runId)}/files/{file.Kind}/{Uri.EscapeDataString(file.Name)}";
 
     private static ProblemHttpResult NoSuchRun(string id) =>
         TypedResults.Problem($"There is no training run \"{id}\"; check the id returned by POST /api/trainings.",
