@@ -52,7 +52,7 @@ public static class CliProcess
     /// <summary>Starts `fluxstudio` with its output and error redirected and its input already closed.</summary>
     public static Process Start(params string[] arguments) => Start("fluxstudio.dll", new Dictionary<string, string>(), arguments);
 
-    private static Process Start(string program, IReadOnlyDictionary<string, string> environment, string[] arguments)
+    public static Process Start(string program, IReadOnlyDictionary<string, string> environment, string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
