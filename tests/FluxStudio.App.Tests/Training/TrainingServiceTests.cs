@@ -140,6 +140,29 @@ public sealed class TrainingServiceTests : IDisposable
         Assert.Equal(first.IteratorJson.Split("start_date_time")[0], second.IteratorJson.Split("start_date_time")[0]);
     }
 
+    /// <summary>
+    /// The fixture's overfitting settings (its step count and learning rate) through the whole run, with the run's own random
+    /// noise levels: the loss falls by at least a quarter, compared over the first and last five steps, as noise levels differ.
+    /// </summary>
+    [Fact]
+    public async Task TheFixturesOverfittingSettingsLowerTheLossByAQuarter()
+    {
+        var optimizer = TrainingTinyRun.Manifest["optimizer"]!;
+        var (outcome, progress) = await TrainAsync(Plan("overfit", config =>
+        {
+            TrainingTinyRun.Steps(config, optimizer["overfit_steps"]!.GetValue<int>());
+            config["optimizer"]!["learning_rate"] = optimizer["lr_overfit"]!.GetValue<double>();
+            config["save"]!["checkpoint_frequency"] = optimizer["overfit_steps"]!.GetValue<int>();
+        }));
+        var losses = progress.Where(p => p.Stage == TrainingStage.Training && p.Loss is not null).Select(p => p.Loss!.Value).ToList();
+
+        Assert.Equal(optimizer["overfit_steps"]!.GetValue<int>(), losses.Count);
+        const int window = 5;
+        double first = losses.Take(window).Average(), last = losses.TakeLast(window).Average();
+        Assert.True(last <= 0.75 * first, $"The loss went from {first:F4} to {last:F4} on average over {window} steps: {string.Join(", ", losses)}");
+        Assert.Equal(losses[^1], outcome.LastLoss!.Value, 6);
+    }
+
     [Fact]
     public async Task ACancelledRunLeavesOnlyWholeFilesAndNoLora()
     {
