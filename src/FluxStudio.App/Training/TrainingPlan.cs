@@ -9,8 +9,6 @@ namespace FluxStudio.App.Training;
 /// <param name="Quantize">4 or 8, instead of the configuration's <c>quantize</c>.</param>
 public sealed record TrainingOverrides(string? Model = null, string? ModelPath = null, int? Quantize = null)
 {
-    public static TrainingOverrides None { get; } = new();
-
     internal TrainingConfig Apply(TrainingConfig config) => config with
     {
         Model = Model ?? config.Model,
