@@ -58,68 +58,93 @@ public sealed class TrainingCheckpoint : IDisposable
     public static TrainingCheckpoint Open(string zipPath)
     {
         var path = System.IO.Path.GetFullPath(zipPath);
-        ZipArchive archive;
+        using var archive = OpenZip(path);
+        var (entries, files) = ReadManifest(archive, path);
+        var unpacked = Directory.CreateTempSubdirectory("fluxstudio-checkpoint-");
         try
         {
-            archive = ZipFile.OpenRead(path);
+            string Unpack(string role)
+            {
+                var target = System.IO.Path.Combine(unpacked.FullName, role + ".safetensors");
+                Entry(entries, files[role], path).ExtractToFile(target);
+                return target;
+            }
+            return new TrainingCheckpoint(path, unpacked, Text(entries, files["config"], path), Text(entries, files["iterator"], path),
+                LossesIn(entries, files, path), Unpack("lora_adapter"), Unpack("optimizer"));
+        }
+        catch
+        {
+            unpacked.Delete(recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Only the losses of a checkpoint zip, without unpacking its adapter and optimizer files.</summary>
+    /// <exception cref="FormatException">The file is not a checkpoint zip, or its loss file is not readable.</exception>
+    public static IReadOnlyList<LossPoint> ReadLosses(string zipPath)
+    {
+        var path = System.IO.Path.GetFullPath(zipPath);
+        using var archive = OpenZip(path);
+        var (entries, files) = ReadManifest(archive, path);
+        return LossesIn(entries, files, path);
+    }
+
+    private static ZipArchive OpenZip(string path)
+    {
+        try
+        {
+            var archive = ZipFile.OpenRead(path);
+            if (archive.Entries.Sum(entry => entry.Length) <= MaxUnpackedBytes)
+                return archive;
+            archive.Dispose();
+            throw new FormatException($"{path} unpacks to more than {MaxUnpackedBytes >> 30} GB, far more than a LoRA checkpoint holds.");
         }
         catch (InvalidDataException e)
         {
             throw new FormatException($"{path} is not a zip file ({e.Message}); choose a checkpoint zip from a run's _checkpoints folder.", e);
         }
-        using (archive)
+    }
+
+    /// <summary>The zip's files by name (the original app finds them whatever folder they were zipped in), and the file of each role.</summary>
+    private static (Dictionary<string, ZipArchiveEntry> Entries, Dictionary<string, string> Files) ReadManifest(ZipArchive archive, string path)
+    {
+        var entries = archive.Entries.Where(entry => entry.Name.Length > 0).GroupBy(entry => entry.Name).ToDictionary(g => g.Key, g => g.First());
+        var files = new Dictionary<string, string>();
+        try
         {
-            if (archive.Entries.Sum(entry => entry.Length) > MaxUnpackedBytes)
-                throw new FormatException($"{path} unpacks to more than {MaxUnpackedBytes >> 30} GB, far more than a LoRA checkpoint holds.");
-            // The original app finds the files by name whatever folder they were zipped in.
-            var entries = archive.Entries.Where(entry => entry.Name.Length > 0).GroupBy(entry => entry.Name).ToDictionary(g => g.Key, g => g.First());
-            string Text(string name) =>
-                entries.TryGetValue(name, out var entry)
-                    ? new StreamReader(entry.Open(), Encoding.UTF8).ReadToEnd()
-                    : throw new FormatException($"{path} has no {name}, so it is not a complete checkpoint of a training run.");
+            var manifest = JsonNode.Parse(Text(entries, ManifestName, path))?["files"] as JsonObject
+                           ?? throw new FormatException($"{path}: {ManifestName} lists no files.");
+            foreach (var role in Roles)
+                files[role] = manifest[role]?.GetValue<string>() ?? throw new FormatException($"{path}: {ManifestName} names no {role} file.");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new FormatException($"{path}: {ManifestName} is not the original app's checkpoint description ({e.Message}).", e);
+        }
+        return (entries, files);
+    }
 
-            var files = new Dictionary<string, string>();
-            try
-            {
-                var manifest = JsonNode.Parse(Text(ManifestName))?["files"] as JsonObject
-                               ?? throw new FormatException($"{path}: {ManifestName} lists no files.");
-                foreach (var role in Roles)
-                    files[role] = manifest[role]?.GetValue<string>() ?? throw new FormatException($"{path}: {ManifestName} names no {role} file.");
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException)
-            {
-                throw new FormatException($"{path}: {ManifestName} is not the original app's checkpoint description ({e.Message}).", e);
-            }
+    private static ZipArchiveEntry Entry(Dictionary<string, ZipArchiveEntry> entries, string name, string path) =>
+        entries.TryGetValue(name, out var entry)
+            ? entry
+            : throw new FormatException($"{path} has no {name}, so it is not a complete checkpoint of a training run.");
 
-            var unpacked = Directory.CreateTempSubdirectory("fluxstudio-checkpoint-");
-            try
-            {
-                string Unpack(string role)
-                {
-                    var name = files[role];
-                    if (!entries.TryGetValue(name, out var entry))
-                        throw new FormatException($"{path} has no {name}, which its {ManifestName} names.");
-                    var target = System.IO.Path.Combine(unpacked.FullName, role + ".safetensors");
-                    entry.ExtractToFile(target);
-                    return target;
-                }
-                IReadOnlyList<LossPoint> losses;
-                try
-                {
-                    losses = LossHistory.FromJson(Text(files["loss"]));
-                }
-                catch (FormatException e)
-                {
-                    throw new FormatException($"{path}: {files["loss"]}: {e.Message}", e);
-                }
-                return new TrainingCheckpoint(path, unpacked, Text(files["config"]), Text(files["iterator"]), losses,
-                    Unpack("lora_adapter"), Unpack("optimizer"));
-            }
-            catch
-            {
-                unpacked.Delete(recursive: true);
-                throw;
-            }
+    private static string Text(Dictionary<string, ZipArchiveEntry> entries, string name, string path)
+    {
+        using var reader = new StreamReader(Entry(entries, name, path).Open(), Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    private static IReadOnlyList<LossPoint> LossesIn(Dictionary<string, ZipArchiveEntry> entries, Dictionary<string, string> files, string path)
+    {
+        var text = Text(entries, files["loss"], path);
+        try
+        {
+            return LossHistory.FromJson(text);
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException($"{path}: {files["loss"]}: {e.Message}", e);
         }
     }
 

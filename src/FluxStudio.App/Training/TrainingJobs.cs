@@ -282,8 +282,7 @@ public sealed class TrainingJobs
     {
         try
         {
-            using var checkpoint = TrainingCheckpoint.Open(zip);
-            return checkpoint.Losses;
+            return TrainingCheckpoint.ReadLosses(zip);
         }
         catch (Exception e) when (e is FormatException or IOException)
         {

@@ -107,6 +107,8 @@ public sealed class TrainingJobsTests : IDisposable
         Assert.Equal([3, 4], steps);
         Assert.Equal(expected, File.ReadAllBytes(restarted.Store.Output(run.Id).LoraPath));
         Assert.Equal([1, 2, 3, 4], restarted.Live(run.Id).Losses.Select(l => l.Step));
+        // After another start, the losses come from the last checkpoint.
+        Assert.Equal(restarted.Live(run.Id).Losses.Select(l => (l.Step, l.Loss)), NewJobs().Live(run.Id).Losses.Select(l => (l.Step, l.Loss)));
     }
 
     [Fact]
