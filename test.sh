@@ -23,10 +23,22 @@ install_system_packages() {
 }
 
 if command -v dpkg-query >/dev/null; then
-    # libgtk-3-0: OpenCV's native library (ControlNet Canny edges) links GTK 3.
-    install_system_packages fonts-dejavu-core fontconfig chromium libgtk-3-0 || exit 1
+    # libgtk-3-0: OpenCV's native library (ControlNet Canny edges) links GTK 3. postgresql: the server the database tests
+    # and the several-machines test run against.
+    install_system_packages fonts-dejavu-core fontconfig chromium libgtk-3-0 postgresql || exit 1
     # npm: the browser tests install axe-core, the accessibility checker, with it (a Node.js from elsewhere is fine).
     command -v npm >/dev/null || install_system_packages npm || exit 1
+fi
+
+# A throw-away PostgreSQL cluster on a loopback port, removed when the run ends. If it cannot start, the tests that need
+# it fail and say how to start one.
+if [ -z "${FLUXSTUDIO_TEST_POSTGRES:-}" ]; then
+    if cluster="$(tests/postgres-cluster.sh start)"; then
+        eval "$cluster"
+        trap 'tests/postgres-cluster.sh stop' EXIT
+    else
+        echo "Could not start a PostgreSQL cluster for the tests; those that need one will fail." >&2
+    fi
 fi
 
 rm -rf "$results"

@@ -57,22 +57,18 @@ public static class LoadBench
                     file.LoadInto(name, target);
             }
 
-            int runs = options.Quick ? 3 : 5;
-            var read = Timing.Median(PlainRead, runs, warmups: 2);
-            var fresh = Timing.Median(FreshRead, runs, warmups: 1);
-            var load = Timing.Median(Load, runs, warmups: 1);
-            var intoModel = Timing.Median(LoadIntoModel, runs, warmups: 1);
+            int rounds = options.Quick ? 3 : 5;
+            var times = Timing.Interleaved([PlainRead, FreshRead, Load, LoadIntoModel], rounds);
             foreach (var target in targets.Values) target.Dispose();
-            double readRate = fileBytes / read.TotalSeconds / 1e9, loadRate = fileBytes / load.TotalSeconds / 1e9;
-            double freshRate = fileBytes / fresh.TotalSeconds / 1e9;
-            yield return new BenchResult($"plain read {fileBytes >> 20} MiB", readRate, "GB/s", "page cache, one reused 8 MiB buffer");
-            yield return new BenchResult($"plain read into new 64 MiB arrays", freshRate, "GB/s", "page cache, fresh memory");
-            yield return new BenchResult($"safetensors load {fileBytes >> 20} MiB", loadRate, "GB/s", "into tensors");
-            yield return new BenchResult("safetensors load / plain read", loadRate / readRate, "ratio", "goal ≥ 0.8");
-            yield return new BenchResult("safetensors load / read into fresh memory", loadRate / freshRate, "ratio");
-            double intoRate = fileBytes / intoModel.TotalSeconds / 1e9;
-            yield return new BenchResult($"safetensors load into existing tensors", intoRate, "GB/s", "as into a model's parameters");
-            yield return new BenchResult("load into existing tensors / plain read", intoRate / readRate, "ratio", "goal ≥ 0.8");
+            double Rate(int action) => fileBytes / Timing.Median(times[action]) / 1e6;
+            double Ratio(int action, int baseline) => Timing.MedianRatio(rounds, r => times[baseline][r] / times[action][r]);
+            yield return new BenchResult($"plain read {fileBytes >> 20} MiB", Rate(0), "GB/s", "page cache, one reused 8 MiB buffer");
+            yield return new BenchResult($"plain read into new 64 MiB arrays", Rate(1), "GB/s", "page cache, fresh memory");
+            yield return new BenchResult($"safetensors load {fileBytes >> 20} MiB", Rate(2), "GB/s", "into tensors");
+            yield return new BenchResult("safetensors load / plain read", Ratio(2, 0), "ratio", "goal ≥ 0.8");
+            yield return new BenchResult("safetensors load / read into fresh memory", Ratio(2, 1), "ratio");
+            yield return new BenchResult($"safetensors load into existing tensors", Rate(3), "GB/s", "as into a model's parameters");
+            yield return new BenchResult("load into existing tensors / plain read", Ratio(3, 0), "ratio", $"goal ≥ 0.8; median of {rounds} interleaved rounds");
         }
         finally
         {

@@ -15,8 +15,8 @@ public static class MatmulBench
         {
             using var a = randn([n, n]).to(dtype);
             using var b = randn([n, n]).to(dtype);
-            var time = Timing.Median(() => { using var c = matmul(a, b); }, runs: options.Quick ? 5 : 9, warmups: 5);
-            double gflops = 2.0 * n * n * n / time.TotalSeconds / 1e9;
+            var times = Timing.Interleaved([() => matmul(a, b).Dispose()], rounds: options.Quick ? 5 : 9);
+            double gflops = 2.0 * n * n * n / Timing.Median(times[0]) / 1e6;
             if (dtype == ScalarType.Float32) PeakFloat32 = gflops; else PeakBFloat16 = gflops;
             yield return new BenchResult($"matmul {n}³ {Name(dtype)}", gflops, "GFLOP/s");
         }

@@ -10,53 +10,55 @@ namespace FluxStudio.Bench;
 /// Resident weight bytes and forward time of a quantized FLUX.1-width transformer slice (hidden 3072, one double and
 /// one single block, random weights) against the same slice in bf16, both computing in bf16. The slice's embedders and
 /// final layer, which stay dense, weigh far more in it than in the full model, so the bytes are also given scaled to
-/// FLUX.1's depth. Quantized layers
-/// dequantize on the fly in blocks (TorchSharp 0.107 exposes no integer matmul kernels such as _weight_int8pack_mm).
+/// FLUX.1's depth. Quantized layers dequantize on the fly into reused memory (TorchSharp 0.107 exposes no integer
+/// matmul kernels such as _weight_int8pack_mm). The three slices run in interleaved rounds.
 /// </summary>
 public static class QuantizationBench
 {
     public static IEnumerable<BenchResult> Run(BenchOptions options)
     {
         foreach (var result in LayerRatios(options)) yield return result;
-        int runs = options.Quick ? 2 : 5;
+        int rounds = options.Quick ? 3 : 7;
         using var slice = new TransformerSlice(options);
-        static FluxTransformer Model() => TransformerSlice.RandomModel(ScalarType.BFloat16);
-        TimeSpan Time(FluxTransformer model) => slice.Time(model, runs);
-
-        long denseBytes, denseFullBytes;
-        TimeSpan denseTime;
-        Tensor denseOutput;
-        using (var dense = Model())
+        int[] widths = [8, 4];
+        using var dense = TransformerSlice.RandomModel(ScalarType.BFloat16);
+        var quantized = widths.Select(_ => TransformerSlice.RandomModel(ScalarType.BFloat16)).ToArray();
+        try
         {
-            denseBytes = Quantizer.ResidentBytes(dense);
-            denseFullBytes = FullDepthBytes(dense);
-            denseTime = Time(dense);
-            denseOutput = slice.Forward(dense).to(ScalarType.Float32);
-        }
-        string tokens = slice.Tokens;
-        yield return new BenchResult("quant bf16 slice weights", denseBytes / 1e6, "MB");
-        yield return new BenchResult("quant bf16 slice forward", denseTime.TotalMilliseconds, "ms", tokens);
+            var reports = quantized.Zip(widths, (model, bits) => Quantizer.QuantizeModule(model, bits)).ToArray();
+            var times = Timing.Interleaved([() => slice.Run(dense), .. quantized.Select(model => (Action)(() => slice.Run(model)))], rounds);
 
-        foreach (var bits in new[] { 8, 4 })
-        {
-            using var model = Model();
-            var report = Quantizer.QuantizeModule(model, bits);
-            long bytes = Quantizer.ResidentBytes(model);
-            var time = Time(model);
-            double error;
-            using (no_grad())
+            long denseBytes = Quantizer.ResidentBytes(dense), denseFullBytes = FullDepthBytes(dense);
+            yield return new BenchResult("quant bf16 slice weights", denseBytes / 1e6, "MB");
+            yield return new BenchResult("quant bf16 slice forward", Timing.Median(times[0]), "ms", slice.Tokens);
+            using var denseOutput = Output(slice, dense);
+            for (int i = 0; i < widths.Length; i++)
             {
-                using var output = slice.Forward(model).to(ScalarType.Float32);
-                error = ((output - denseOutput).norm() / denseOutput.norm()).item<float>();
+                int bits = widths[i];
+                var model = quantized[i];
+                double error;
+                using (var output = Output(slice, model))
+                    error = ((output - denseOutput).norm() / denseOutput.norm()).item<float>();
+                yield return new BenchResult($"quant {bits}-bit weights / bf16, full depth", (double)FullDepthBytes(model) / denseFullBytes, "ratio",
+                    $"goal ≤ {(bits == 4 ? "0.30" : "0.55")}; FLUX.1's 19 + 38 blocks, from the slice's measured block bytes");
+                yield return new BenchResult($"quant {bits}-bit weights / bf16, slice", (double)Quantizer.ResidentBytes(model) / denseBytes, "ratio",
+                    $"{reports[i].QuantizedGroupSizes.Count} layers quantized, {reports[i].LeftDense.Count} dense (embedders, final layer)");
+                yield return new BenchResult($"quant {bits}-bit forward / bf16", Timing.MedianRatio(rounds, r => times[i + 1][r] / times[0][r]), "ratio",
+                    $"goal ≤ 1.25; {Timing.Median(times[i + 1]):N0} ms; median of {rounds} interleaved rounds");
+                yield return new BenchResult($"quant {bits}-bit output relative error", error, "ratio", "vs bf16, same weights");
             }
-            yield return new BenchResult($"quant {bits}-bit weights / bf16, full depth", (double)FullDepthBytes(model) / denseFullBytes, "ratio",
-                $"goal ≤ {(bits == 4 ? "0.30" : "0.55")}; FLUX.1's 19 + 38 blocks, from the slice's measured block bytes");
-            yield return new BenchResult($"quant {bits}-bit weights / bf16, slice", (double)bytes / denseBytes, "ratio",
-                $"{report.QuantizedGroupSizes.Count} layers quantized, {report.LeftDense.Count} dense (embedders, final layer)");
-            yield return new BenchResult($"quant {bits}-bit forward / bf16", time / denseTime, "ratio",
-                $"{time.TotalMilliseconds:N0} ms, blocks of at most {QuantizedWeight.DefaultBlockElements >> 20} Mi weights");
-            yield return new BenchResult($"quant {bits}-bit output relative error", error, "ratio", "vs bf16, same weights");
         }
+        finally
+        {
+            foreach (var model in quantized) model.Dispose();
+        }
+    }
+
+    private static Tensor Output(TransformerSlice slice, FluxTransformer model)
+    {
+        using var _ = no_grad();
+        using var output = slice.Forward(model);
+        return output.to(ScalarType.Float32);
     }
 
     /// <summary>
@@ -87,25 +89,9 @@ public static class QuantizationBench
         foreach (var bits in new[] { 8, 4 })
         {
             var quantized = QuantizedWeight.Quantize(weight, bits, 64);
-            var dense = new List<double>();
-            var blocked = new List<double>();
-            for (int i = 0; i <= rounds; i++)
-            {
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                nn.functional.linear(input, weight).Dispose();
-                double denseMs = clock.Elapsed.TotalMilliseconds;
-                clock.Restart();
-                quantized.Linear(input, null).Dispose();
-                double quantizedMs = clock.Elapsed.TotalMilliseconds;
-                if (i == 0) continue; // warm-up
-                dense.Add(denseMs);
-                blocked.Add(quantizedMs);
-            }
-            dense.Sort();
-            blocked.Sort();
-            double denseMedian = dense[dense.Count / 2], quantizedMedian = blocked[blocked.Count / 2];
-            yield return new BenchResult($"quant {bits}-bit layer forward / bf16", quantizedMedian / denseMedian, "ratio",
-                $"9216×3072 on {tokens} tokens: {quantizedMedian:N1} vs {denseMedian:N1} ms");
+            var times = Timing.Interleaved([() => nn.functional.linear(input, weight).Dispose(), () => quantized.Linear(input, null).Dispose()], rounds);
+            yield return new BenchResult($"quant {bits}-bit layer forward / bf16", Timing.MedianRatio(rounds, r => times[1][r] / times[0][r]), "ratio",
+                $"9216×3072 on {tokens} tokens: {Timing.Median(times[1]):N1} vs {Timing.Median(times[0]):N1} ms");
         }
     }
 }

@@ -7,10 +7,13 @@ using FluxStudio.App.Inputs;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
 using FluxStudio.App.Training;
+using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FluxStudio.App;
@@ -40,7 +43,7 @@ public static class ServiceCollectionExtensions
         services.AddOptions<StudioOptions>().Bind(configuration.GetSection(StudioOptions.SectionName));
         services.AddOptions<GenerationRequestValidatorOptions>().Bind(configuration.GetSection($"{StudioOptions.SectionName}:Validation"));
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<StudioDatabase>();
+        services.TryAddSingleton(sp => StudioDatabase.Create(sp.GetRequiredService<IOptions<StudioOptions>>(), sp.GetService<ILoggerFactory>()));
         services.TryAddSingleton<HistoryStore>();
         services.TryAddSingleton<OriginalHistoryImporter>();
         services.TryAddSingleton<LoraCatalog>();
@@ -61,7 +64,13 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<RunningJobs>();
         services.TryAddSingleton<GenerationQueue>();
         services.TryAddSingleton<GenerationWorker>();
+        services.TryAddSingleton<WorkerRegistry>();
+        services.TryAddSingleton(sp => new WorkerCapabilities(sp.GetRequiredService<IOptions<StudioOptions>>(),
+            sp.GetRequiredService<IOptions<EngineOptions>>(), sp.GetService<ModelLocator>(), sp.GetService<ILogger<WorkerCapabilities>>(),
+            sp.GetService<IDeviceMemory>(), sp.GetService<ControlNetLocator>()));
         services.AddHostedService<GenerationWorkerService>();
+        services.TryAddSingleton<QueueEventRelay>();
+        services.AddHostedService(sp => sp.GetRequiredService<QueueEventRelay>());
         return services;
     }
 

@@ -21,6 +21,9 @@ public sealed class StudioOptions
     /// <summary>The SQLite file holding history and the job queue. Default: <c>{DataRoot}/fluxstudio.db</c>.</summary>
     public string? DatabasePath { get; set; }
 
+    /// <summary>Which database holds history and the queue: this machine's SQLite file, or a PostgreSQL server shared by several.</summary>
+    public DatabaseOptions Database { get; set; } = new();
+
     /// <summary>The folder images are written to. Default: <c>{DataRoot}/outputimage</c>.</summary>
     public string? OutputRoot { get; set; }
 
@@ -40,6 +43,9 @@ public sealed class StudioOptions
     public bool AlwaysExportMetadata { get; set; }
 
     public QueueOptions Queue { get; set; } = new();
+
+    /// <summary>What this machine's workers say they can run, with a shared database (<c>FluxStudio:Worker</c>).</summary>
+    public WorkerOptions Worker { get; set; } = new();
 
     public string ResolveDataRoot() => Path.GetFullPath(DataRoot);
 
@@ -73,4 +79,30 @@ public sealed class QueueOptions
 
     /// <summary>How often an idle worker looks for jobs queued by another process.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Run the queue's workers in this process. False for a web server that leaves the jobs to <c>fluxstudio worker</c>
+    /// processes on other machines (or this one).
+    /// </summary>
+    public bool LocalWorkers { get; set; } = true;
+
+    /// <summary>
+    /// How long a claimed job stays a worker's without the worker renewing its claim (it renews it every third of this).
+    /// With a shared database, a job whose worker died goes back to the queue once its lease has run out.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+public sealed class WorkerOptions
+{
+    /// <summary>
+    /// Model paths (diffusers folders or single-file transformers) that jobs may name and this machine has, at the same
+    /// path as on the machines that queue them. The FLUX.1 releases found in the models root or the Hugging Face cache are
+    /// offered without being listed.
+    /// </summary>
+    // Empty by default: the configuration binder appends to a list's existing items instead of replacing them.
+    public List<string> Models { get; set; } = [];
+
+    /// <summary>How the worker is named to others (in the job list and logs); unset: the machine's name and its device.</summary>
+    public string? Name { get; set; }
 }

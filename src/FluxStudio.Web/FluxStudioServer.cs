@@ -49,7 +49,7 @@ public static class FluxStudioServer
                 await app.Services.GetRequiredService<StudioDatabase>().CheckAsync(ct);
                 await HostingAbstractionsHostExtensions.RunAsync(app, ct);
             }
-            catch (DamagedDatabaseException ex)
+            catch (StudioDatabaseException ex)
             {
                 await Console.Error.WriteLineAsync(ex.Message);
                 return 1;

@@ -52,7 +52,11 @@ public static class CliProcess
     /// <summary>Starts `fluxstudio` with its output and error redirected and its input already closed.</summary>
     public static Process Start(params string[] arguments) => Start("fluxstudio.dll", new Dictionary<string, string>(), arguments);
 
-    public static Process Start(string program, IReadOnlyDictionary<string, string> environment, string[] arguments)
+    /// <summary>Starts `fluxstudio` with <paramref name="environment"/> added, its output and error redirected and its input closed.</summary>
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        Start("fluxstudio.dll", environment, arguments);
+
+    private static Process Start(string program, IReadOnlyDictionary<string, string> environment, string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {

@@ -20,7 +20,7 @@ public sealed class HistoryCommandTests : IDisposable
     private async Task<HistoryEntry> AddImageAsync(string prompt, long seed)
     {
         var options = Options.Create(new StudioOptions { DataRoot = _root });
-        var store = new HistoryStore(new StudioDatabase(options), options);
+        var store = new HistoryStore(new SqliteStudioDatabase(options), options);
         var path = Path.Combine(options.Value.ResolveOutputRoot(), $"20250101_120000_{seed}.png");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await File.WriteAllBytesAsync(path, [137, 80, 78, 71]);

@@ -18,14 +18,14 @@ public sealed class TrainingKillTests : IDisposable
     private (Process Process, HttpClient Client) StartServer()
     {
         var port = LoopbackPorts.Free();
-        var process = CliProcess.Start("fluxstudio.dll", new Dictionary<string, string>
+        var process = CliProcess.Start(new Dictionary<string, string>
         {
             [CliProcess.DataRootVariable] = _dataRoot,
             ["FluxStudio__Engine__Device"] = "cpu",
             ["FluxStudio__Engine__Precision"] = "fp32",
             ["FluxStudio__Queue__PollInterval"] = "00:00:00.200",
             ["Models__AllowDownload"] = "false",
-        }, ["serve", "--urls", $"http://127.0.0.1:{port}"]);
+        }, "serve", "--urls", $"http://127.0.0.1:{port}");
         // Nobody reads the server's output otherwise; a full pipe would stall it.
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();

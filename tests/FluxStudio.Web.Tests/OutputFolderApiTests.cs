@@ -42,7 +42,7 @@ public sealed class OutputFolderApiTests : IDisposable
     {
         var database = _factory.Services.GetRequiredService<App.Data.StudioDatabase>();
         await database.MigrateAsync(CancellationToken.None);
-        return await EscapingRows.InsertAsync(database.Path, EscapingRows.StoredPath(escape, OutputRoot, _secret));
+        return await EscapingRows.InsertAsync(((App.Data.SqliteStudioDatabase)database).Path, EscapingRows.StoredPath(escape, OutputRoot, _secret));
     }
 
     [Theory]

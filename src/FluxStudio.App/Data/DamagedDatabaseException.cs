@@ -7,7 +7,7 @@ namespace FluxStudio.App.Data;
 /// replaces or deletes such a file: the message names it and says what the user can do.
 /// </summary>
 public sealed class DamagedDatabaseException(string path, string reason, Exception? inner = null)
-    : Exception($"The database {path} is damaged ({reason}); restore it from a backup, or move it away to start with an " +
+    : StudioDatabaseException($"The database {path} is damaged ({reason}); restore it from a backup, or move it away to start with an " +
                 "empty history. FluxStudio has left the file as it is.", inner)
 {
     private const int SqliteCorrupt = 11;

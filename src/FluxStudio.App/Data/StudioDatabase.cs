@@ -1,4 +1,4 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -6,49 +6,61 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.App.Data;
 
 /// <summary>
-/// The SQLite file behind history and the job queue. Opens connections in WAL mode with a busy timeout, so
-/// the web app, the CLI and the queue worker can write at the same time, and brings the schema up to date
-/// (<c>PRAGMA user_version</c>) before the first use.
+/// The database behind history and the job queue: this machine's SQLite file (<see cref="SqliteStudioDatabase"/>), or a
+/// PostgreSQL database that web servers and workers on several machines share (<see cref="PostgresStudioDatabase"/>).
+/// The stores write one set of statements for both; <see cref="Sql"/> holds the few places where the two differ. Each
+/// provider has its own schema and migrations, applied in place before the first use.
 /// </summary>
-public sealed class StudioDatabase
+public abstract class StudioDatabase
 {
-    private readonly string _connectionString;
-    private readonly ILogger<StudioDatabase> _logger;
+    /// <summary>The database <see cref="StudioOptions.Database"/> names.</summary>
+    /// <exception cref="StudioDatabaseException">The provider is unknown, or PostgreSQL has no connection string.</exception>
+    public static StudioDatabase Create(IOptions<StudioOptions> options, ILoggerFactory? loggers = null)
+    {
+        var database = options.Value.Database;
+        loggers ??= NullLoggerFactory.Instance;
+        return database.Provider.Trim().ToLowerInvariant() switch
+        {
+            DatabaseOptions.Sqlite or "" => new SqliteStudioDatabase(options.Value.ResolveDatabasePath(), loggers.CreateLogger<SqliteStudioDatabase>()),
+            DatabaseOptions.Postgres or "postgresql" => string.IsNullOrWhiteSpace(database.ConnectionString)
+                ? throw new StudioDatabaseException(
+                    $"{StudioOptions.SectionName}:Database:Provider is postgres, but no connection string is set: set " +
+                    $"{StudioOptions.SectionName}:Database:ConnectionString (environment variable FluxStudio__Database__ConnectionString), " +
+                    "e.g. Host=db.lan;Database=fluxstudio;Username=studio;Password=….")
+                : new PostgresStudioDatabase(database.ConnectionString, loggers.CreateLogger<PostgresStudioDatabase>()),
+            _ => throw new StudioDatabaseException(
+                $"{StudioOptions.SectionName}:Database:Provider is \"{database.Provider}\"; use sqlite (one machine) or postgres (several machines)."),
+        };
+    }
+
+    /// <summary>What the database is, for messages: the file, or the PostgreSQL server and database.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>
+    /// Whether processes on several machines share the database. Then no process may take another's work for abandoned
+    /// because it started: a job goes back to the queue when its worker's lease runs out, and only the saves of jobs that
+    /// went back are repaired.
+    /// </summary>
+    public abstract bool IsShared { get; }
+
+    public abstract SqlDialect Sql { get; }
+
     private readonly SemaphoreSlim _migrationGate = new(1, 1);
     private volatile bool _migrated;
 
-    public StudioDatabase(IOptions<StudioOptions> options, ILogger<StudioDatabase>? logger = null)
-        : this(options.Value.ResolveDatabasePath(), logger)
-    {
-    }
-
-    public StudioDatabase(string path, ILogger<StudioDatabase>? logger = null)
-    {
-        Path = System.IO.Path.GetFullPath(path);
-        _logger = logger ?? NullLogger<StudioDatabase>.Instance;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = Path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            DefaultTimeout = 30,
-        }.ToString();
-    }
-
-    public string Path { get; }
-
-    /// <summary>The schema version this code writes; newer files are refused rather than damaged.</summary>
-    public static int CurrentVersion => Migrations.All.Count;
-
     /// <summary>Opens a connection to an up-to-date database.</summary>
-    public async Task<SqliteConnection> OpenAsync(CancellationToken ct)
+    /// <exception cref="DatabaseUnavailableException">The database server cannot be reached or refuses the connection.</exception>
+    public async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
         if (!_migrated)
             await MigrateAsync(ct);
-        return await OpenRawAsync(ct);
+        return await OpenConnectionAsync(ct);
     }
 
-    /// <exception cref="DamagedDatabaseException">The file is not a database, or SQLite finds it corrupt.</exception>
+    /// <summary>
+    /// Brings the schema up to date, once per instance; a database written by a newer FluxStudio is refused
+    /// (<see cref="StudioDatabaseException"/>), never changed.
+    /// </summary>
     public async Task MigrateAsync(CancellationToken ct)
     {
         await _migrationGate.WaitAsync(ct);
@@ -56,20 +68,8 @@ public sealed class StudioDatabase
         {
             if (_migrated)
                 return;
-            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-            await using var connection = await OpenRawAsync(ct);
-            await using (var wal = connection.CreateCommand())
-            {
-                // WAL persists in the file; readers no longer block the single writer.
-                wal.CommandText = "PRAGMA journal_mode=WAL;";
-                await wal.ExecuteNonQueryAsync(ct);
-            }
-            await Migrations.ApplyAsync(connection, _logger, ct);
+            await MigrateSchemaAsync(ct);
             _migrated = true;
-        }
-        catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
-        {
-            throw DamagedDatabaseException.From(Path, ex);
         }
         finally
         {
@@ -77,48 +77,15 @@ public sealed class StudioDatabase
         }
     }
 
-    /// <summary>
-    /// Checks the whole file (SQLite's <c>quick_check</c>: every page and record, without cross-checking indexes), then
-    /// brings the schema up to date. The server runs it before it starts, so damage is reported before anything is
-    /// written; it reads the whole file (about 0.15 s for a history of 100 000 images).
-    /// </summary>
-    /// <exception cref="DamagedDatabaseException">The file is not a database, or SQLite finds it corrupt.</exception>
-    public async Task CheckAsync(CancellationToken ct)
-    {
-        if (File.Exists(Path))
-        {
-            try
-            {
-                await using var connection = await OpenRawAsync(ct);
-                await using var check = connection.CreateCommand();
-                check.CommandText = "PRAGMA quick_check(1);";
-                if (await check.ExecuteScalarAsync(ct) is string result && result != "ok")
-                    throw new DamagedDatabaseException(Path, "SQLite's check found: " +
-                        string.Join(" ", result.Split('\n', StringSplitOptions.TrimEntries).Where(line => !line.StartsWith("***", StringComparison.Ordinal))));
-            }
-            catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
-            {
-                throw DamagedDatabaseException.From(Path, ex);
-            }
-        }
-        await MigrateAsync(ct);
-    }
+    /// <summary>A connection, whatever the schema.</summary>
+    protected abstract Task<DbConnection> OpenConnectionAsync(CancellationToken ct);
 
-    private async Task<SqliteConnection> OpenRawAsync(CancellationToken ct)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(ct);
-            await using var pragmas = connection.CreateCommand();
-            pragmas.CommandText = "PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;";
-            await pragmas.ExecuteNonQueryAsync(ct);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
+    /// <summary>Applies the provider's schema steps that have not run yet.</summary>
+    protected abstract Task MigrateSchemaAsync(CancellationToken ct);
+
+    /// <summary>
+    /// What the server runs before it starts, so nothing is written to a database that cannot be used: checks that it
+    /// can be read (and, for a file, that it is not damaged), then brings the schema up to date.
+    /// </summary>
+    public abstract Task CheckAsync(CancellationToken ct);
 }

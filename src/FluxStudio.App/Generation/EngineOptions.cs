@@ -8,12 +8,12 @@ public sealed class EngineOptions
     /// <summary>auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps.</summary>
     public string Device { get; set; } = "auto";
 
-    /// <summary>auto (bf16 on a GPU, fp32 on the CPU), fp32, bf16 or fp16.</summary>
+    /// <summary>auto (bf16 on a GPU and on CPUs with AVX-512 BF16 or AMX, fp32 on other CPUs), fp32, bf16 or fp16.</summary>
     public string Precision { get; set; } = "auto";
 
     /// <summary>
-    /// Free the text encoders after each prompt and load the transformer only when needed. Null means on for the
-    /// CPU (where RAM is the limit) and off on a GPU.
+    /// Load the text encoders only to encode each prompt, the transformer only when needed and the VAE only to decode.
+    /// Null means on for the CPU (where RAM is the limit) and off on a GPU.
     /// </summary>
     public bool? LowMemory { get; set; }
 

@@ -9,7 +9,8 @@ namespace FluxStudio.App.Generation;
 /// Where the generation queue announces what happens to jobs: <see cref="GenerationQueue"/> publishes what it does to
 /// waiting jobs (queued, cancelled, re-queued), <see cref="GenerationWorker"/> what happens while one runs (started,
 /// step i of n, completed, failed, cancelled, interrupted). The API's event streams, the progress tracker and the
-/// Generate tab listen here.
+/// Generate tab listen here. With a shared database, <see cref="QueueEventRelay"/> carries the events published here to
+/// the other processes and delivers theirs here (<see cref="Receive"/>), so listeners hear every job whatever runs it.
 /// </summary>
 public sealed class GenerationEvents(ILogger<GenerationEvents>? logger = null)
 {
@@ -20,7 +21,20 @@ public sealed class GenerationEvents(ILogger<GenerationEvents>? logger = null)
     /// <summary>Raised for every event, on the thread that caused it.</summary>
     public event EventHandler<QueueEvent>? Changed;
 
+    /// <summary>Raised for each event published in this process, not for those received from others.</summary>
+    internal event Action<QueueEvent>? PublishedHere;
+
+    /// <summary>Announces something that happened in this process.</summary>
     public void Publish(QueueEvent queueEvent)
+    {
+        Deliver(queueEvent);
+        PublishedHere?.Invoke(queueEvent);
+    }
+
+    /// <summary>Delivers an event another process published to this process's listeners.</summary>
+    public void Receive(QueueEvent queueEvent) => Deliver(queueEvent);
+
+    private void Deliver(QueueEvent queueEvent)
     {
         lock (_subscribersGate)
         {

@@ -22,6 +22,9 @@ public sealed record GenerationJob
     public required GenerationRequest Request { get; init; }
     public string? Device { get; init; }
 
+    /// <summary>The worker that runs it, or ran it last (its <see cref="WorkerProfile.Name"/>).</summary>
+    public string? Worker { get; init; }
+
     /// <summary>How many times a worker has started the job.</summary>
     public int Attempts { get; init; }
 
@@ -40,6 +43,12 @@ public sealed record GenerationJob
     public required DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>While it runs: the token of the run that holds it; every change the run makes to the job checks it.</summary>
+    public string? Claim { get; init; }
+
+    /// <summary>Someone asked to cancel it while it ran.</summary>
+    public bool CancelRequested { get; init; }
 
     public bool IsFinished => Status is JobStatus.Done or JobStatus.Failed or JobStatus.Cancelled;
 }

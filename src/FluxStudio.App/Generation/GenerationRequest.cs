@@ -89,6 +89,10 @@ public sealed record GenerationRequest
 
     public bool UsesInitImage => !string.IsNullOrWhiteSpace(InitImagePath);
 
+    /// <summary>The files of the pictures the request starts from (the ControlNet's reference, the start image), each once.</summary>
+    public IEnumerable<string> InputPicturePaths() =>
+        new[] { UsesControlNet ? ControlNetImagePath : null, UsesInitImage ? InitImagePath : null }.OfType<string>().Distinct();
+
     /// <summary>How many images the request makes.</summary>
     public int ImageCount => Seeds.Count > 0 ? Seeds.Count : BatchCount;
 

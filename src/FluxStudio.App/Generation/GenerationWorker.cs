@@ -1,4 +1,5 @@
 using FluxStudio.App.Data;
+using FluxStudio.App.Inputs;
 using FluxStudio.Engine;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Pipeline;
@@ -9,10 +10,12 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.App.Generation;
 
 /// <summary>
-/// Runs the queue's jobs: <see cref="RunWorkerAsync"/> is one device's loop, <see cref="RunNextAsync"/> claims the oldest
-/// queued job and runs it through <see cref="ImageGenerationService"/> to its end (done, failed, cancelled, or
-/// interrupted when the app stops), which is what tests call. Jobs are claimed in the store, so workers on several
-/// devices, or in several processes, never run the same one.
+/// Runs the queue's jobs: <see cref="RunWorkerAsync"/> is one device's loop, <see cref="RunNextAsync(WorkerProfile, CancellationToken)"/>
+/// claims the oldest queued job the worker can run and runs it through <see cref="ImageGenerationService"/> to its end
+/// (done, failed, cancelled, or interrupted when the app stops), which is what tests call. Jobs are claimed in the store,
+/// so workers on several devices, in several processes or on several machines never run the same one. A claim is a
+/// lease: the run renews it while it works and stops when it finds it lost, and each change the run makes to its job
+/// (each image it saves, done, failed, cancelled) happens only while it still holds the claim.
 /// </summary>
 public sealed class GenerationWorker
 {
@@ -20,6 +23,7 @@ public sealed class GenerationWorker
     private readonly GenerationEvents _events;
     private readonly RunningJobs _running;
     private readonly ImageGenerationService _generation;
+    private readonly InputImageStore _inputs;
     private readonly QueueOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GenerationWorker> _logger;
@@ -28,15 +32,15 @@ public sealed class GenerationWorker
 
     /// <param name="memoryWording">How the surface that shows the jobs words memory advice (plain words by default).</param>
     public GenerationWorker(JobStore jobs, GenerationEvents events, RunningJobs running, ImageGenerationService generation,
-        IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null,
+        InputImageStore inputs, IOptions<StudioOptions> options, TimeProvider? time = null, ILogger<GenerationWorker>? logger = null,
         IMemoryRemedyWording? memoryWording = null)
     {
-        (_jobs, _events, _running, _generation) = (jobs, events, running, generation);
+        (_jobs, _events, _running, _generation, _inputs) = (jobs, events, running, generation, inputs);
         _memoryWording = memoryWording ?? PlainMemoryRemedyWording.Instance;
         _options = options.Value.Queue;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<GenerationWorker>.Instance;
-        // A job queued in this process wakes the workers at once; polling finds those queued elsewhere.
+        // A job queued in this process (or announced by another) wakes the workers at once; polling finds the rest.
         _events.Changed += (_, e) =>
         {
             if (e.Kind is QueueEventKind.Queued or QueueEventKind.Requeued)
@@ -44,8 +48,8 @@ public sealed class GenerationWorker
         };
     }
 
-    /// <summary>Runs jobs on <paramref name="device"/> until <paramref name="ct"/> is cancelled (the app stopping).</summary>
-    public async Task RunWorkerAsync(string device, CancellationToken ct)
+    /// <summary>Runs jobs as <paramref name="worker"/> until <paramref name="ct"/> is cancelled (the app stopping).</summary>
+    public async Task RunWorkerAsync(WorkerProfile worker, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -53,7 +57,7 @@ public sealed class GenerationWorker
             var signal = _workArrived.Task;
             try
             {
-                if (await RunNextAsync(device, ct))
+                if (await RunNextAsync(worker, ct))
                     continue;
                 // Polling also picks up jobs queued by another process.
                 await signal.WaitAsync(_options.PollInterval, _time, ct);
@@ -68,7 +72,7 @@ public sealed class GenerationWorker
             catch (Exception ex) when (ex is not SimulatedCrashException)
             {
                 // The database being unreachable for a moment must not stop the worker for good.
-                _logger.LogError(ex, "The {Device} worker could not read the queue; retrying", device);
+                _logger.LogError(ex, "The {Worker} worker could not read the queue; retrying", worker.Name);
                 try
                 {
                     await Task.Delay(_options.PollInterval, _time, ct);
@@ -81,25 +85,30 @@ public sealed class GenerationWorker
         }
     }
 
+    /// <summary>Runs the oldest queued job on <paramref name="device"/> as this machine's worker, which runs any job.</summary>
+    public Task<bool> RunNextAsync(string device, CancellationToken ct) => RunNextAsync(WorkerProfile.Local(device), ct);
+
     /// <summary>
-    /// Runs the oldest queued job on <paramref name="device"/>, if there is one, to its end: done, failed,
-    /// cancelled, or interrupted when <paramref name="ct"/> (the app stopping) fires. Returns false when no job
+    /// Runs the oldest queued job <paramref name="worker"/> can run, if there is one, to its end: done, failed,
+    /// cancelled, or interrupted when <paramref name="ct"/> (the app stopping) fires. Returns false when no such job
     /// was waiting.
     /// </summary>
-    public async Task<bool> RunNextAsync(string device, CancellationToken ct)
+    public async Task<bool> RunNextAsync(WorkerProfile worker, CancellationToken ct)
     {
-        var job = await _jobs.ClaimNextAsync(device, _time.GetUtcNow(), ct);
+        var job = await _jobs.ClaimNextAsync(worker, _time.GetUtcNow(), _options.LeaseDuration, ct);
         if (job is null)
             return false;
+        var claim = job.Claim!;
 
         using var run = _running.Register(job.Id, ct);
+        await using var lease = new LeaseKeeper(this, job.Id, claim);
         // An earlier attempt may have made some of the batch's images already; only the rest is made now.
         var made = job.ImageIds.Count;
         var images = job.Request.ImageCount;
         var imageIds = job.ImageIds.ToList();
         try
         {
-            _logger.LogInformation("Job {Id} started on {Device} (attempt {Attempt})", job.Id, device, job.Attempts);
+            _logger.LogInformation("Job {Id} started on {Worker} (attempt {Attempt})", job.Id, worker.Name, job.Attempts);
             _events.Publish(new QueueEvent(QueueEventKind.Started, job.Id));
             var progress = new SynchronousProgress<GenerationProgress>(p =>
             {
@@ -119,7 +128,13 @@ public sealed class GenerationWorker
                     Images = images,
                 });
             });
-            var output = new GenerationOutput { Device = device, BatchId = images > 1 ? BatchIdOf(job) : null };
+            var output = new GenerationOutput
+            {
+                Device = worker.Device,
+                BatchId = images > 1 ? BatchIdOf(job) : null,
+                Job = new JobRun(claim, (transaction, imageId, c) => _jobs.AddImageAsync(transaction, job.Id, claim, imageId, c)),
+                InputCopies = await CopyPicturesAsync(job, run.Token),
+            };
             var warnings = new List<string>();
             var rest = made < images
                 ? _generation.GenerateAsync(job.Request.Remaining(made), output, progress, run.Token)
@@ -127,7 +142,6 @@ public sealed class GenerationWorker
             await foreach (var outcome in rest)
             {
                 imageIds.Add(outcome.Record.Id);
-                await _jobs.AddImageAsync(job.Id, outcome.Record.Id, CancellationToken.None);
                 warnings.AddRange(outcome.Warnings.Except(warnings));
                 _logger.LogInformation("Job {Id}: image {Image} of {Images} saved as {Path}", job.Id, made + outcome.Image, images,
                     outcome.Record.ImagePath);
@@ -136,37 +150,60 @@ public sealed class GenerationWorker
                     ImageId = outcome.Record.Id, ImageIds = imageIds.ToList(), Image = made + outcome.Image, Images = images,
                 });
             }
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Done, _time.GetUtcNow(), null, null, CancellationToken.None,
-                warnings);
             foreach (var warning in warnings)
                 _logger.LogWarning("Job {Id}: {Warning}", job.Id, warning);
-            _logger.LogInformation("Job {Id} done: {Count} image(s)", job.Id, imageIds.Count);
-            _events.Publish(new QueueEvent(QueueEventKind.Completed, job.Id)
+            await EndAsync(job.Id, claim, JobStatus.Done, _time.GetUtcNow(), null, new QueueEvent(QueueEventKind.Completed, job.Id)
             {
                 ImageId = imageIds.Count > 0 ? imageIds[0] : null, ImageIds = imageIds, Warnings = warnings, Image = images, Images = images,
-            });
+            }, warnings);
+            _logger.LogInformation("Job {Id} done: {Count} image(s)", job.Id, imageIds.Count);
+        }
+        catch (Exception ex) when (ex is ClaimLostException || (lease.Lost && ex is not SimulatedCrashException))
+        {
+            // The job is another run's now (or back in the queue, announced by whoever took it back): nothing to record.
+            _logger.LogWarning("Job {Id}: this worker lost its claim on the job (its lease ran out); the run is discarded", job.Id);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested && !_running.IsCancelRequested(job.Id))
         {
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Interrupted, null,
-                "The app stopped while this job ran; it runs again at the next start.", null, CancellationToken.None);
+            await EndAsync(job.Id, claim, JobStatus.Interrupted, null,
+                "The worker stopped while this job ran; it runs again when a worker is free.", new QueueEvent(QueueEventKind.Interrupted, job.Id));
             _logger.LogWarning("Job {Id} interrupted by shutdown", job.Id);
-            _events.Publish(new QueueEvent(QueueEventKind.Interrupted, job.Id));
         }
         catch (OperationCanceledException) when (run.IsCancelled)
         {
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Cancelled, _time.GetUtcNow(), null, null, CancellationToken.None);
+            await EndAsync(job.Id, claim, JobStatus.Cancelled, _time.GetUtcNow(), null, new QueueEvent(QueueEventKind.Cancelled, job.Id) { ImageIds = imageIds });
             _logger.LogInformation("Job {Id} cancelled", job.Id);
-            _events.Publish(new QueueEvent(QueueEventKind.Cancelled, job.Id) { ImageIds = imageIds });
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
             var reason = Describe(ex, job.Request);
             _logger.LogError(ex, "Job {Id} failed", job.Id);
-            await _jobs.TransitionAsync(job.Id, [JobStatus.Running], JobStatus.Failed, _time.GetUtcNow(), reason, null, CancellationToken.None);
-            _events.Publish(new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason, ImageIds = imageIds });
+            await EndAsync(job.Id, claim, JobStatus.Failed, _time.GetUtcNow(), reason,
+                new QueueEvent(QueueEventKind.Failed, job.Id) { Error = reason, ImageIds = imageIds });
         }
         return true;
+    }
+
+    /// <summary>
+    /// The job's pictures, copied from the database into this machine's upload folder when the job carries them (a shared
+    /// database): the machine that queued it may be another one, whose files are not here.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<string, string>> CopyPicturesAsync(GenerationJob job, CancellationToken ct)
+    {
+        var copies = new Dictionary<string, string>();
+        foreach (var (path, picture) in await _jobs.GetPicturesAsync(job.Id, ct))
+            copies[path] = (await _inputs.SaveCopyAsync(picture, path, ct)).Path;
+        return copies;
+    }
+
+    /// <summary>Records how a run ended and announces it, unless the run lost its job meanwhile.</summary>
+    private async Task EndAsync(long id, string claim, JobStatus status, DateTimeOffset? finishedAt, string? error, QueueEvent announcement,
+        IReadOnlyList<string>? warnings = null)
+    {
+        if (await _jobs.EndRunAsync(id, claim, status, finishedAt, error, CancellationToken.None, warnings))
+            _events.Publish(announcement);
+        else
+            _logger.LogWarning("Job {Id} was no longer this worker's when it ended ({Status}); left as it is", id, status);
     }
 
     /// <summary>The batch id of a job's images: the same on every attempt, so a re-run continues the batch.</summary>
@@ -182,4 +219,62 @@ public sealed class GenerationWorker
     };
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Renews a run's lease every third of <see cref="QueueOptions.LeaseDuration"/> while the run works. A renewal that
+    /// finds the claim gone stops the run (<see cref="Lost"/>); one that finds a cancel request in the row cancels it, which
+    /// is how a cancel made in another process reaches this one. A renewal that fails (the database away for a moment) is
+    /// tried again at the next tick: if the database stays away past the lease, the job goes to another worker and this
+    /// run's completion finds it gone.
+    /// </summary>
+    private sealed class LeaseKeeper : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public LeaseKeeper(GenerationWorker worker, long jobId, string claim) =>
+            _loop = Task.Run(() => RenewAsync(worker, jobId, claim));
+
+        public bool Lost { get; private set; }
+
+        private async Task RenewAsync(GenerationWorker worker, long jobId, string claim)
+        {
+            var lease = worker._options.LeaseDuration;
+            using var timer = new PeriodicTimer(lease / 3, worker._time);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token))
+                {
+                    bool? cancelRequested;
+                    try
+                    {
+                        cancelRequested = await worker._jobs.RenewAsync(jobId, claim, worker._time.GetUtcNow(), lease, _stop.Token);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        worker._logger.LogWarning(ex, "Job {Id}: renewing the lease failed; trying again", jobId);
+                        continue;
+                    }
+                    if (cancelRequested is null)
+                    {
+                        Lost = true;
+                        await worker._running.StopAsync(jobId);
+                        return;
+                    }
+                    if (cancelRequested.Value)
+                        await worker._running.RequestCancelAsync(jobId);
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+            _stop.Dispose();
+        }
+    }
 }

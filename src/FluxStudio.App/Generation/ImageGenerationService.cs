@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Runtime.CompilerServices;
 using FluxStudio.App.History;
 using FluxStudio.App.Loras;
@@ -29,7 +30,23 @@ public sealed record GenerationOutput
 
     /// <summary>The batch id to record for a request of several images (the queue gives its job's, so a re-run continues it); null: a new one.</summary>
     public string? BatchId { get; init; }
+
+    /// <summary>For a queued job: the run's claim. Each image is saved only together with its job recording it.</summary>
+    public JobRun? Job { get; init; }
+
+    /// <summary>
+    /// Where the pictures the request names (by the paths of the machine that queued it) are on this machine, when a
+    /// worker on another machine copied them here from the database. The engine reads the copies; history records the
+    /// request's paths.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> InputCopies { get; init; } = new Dictionary<string, string>();
 }
+
+/// <summary>
+/// A queued job's run, as the use case sees it: the run's claim on its job, and how the job records an image (given its
+/// history id) inside the transaction that saves it (false when the run no longer holds the job).
+/// </summary>
+public sealed record JobRun(string Claim, Func<DbTransaction, long, CancellationToken, Task<bool>> AddImageAsync);
 
 /// <summary>
 /// One finished image of a generation: its record (with its history id and file when it was saved there), which image
@@ -71,10 +88,18 @@ public sealed class ImageGenerationService(
     public async IAsyncEnumerable<GenerationOutcome> GenerateAsync(GenerationRequest request, GenerationOutput output,
         IProgress<GenerationProgress> progress, [EnumeratorCancellation] CancellationToken ct)
     {
+        if (output.Job is not null && !output.History)
+            throw new ArgumentException("A queued job's images are always saved in history.", nameof(output));
+        // The engine reads the pictures where they are on this machine; history records them as the request names them.
+        var local = request with
+        {
+            ControlNetImagePath = LocalCopy(output, request.ControlNetImagePath),
+            InitImagePath = LocalCopy(output, request.InitImagePath),
+        };
         // Checked again when a queued job runs: a LoRA, a picture or a model folder may have gone since it was queued.
-        validator.EnsureValid(request);
+        validator.EnsureValid(local);
         var generator = ResolveGenerator(output.Device);
-        var prepared = Prepare(request);
+        var prepared = Prepare(local);
         var inputs = await InputHashes.OfAsync(prepared, ct);
         var images = prepared.Seeds.Count;
         var batchId = images > 1 ? output.BatchId ?? Guid.NewGuid().ToString("N") : output.BatchId;
@@ -85,14 +110,19 @@ public sealed class ImageGenerationService(
             ct.ThrowIfCancellationRequested();
             image++;
             var run = generated.Run;
-            var made = prepared with { Seed = (long)run.Seed, Seeds = [], BatchCount = 1 };
+            var made = prepared with
+            {
+                Seed = (long)run.Seed, Seeds = [], BatchCount = 1,
+                ControlNetImagePath = request.ControlNetImagePath, InitImagePath = request.InitImagePath,
+            };
             var record = GenerationRecord.Describe(made, run, _time.GetLocalNow(), inputs, batchId);
             string? copy = output.CopyTo is { } path ? CopyPath(path, run.Seed, images) : null, cannyCopy = null;
             try
             {
                 var files = OutputStore.Encode(record, run);
                 if (output.History)
-                    record = await outputs.SaveAsync(record, files, request.Metadata, ct);
+                    record = await outputs.SaveAsync(record, files, request.Metadata, ct,
+                        output.Job is { } job ? new SaveClaim(job.Claim, job.AddImageAsync) : null);
                 if (copy is not null)
                     cannyCopy = await OutputStore.ExportAsync(record, files, copy, request.Metadata, request.ControlNetSaveCanny, ct);
             }
@@ -106,6 +136,9 @@ public sealed class ImageGenerationService(
             };
         }
     }
+
+    private static string? LocalCopy(GenerationOutput output, string? path) =>
+        path is not null && output.InputCopies.TryGetValue(path, out var copy) ? copy : path;
 
     /// <summary>Width and height of the request's model are multiples of this.</summary>
     public int SizeMultiple(GenerationRequest request) => validator.SizeRuleFor(request).Multiple;

@@ -4,7 +4,8 @@ namespace FluxStudio.App.Generation;
 
 /// <summary>
 /// The jobs this process is running, so that <see cref="GenerationQueue.CancelAsync"/> reaches the worker running one.
-/// A cancel can arrive between the worker claiming a job and registering it; the request is kept until then.
+/// A cancel can arrive between the worker claiming a job and registering it; the request is kept until then. A cancel made
+/// in another process reaches a run here through the job's row (<see cref="JobStore.RequestCancelAsync"/>).
 /// </summary>
 public sealed class RunningJobs
 {
@@ -33,6 +34,16 @@ public sealed class RunningJobs
     }
 
     public bool IsCancelRequested(long jobId) => _cancelRequested.ContainsKey(jobId);
+
+    /// <summary>Whether this process runs the job now.</summary>
+    public bool IsRunning(long jobId) => _running.ContainsKey(jobId);
+
+    /// <summary>Stops a job's run without counting it as cancelled: its worker no longer holds the job.</summary>
+    public async Task StopAsync(long jobId)
+    {
+        if (_running.TryGetValue(jobId, out var source))
+            await source.CancelAsync();
+    }
 
     public sealed class Registration(RunningJobs owner, long jobId, CancellationTokenSource source) : IDisposable
     {

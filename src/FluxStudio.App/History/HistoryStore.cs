@@ -1,9 +1,8 @@
-using System.Globalization;
+using System.Data.Common;
 using System.Text.Json;
 using Dapper;
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -11,25 +10,36 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.App.History;
 
 /// <summary>
-/// History of generated images in SQLite. Rows are identified by id (never by list position), listing skips
-/// rows whose PNG is gone, and every change that touches files goes through a row status
-/// (<see cref="HistoryStatus"/>) so <see cref="ReconcileAsync"/> can repair an interrupted save or delete.
-/// Only files inside the output folder are stored, served or deleted (<see cref="ConfinedFolder"/>), whatever a row says.
+/// History of generated images, in SQLite or PostgreSQL (<see cref="StudioDatabase"/>). Rows are identified by id (never
+/// by list position), listing skips rows whose PNG is gone, and every change that touches files goes through a row
+/// status (<see cref="HistoryStatus"/>) so <see cref="ReconcileAsync"/> can repair an interrupted save or delete.
+/// Only files inside the output folder are stored, served or deleted (<see cref="ConfinedFolder"/>), whatever a row
+/// says; the rows keep paths relative to it, so machines that mount one shared output folder at different places agree.
 /// </summary>
 public sealed class HistoryStore
 {
     internal const string TempSuffix = ".partial";
 
+    /// <summary>
+    /// With a shared database, how old a save that no job owns (the CLI's) must be before a repair takes it for abandoned:
+    /// a save takes seconds, and another machine may be in the middle of one.
+    /// </summary>
+    internal static readonly TimeSpan SharedSaveGrace = TimeSpan.FromMinutes(10);
+
     private readonly StudioDatabase _database;
     private readonly ConfinedFolder _folder;
+    private readonly TimeProvider _time;
     private readonly ILogger<HistoryStore> _logger;
 
-    public HistoryStore(StudioDatabase database, IOptions<StudioOptions> options, ILogger<HistoryStore>? logger = null)
+    public HistoryStore(StudioDatabase database, IOptions<StudioOptions> options, ILogger<HistoryStore>? logger = null, TimeProvider? time = null)
     {
         _database = database;
         _folder = new ConfinedFolder(options.Value.ResolveOutputRoot());
+        _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<HistoryStore>.Instance;
     }
+
+    private SqlDialect Sql => _database.Sql;
 
     internal CrashPoints CrashPoints { get; } = new();
 
@@ -40,31 +50,41 @@ public sealed class HistoryStore
     /// <summary>Adds a row for an image whose files are already in place, inside the output folder.</summary>
     public async Task<HistoryEntry> AddAsync(HistoryEntry entry, CancellationToken ct)
     {
-        var id = await InsertAsync(entry with { Status = HistoryStatus.Saved }, ct)
+        var id = await InsertAsync(entry with { Status = HistoryStatus.Saved }, null, ct)
                  ?? throw new InvalidOperationException($"History already has an image at {entry.ImagePath}.");
         return entry with { Id = id, Status = HistoryStatus.Saved };
     }
 
     /// <summary>Adds an imported row; false when history already holds that image file.</summary>
     internal async Task<bool> BeginImportAsync(HistoryEntry entry, CancellationToken ct) =>
-        await InsertAsync(entry with { Status = HistoryStatus.Saved }, ct) is not null;
+        await InsertAsync(entry with { Status = HistoryStatus.Saved }, null, ct) is not null;
 
     /// <summary>
-    /// Records an image about to be written (status <see cref="HistoryStatus.Saving"/>). Returns null when
-    /// another row already owns that file name, so the caller can pick another.
+    /// Records an image about to be written (status <see cref="HistoryStatus.Saving"/>), with the claim of the job run
+    /// that writes it, if any. Returns null when another row already owns that file name, so the caller can pick another.
     /// </summary>
-    internal async Task<long?> BeginSaveAsync(HistoryEntry entry, CancellationToken ct) =>
-        await InsertAsync(entry with { Status = HistoryStatus.Saving }, ct);
+    internal async Task<long?> BeginSaveAsync(HistoryEntry entry, string? claim, CancellationToken ct) =>
+        await InsertAsync(entry with { Status = HistoryStatus.Saving }, claim, ct);
 
     /// <summary>
-    /// False when the row is gone because a start-up repair in another process took the save for abandoned
-    /// (a repair that found the PNG in place has already marked it saved, which counts as success).
+    /// Marks a save complete, in one transaction with <paramref name="claim"/>'s confirmation (its job becoming done) when
+    /// it has one. False when the save must not count: the claim's run no longer holds its job, or the row is gone
+    /// because a repair took the save for abandoned (a repair of a save no job owns that found the PNG in place has
+    /// already marked it saved, which counts as success).
     /// </summary>
-    internal async Task<bool> CompleteSaveAsync(long id, CancellationToken ct)
+    internal async Task<bool> CompleteSaveAsync(long id, SaveClaim? claim, CancellationToken ct)
     {
         await using var connection = await _database.OpenAsync(ct);
-        return await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE images SET status = 'saved' WHERE id = @id AND status IN ('saving', 'saved')", new { id }, cancellationToken: ct)) == 1;
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        if (claim is not null && !await claim.ConfirmAsync(transaction, id, ct))
+            return false;
+        var saved = await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE images SET status = 'saved', claim = NULL WHERE id = @id AND status IN ('saving', 'saved')", new { id }, transaction,
+            cancellationToken: ct)) == 1;
+        if (!saved)
+            return false;
+        await transaction.CommitAsync(ct);
+        return true;
     }
 
     /// <summary>Removes a row whose files could not be written, with whatever files it left.</summary>
@@ -83,10 +103,13 @@ public sealed class HistoryStore
     public async Task<HistoryPage> ListAsync(int limit, HistoryCursor? after, CancellationToken ct) =>
         await PageAsync(null, limit, after, ct);
 
-    /// <summary>Full-text search over prompts (every word must match, as a word prefix), newest first.</summary>
+    /// <summary>
+    /// Full-text search over prompts (every word must match, as a word prefix), newest first: FTS5 in SQLite, a
+    /// <c>tsvector</c> index in PostgreSQL.
+    /// </summary>
     public async Task<HistoryPage> SearchAsync(string text, int limit, HistoryCursor? after, CancellationToken ct)
     {
-        var match = ToFtsQuery(text);
+        var match = Sql.SearchQuery(text);
         return match is null ? await ListAsync(limit, after, ct) : await PageAsync(match, limit, after, ct);
     }
 
@@ -170,15 +193,22 @@ public sealed class HistoryStore
     }
 
     /// <summary>
-    /// Repairs what an interrupted process left: finishes deletions, completes saves whose PNG made it to
-    /// disk (the sidecar is written before the PNG), removes rows and files of saves that did not, and
-    /// removes half-written temporary files. Run at start-up, before the queue starts writing.
+    /// Repairs what an interrupted process left: finishes deletions; removes the rows and files of saves made for a job
+    /// run that no longer holds its job (the job runs again, or has failed); completes other saves whose PNG made it to
+    /// disk (the sidecar is written before the PNG) and removes those that did not; and removes half-written temporary
+    /// files. On one machine it runs at start-up, after the queue's recovery and before the queue starts writing, and
+    /// takes every save in flight for abandoned. With a shared database other machines may be saving: it leaves the
+    /// saves of jobs still held and other saves younger than <see cref="SharedSaveGrace"/>, and removes only the
+    /// temporary files of the saves it removes.
     /// </summary>
     public async Task<ReconcileReport> ReconcileAsync(CancellationToken ct)
     {
+        var shared = _database.IsShared;
+        var cutoff = _time.GetUtcNow() - SharedSaveGrace;
         await using var connection = await _database.OpenAsync(ct);
         var pending = (await connection.QueryAsync<ImageRow>(new CommandDefinition(
-            $"SELECT {Columns} FROM images WHERE status IN ('saving', 'deleting') ORDER BY id", cancellationToken: ct))).ToList();
+            $"SELECT {Columns} FROM images WHERE {(shared ? SharedAbandoned : "status IN ('saving', 'deleting')")} ORDER BY id",
+            new { cutoff = Sql.Timestamp(cutoff) }, cancellationToken: ct))).ToList();
 
         int completed = 0, removed = 0, deleted = 0;
         foreach (var row in pending)
@@ -190,22 +220,25 @@ public sealed class HistoryStore
                 await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
                 deleted++;
             }
-            else if (File.Exists(entry.ImagePath) && SideFilesOf(entry).All(File.Exists))
+            else if (row.Claim is null && File.Exists(entry.ImagePath) && SideFilesOf(entry).All(File.Exists))
             {
                 await connection.ExecuteAsync(new CommandDefinition(
-                    "UPDATE images SET status = 'saved' WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
+                    "UPDATE images SET status = 'saved' WHERE id = @id AND status = 'saving'", new { id = row.Id }, cancellationToken: ct));
                 completed++;
             }
             else
             {
+                // A claim no running job holds never comes back, so its files can go before its row.
                 DeleteFilesOf(entry);
-                await connection.ExecuteAsync(new CommandDefinition("DELETE FROM images WHERE id = @id", new { id = row.Id }, cancellationToken: ct));
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "DELETE FROM images WHERE id = @id AND status = 'saving'", new { id = row.Id }, cancellationToken: ct));
                 removed++;
             }
         }
 
+        // Others' temporary files may be in the making; those of the saves removed above went with them.
         var tempFiles = 0;
-        if (Directory.Exists(_folder.Root))
+        if (!shared && Directory.Exists(_folder.Root))
         {
             foreach (var temp in Directory.EnumerateFiles(_folder.Root, "*" + TempSuffix))
             {
@@ -220,7 +253,17 @@ public sealed class HistoryStore
         return report;
     }
 
-    private async Task<long?> InsertAsync(HistoryEntry entry, CancellationToken ct)
+    /// <summary>
+    /// The rows a repair may take over while other machines work: deletions, saves of a claim that no running job holds,
+    /// and saves without a claim older than <c>@cutoff</c>.
+    /// </summary>
+    private const string SharedAbandoned = """
+        status = 'deleting'
+        OR (status = 'saving' AND claim IS NULL AND timestamp < @cutoff)
+        OR (status = 'saving' AND claim IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.status = 'running' AND jobs.claim = images.claim))
+        """;
+
+    private async Task<long?> InsertAsync(HistoryEntry entry, string? claim, CancellationToken ct)
     {
         foreach (var path in SideFilesOf(entry).Prepend(entry.ImagePath))
         {
@@ -234,67 +277,56 @@ public sealed class HistoryStore
             INSERT INTO images (timestamp, seed, prompt, model_alias, quantize, steps, guidance, height, width, path,
                 controlnet_image_path, controlnet_image_hash, controlnet_strength, controlnet_save_canny, controlnet_encoding,
                 controlnet_canny_filename, init_image_path, init_image_hash, image_strength, batch_id, lora_paths, lora_scales,
-                output_filename, metadata_filename, generation_time_seconds, device, precision, status, source)
+                output_filename, metadata_filename, generation_time_seconds, device, precision, status, source, claim)
             VALUES (@Timestamp, @Seed, @Prompt, @ModelAlias, @Quantize, @Steps, @Guidance, @Height, @Width, @ModelPath,
                 @ControlNetImagePath, @ControlNetImageHash, @ControlNetStrength, @ControlNetSaveCanny, @ControlNetEncoding,
                 @ControlNetCannyFilename, @InitImagePath, @InitImageHash, @ImageStrength, @BatchId, @LoraPaths, @LoraScales,
-                @OutputFilename, @MetadataFilename, @GenerationTimeSeconds, @Device, @Precision, @Status, @Source)
+                @OutputFilename, @MetadataFilename, @GenerationTimeSeconds, @Device, @Precision, @Status, @Source, @Claim)
             ON CONFLICT (output_filename) DO NOTHING
             RETURNING id
-            """, ToRow(entry), cancellationToken: ct));
+            """, ToRow(entry) with { Claim = claim }, cancellationToken: ct));
     }
 
     private async Task<HistoryPage> PageAsync(string? match, int limit, HistoryCursor? after, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        var sql = $"""
+        string Query(bool continued) => $"""
             SELECT {Columns} FROM images
-            {(match is null ? "" : "JOIN images_fts ON images_fts.rowid = images.id")}
+            {(match is null ? "" : Sql.SearchJoin)}
             WHERE images.status = 'saved'
-              {(match is null ? "" : "AND images_fts MATCH @match")}
-              AND (@ts IS NULL OR images.timestamp < @ts OR (images.timestamp = @ts AND images.id < @id))
+              {(match is null ? "" : "AND " + Sql.SearchCondition)}
+              {(continued ? "AND (images.timestamp < @ts OR (images.timestamp = @ts AND images.id < @id))" : "")}
             ORDER BY images.timestamp DESC, images.id DESC
             LIMIT @batch
             """;
         var entries = new List<HistoryEntry>(Math.Min(limit, 1000));
-        var (ts, id) = (after?.Timestamp, after?.Id ?? 0);
+        var position = after is null ? ((DateTimeOffset Timestamp, long Id)?)null : (SqlDialect.ParseTimestamp(after.Timestamp), after.Id);
         // Rows are read in batches because some may be skipped for a missing file.
         var batch = (int)Math.Clamp((long)limit * 2, 32, 1000);
         await using var connection = await _database.OpenAsync(ct);
         while (true)
         {
-            var rows = (await connection.QueryAsync<ImageRow>(new CommandDefinition(
-                sql, new { match, ts, id, batch }, cancellationToken: ct))).ToList();
+            var rows = (await connection.QueryAsync<ImageRow>(new CommandDefinition(Query(position is not null),
+                new { match, ts = position is { } p ? Sql.Timestamp(p.Timestamp) : null, id = position?.Id ?? 0, batch },
+                cancellationToken: ct))).ToList();
             foreach (var row in rows)
             {
-                (ts, id) = (row.Timestamp, row.Id);
                 var entry = ToEntry(row);
+                position = (entry.Timestamp, entry.Id);
                 // Like the original app, images deleted outside FluxStudio are not shown; their rows are kept. Nor are rows
                 // that name a file outside the output folder (written by hand or by an older version).
                 if (_folder.Resolve(entry.ImagePath) is not { } image || !File.Exists(image))
                     continue;
                 entries.Add(entry);
                 if (entries.Count == limit)
-                    return new HistoryPage(entries, new HistoryCursor(row.Timestamp, row.Id));
+                    return new HistoryPage(entries, new HistoryCursor(SqlDialect.FormatTimestamp(entry.Timestamp), entry.Id));
             }
             if (rows.Count < batch)
                 return new HistoryPage(entries, null);
         }
     }
 
-    /// <summary>Each word becomes a quoted prefix term, so user text can never be read as FTS5 syntax.</summary>
-    internal static string? ToFtsQuery(string? text)
-    {
-        var terms = (text ?? "")
-            .Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(t => new string(t.Where(c => char.IsLetterOrDigit(c) || c is '_' or '-' or '\'').ToArray()))
-            .Where(t => t.Any(char.IsLetterOrDigit))
-            .Select(t => "\"" + t.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"*")
-            .ToList();
-        return terms.Count == 0 ? null : string.Join(" ", terms);
-    }
-
-    private static async Task<ImageRow?> GetRowAsync(SqliteConnection connection, long id, CancellationToken ct) =>
+    private static async Task<ImageRow?> GetRowAsync(DbConnection connection, long id, CancellationToken ct) =>
         await connection.QuerySingleOrDefaultAsync<ImageRow>(new CommandDefinition(
             $"SELECT {Columns} FROM images WHERE id = @id", new { id }, cancellationToken: ct));
 
@@ -345,18 +377,13 @@ public sealed class HistoryStore
         "images.init_image_path AS InitImagePath, images.init_image_hash AS InitImageHash, images.image_strength AS ImageStrength, " +
         "images.batch_id AS BatchId, images.lora_paths AS LoraPaths, images.lora_scales AS LoraScales, " +
         "images.output_filename AS OutputFilename, images.metadata_filename AS MetadataFilename, " +
-        "images.generation_time_seconds AS GenerationTimeSeconds, images.device AS Device, images.precision AS Precision, images.status AS Status, images.source AS Source";
-
-    internal static string FormatTimestamp(DateTimeOffset timestamp) =>
-        timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-
-    internal static DateTimeOffset ParseTimestamp(string text) =>
-        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        "images.generation_time_seconds AS GenerationTimeSeconds, images.device AS Device, images.precision AS Precision, images.status AS Status, " +
+        "images.source AS Source, images.claim AS Claim";
 
     private ImageRow ToRow(HistoryEntry e) => new()
     {
         Id = e.Id,
-        Timestamp = FormatTimestamp(e.Timestamp),
+        Timestamp = Sql.Timestamp(e.Timestamp),
         Seed = e.Seed,
         Prompt = e.Prompt,
         ModelAlias = e.ModelAlias,
@@ -368,7 +395,7 @@ public sealed class HistoryStore
         ModelPath = e.ModelPath,
         ControlNetImagePath = e.ControlNetImagePath,
         ControlNetStrength = e.ControlNetStrength,
-        ControlNetSaveCanny = e.ControlNetSaveCanny ? 1 : 0,
+        ControlNetSaveCanny = e.ControlNetSaveCanny,
         ControlNetImageHash = e.ControlNetImageHash,
         ControlNetEncoding = e.ControlNetEncoding,
         ControlNetCannyFilename = e.ControlNetCannyPath is null ? null : ToStoredPath(e.ControlNetCannyPath),
@@ -390,7 +417,7 @@ public sealed class HistoryStore
     private HistoryEntry ToEntry(ImageRow r) => new()
     {
         Id = r.Id,
-        Timestamp = ParseTimestamp(r.Timestamp),
+        Timestamp = SqlDialect.ReadTimestamp(r.Timestamp),
         Seed = r.Seed,
         Prompt = r.Prompt,
         ModelAlias = r.ModelAlias,
@@ -402,7 +429,7 @@ public sealed class HistoryStore
         ModelPath = r.ModelPath,
         ControlNetImagePath = r.ControlNetImagePath,
         ControlNetStrength = r.ControlNetStrength,
-        ControlNetSaveCanny = r.ControlNetSaveCanny != 0,
+        ControlNetSaveCanny = r.ControlNetSaveCanny,
         ControlNetImageHash = r.ControlNetImageHash,
         ControlNetEncoding = r.ControlNetEncoding,
         ControlNetCannyPath = r.ControlNetCannyFilename is null ? null : ToFullPath(r.ControlNetCannyFilename),
@@ -421,10 +448,12 @@ public sealed class HistoryStore
         Source = r.Source,
     };
 
-    private sealed class ImageRow
+    private sealed record ImageRow
     {
         public long Id { get; init; }
-        public string Timestamp { get; init; } = "";
+
+        /// <summary>Text in SQLite, a time in PostgreSQL (<see cref="SqlDialect.ReadTimestamp"/>).</summary>
+        public object Timestamp { get; init; } = "";
         public long Seed { get; init; }
         public string Prompt { get; init; } = "";
         public string ModelAlias { get; init; } = "";
@@ -436,7 +465,7 @@ public sealed class HistoryStore
         public string? ModelPath { get; init; }
         public string? ControlNetImagePath { get; init; }
         public double? ControlNetStrength { get; init; }
-        public long ControlNetSaveCanny { get; init; }
+        public bool ControlNetSaveCanny { get; init; }
         public string? ControlNetImageHash { get; init; }
         public string? ControlNetEncoding { get; init; }
         public string? ControlNetCannyFilename { get; init; }
@@ -453,6 +482,7 @@ public sealed class HistoryStore
         public string? Precision { get; init; }
         public string Status { get; init; } = "";
         public string Source { get; init; } = "";
+        public string? Claim { get; init; }
     }
 }
 

@@ -68,6 +68,19 @@ public sealed class InputImageStore
         return new StoredImage(path, hash, image.Width, image.Height);
     }
 
+    /// <summary>
+    /// Keeps a copy of a picture another machine kept (a queued job's, carried by the database), by the type its name
+    /// gives; checked as an upload is.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The name has no picture type, or the bytes are not such a picture.</exception>
+    public Task<StoredImage> SaveCopyAsync(byte[] bytes, string originalPath, CancellationToken ct)
+    {
+        var extension = Path.GetExtension(originalPath);
+        var mediaType = Extensions.FirstOrDefault(e => string.Equals(e.Value, extension, StringComparison.OrdinalIgnoreCase)).Key
+                        ?? throw new InvalidDataException($"{originalPath} is not named as a PNG, JPEG or WebP picture.");
+        return SaveAsync(bytes, mediaType, ct);
+    }
+
     /// <summary>A copy of a PNG the studio made (a history entry's image), to start a new generation from.</summary>
     public async Task<StoredImage> SavePngAsync(Stream png, CancellationToken ct)
     {

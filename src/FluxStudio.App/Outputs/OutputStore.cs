@@ -18,6 +18,7 @@ namespace FluxStudio.App.Outputs;
 /// Order, so a crash at any point is repaired by <see cref="HistoryStore.ReconcileAsync"/>: the history row
 /// is added as "saving"; the sidecar and the edge map, then the PNG are each written to a temporary file and renamed into
 /// place; the row becomes "saved". A PNG on disk therefore always means every file of the save is complete.
+/// A save for a queued job becomes "saved" only together with its job becoming done (<see cref="SaveClaim"/>).
 /// </para>
 /// </summary>
 public sealed class OutputStore
@@ -62,7 +63,9 @@ public sealed class OutputStore
     /// (<see cref="GenerationRecord.Describe"/>) and <paramref name="files"/> are its <see cref="Encode"/>. On failure
     /// nothing of the save is left behind.
     /// </summary>
-    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, ImageFiles files, bool metadata, CancellationToken ct)
+    /// <param name="claim">For a queued job's run: the save counts only if the run still holds its job when the files are complete.</param>
+    /// <exception cref="ClaimLostException">The run no longer held its job; nothing of the save is left.</exception>
+    public async Task<HistoryEntry> SaveAsync(HistoryEntry record, ImageFiles files, bool metadata, CancellationToken ct, SaveClaim? claim = null)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(files);
@@ -73,7 +76,8 @@ public sealed class OutputStore
         };
 
         Directory.CreateDirectory(OutputRoot);
-        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, files.ControlNetCannyPng is not null, ct);
+        var (id, entry) = await ReserveAsync(template, now, metadata || _options.AlwaysExportMetadata, files.ControlNetCannyPng is not null,
+            claim?.Token, ct);
         _history.CrashPoints.Reach("save:row-added");
 
         var created = new List<string>();
@@ -84,10 +88,12 @@ public sealed class OutputStore
             if (entry.ControlNetCannyPath is { } cannyPath)
                 await WriteAtomicAsync(cannyPath, files.ControlNetCannyPng!, "save:canny", created, ct);
             await WriteAtomicAsync(entry.ImagePath, files.Png, "save:image", created, ct);
-            // The PNG is complete from here; the save survives even if the status update never happens.
-            if (!await _history.CompleteSaveAsync(id, CancellationToken.None))
-                throw new IOException(
-                    "Another FluxStudio process started up and repaired the history while this image was being saved. Generate it again.");
+            // The PNG is complete from here. A save no job owns survives even if the status update never happens; a job's
+            // save counts only with its job (a repair removes it otherwise).
+            if (!await _history.CompleteSaveAsync(id, claim, CancellationToken.None))
+                throw claim is null
+                    ? new IOException("Another FluxStudio process started up and repaired the history while this image was being saved. Generate it again.")
+                    : new ClaimLostException();
         }
         catch (Exception ex) when (ex is not SimulatedCrashException)
         {
@@ -124,7 +130,7 @@ public sealed class OutputStore
     /// processes, and names whose files exist (say, copied in by hand) are skipped rather than overwritten.
     /// </summary>
     private async Task<(long Id, HistoryEntry Entry)> ReserveAsync(HistoryEntry template, DateTimeOffset now, bool writeMetadata,
-        bool writeCanny, CancellationToken ct)
+        bool writeCanny, string? claim, CancellationToken ct)
     {
         var stem = $"{now.ToString("yyyyMMdd_HHmmss", CultureInfo.InvariantCulture)}_{template.Seed.ToString(CultureInfo.InvariantCulture)}";
         for (var attempt = 1; attempt <= MaxNameAttempts; attempt++)
@@ -136,7 +142,7 @@ public sealed class OutputStore
             if (new[] { imagePath, metadataPath, cannyPath }.OfType<string>().Any(File.Exists))
                 continue;
             var entry = template with { ImagePath = imagePath, MetadataPath = metadataPath, ControlNetCannyPath = cannyPath };
-            if (await _history.BeginSaveAsync(entry, ct) is { } id)
+            if (await _history.BeginSaveAsync(entry, claim, ct) is { } id)
                 return (id, entry with { Id = id });
         }
         throw new IOException($"No free file name for {stem}.png in {OutputRoot} after {MaxNameAttempts} attempts.");

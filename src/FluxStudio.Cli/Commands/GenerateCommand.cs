@@ -51,7 +51,7 @@ public static class GenerateCommand
         };
         var metadata = new Option<bool>("--metadata") { Description = "Also write the settings as JSON next to the image." };
         var noHistory = new Option<bool>("--no-history") { Description = "Only write --output; do not record the image in the studio's history." };
-        var lowRam = new Option<bool?>("--low-ram") { Description = "Free the text encoders after encoding (default on for the CPU)." };
+        var lowRam = new Option<bool?>("--low-ram") { Description = "Load the text encoders only to encode and the VAE only to decode (default on for the CPU)." };
         var loraPaths = new Option<string[]>("--lora-paths")
         {
             Description = "LoRA files (.safetensors): paths, or names in the LoRA folder (--lora-dir).",

@@ -117,24 +117,25 @@ public static class HistoryCommand
     private static Argument<long> IdArgument() => new("id") { Description = "The image's id, as `history list` shows it." };
 
     /// <summary>
-    /// Runs the action on the history of the data root that the settings (or --data-root) name; a damaged database is
-    /// one sentence, not a stack trace.
+    /// Runs the action on the history that the settings (or --data-root) name; a damaged or unreachable database, or a
+    /// database setting that makes no sense, is one sentence, not a stack trace.
     /// </summary>
     private static async Task<int> WithStoreAsync(ParseResult parse, Func<HistoryStore, Task<int>> action)
     {
         using var host = CliHost.Build([new($"{StudioOptions.SectionName}:{nameof(StudioOptions.DataRoot)}", parse.GetValue(DataRoot)?.FullName)]);
-        var database = host.Services.GetRequiredService<StudioDatabase>();
+        StudioDatabase? database = null;
         try
         {
+            database = host.Services.GetRequiredService<StudioDatabase>();
             return await action(host.Services.GetRequiredService<HistoryStore>());
         }
-        catch (DamagedDatabaseException ex)
+        catch (StudioDatabaseException ex)
         {
             return Fail(ex.Message);
         }
         catch (SqliteException ex) when (DamagedDatabaseException.IsDamage(ex))
         {
-            return Fail(DamagedDatabaseException.From(database.Path, ex).Message);
+            return Fail(DamagedDatabaseException.From(database!.Name, ex).Message);
         }
     }
 

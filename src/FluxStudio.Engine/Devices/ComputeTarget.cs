@@ -18,7 +18,10 @@ public sealed record ComputeTarget(DeviceType DeviceType, int DeviceIndex, Scala
         _ => "cpu",
     };
 
-    public string PrecisionName => DType switch
+    public string PrecisionName => NameOf(DType);
+
+    /// <summary>The settings' name of a precision: fp32, bf16 or fp16.</summary>
+    public static string NameOf(ScalarType dtype) => dtype switch
     {
         ScalarType.BFloat16 => "bf16",
         ScalarType.Float16 => "fp16",
@@ -30,13 +33,15 @@ public sealed record ComputeTarget(DeviceType DeviceType, int DeviceIndex, Scala
     public override string ToString() => $"{DeviceName} ({PrecisionName})";
 
     /// <summary>
-    /// Picks the device ("auto": CUDA if present, else MPS on Apple Silicon, else CPU) and the precision
-    /// ("auto": bf16 on a GPU, fp32 on the CPU). Names are the CLI's and the settings' (`--device`, `--dtype`).
+    /// Picks the device ("auto": CUDA if present, else MPS on Apple Silicon, else CPU) and the precision ("auto": the
+    /// fastest the hardware runs well: bf16 on a GPU and on CPUs with AVX-512 BF16 or AMX, fp32 on other CPUs). Names
+    /// are the CLI's and the settings' (`--device`, `--dtype`).
     /// </summary>
     public static ComputeTarget Resolve(string? device, string? dtype) =>
-        Resolve(device, dtype, TorchRuntime.CudaAvailable, TorchRuntime.MpsAvailable);
+        Resolve(device, dtype, TorchRuntime.CudaAvailable, TorchRuntime.MpsAvailable, CpuFeatures.Current);
 
-    public static ComputeTarget Resolve(string? device, string? dtype, bool cudaAvailable, bool mpsAvailable)
+    /// <param name="cpu">What the CPU offers (<see cref="CpuFeatures.Current"/>); none when not given.</param>
+    public static ComputeTarget Resolve(string? device, string? dtype, bool cudaAvailable, bool mpsAvailable, CpuFeatures? cpu = null)
     {
         var name = string.IsNullOrWhiteSpace(device) ? "auto" : device.Trim().ToLowerInvariant();
         (DeviceType Type, int Index) chosen = name switch
@@ -54,7 +59,7 @@ public sealed record ComputeTarget(DeviceType DeviceType, int DeviceIndex, Scala
         var precision = string.IsNullOrWhiteSpace(dtype) ? "auto" : dtype.Trim().ToLowerInvariant();
         ScalarType type = precision switch
         {
-            "auto" => chosen.Type == DeviceType.CPU ? ScalarType.Float32 : ScalarType.BFloat16,
+            "auto" => chosen.Type != DeviceType.CPU || (cpu ?? CpuFeatures.None).HasFastBFloat16 ? ScalarType.BFloat16 : ScalarType.Float32,
             "fp32" or "float32" => ScalarType.Float32,
             "bf16" or "bfloat16" => ScalarType.BFloat16,
             "fp16" or "float16" => chosen.Type == DeviceType.CPU

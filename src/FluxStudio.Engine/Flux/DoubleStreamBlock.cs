@@ -33,7 +33,7 @@ public sealed class DoubleStreamBlock : nn.Module
 
     internal static Sequential Mlp(FluxConfig config, ScalarType dtype, Device? device) => nn.Sequential(
         ("0", new Linear(config.HiddenSize, config.MlpHiddenDim, true, dtype, device)),
-        ("1", nn.GELU(GELU.Approximate.tanh)),
+        ("1", new TanhGelu()),
         ("2", new Linear(config.MlpHiddenDim, config.HiddenSize, true, dtype, device)));
 
     public (Tensor Img, Tensor Txt) Forward(Tensor img, Tensor txt, Tensor vec, Tensor pe)
@@ -49,10 +49,10 @@ public sealed class DoubleStreamBlock : nn.Module
         var txtAttention = attention.narrow(1, 0, textLength);
         var imgAttention = attention.narrow(1, textLength, attention.shape[1] - textLength);
 
-        img = img + imgMod1.Gate * img_attn.proj.forward(imgAttention);
-        img = img + imgMod2!.Value.Gate * img_mlp.forward(imgMod2.Value.Apply(Modulation.Norm(img)));
-        txt = txt + txtMod1.Gate * txt_attn.proj.forward(txtAttention);
-        txt = txt + txtMod2!.Value.Gate * txt_mlp.forward(txtMod2.Value.Apply(Modulation.Norm(txt)));
+        img = imgMod1.AddGated(img, img_attn.proj.forward(imgAttention));
+        img = imgMod2!.Value.AddGated(img, img_mlp.forward(imgMod2.Value.Apply(Modulation.Norm(img))));
+        txt = txtMod1.AddGated(txt, txt_attn.proj.forward(txtAttention));
+        txt = txtMod2!.Value.AddGated(txt, txt_mlp.forward(txtMod2.Value.Apply(Modulation.Norm(txt))));
         return (img.MoveToOuterDisposeScope(), txt.MoveToOuterDisposeScope());
     }
 }

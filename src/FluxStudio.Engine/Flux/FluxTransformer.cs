@@ -142,6 +142,12 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         return vec + vectorIn.forward(y.to(dtype));
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _peEmbedder.Dispose();
+        base.Dispose(disposing);
+    }
+
     /// <summary>Loads weights in either layout (BFL single-file names, or diffusers names, mapped).</summary>
     public void LoadWeights(ITensorSource weights, Func<string, bool>? ignoreUnexpected = null) =>
         WeightLoader.Load(this, CanonicalWeights(weights, Config), ignoreUnexpected);

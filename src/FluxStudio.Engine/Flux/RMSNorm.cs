@@ -20,7 +20,10 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
-        var rrms = rsqrt(x32.pow(2).mean([-1], keepdim: true) + 1e-6);
-        return ((x32 * rrms).to(x.dtype) * scale).MoveToOuterDisposeScope();
+        // ‖x‖² / d is mean(x²) in one pass, without a squared copy of x.
+        var meanSquare = linalg.vector_norm(x32, 2, [-1], keepdim: true).square() / x.shape[^1];
+        var normalized = (x32 * rsqrt(meanSquare + 1e-6)).to(x.dtype);
+        // The product is a new tensor: scaling it in place is safe unless autograd records it.
+        return (is_grad_enabled() ? normalized * scale : normalized.mul_(scale)).MoveToOuterDisposeScope();
     }
 }

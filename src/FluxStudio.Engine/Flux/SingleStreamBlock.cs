@@ -37,8 +37,8 @@ public sealed class SingleStreamBlock : nn.Module
         var (q, k, v) = Attention.SplitHeads(parts[0], _config.NumHeads);
         (q, k) = norm.Forward(q, k, v);
         var attention = Attention.Forward(q, k, v, pe);
-        var mlp = nn.functional.gelu(parts[1], TorchSharp.Modules.GELU.Approximate.tanh);
+        var mlp = TanhGelu.Apply(parts[1]);
         var output = linear2.forward(cat([attention, mlp], 2));
-        return (x + mod.Gate * output).MoveToOuterDisposeScope();
+        return mod.AddGated(x, output).MoveToOuterDisposeScope();
     }
 }

@@ -15,19 +15,21 @@ public static class Initialization
         foreach (var (name, parameter) in module.named_parameters())
         {
             using var scope = NewDisposeScope();
-            var shape = parameter.shape;
-            Tensor value;
-            if (IsNormScale(name))
-                value = 1 + 0.2 * randn(shape, generator: generator);
-            else if (shape.Length >= 2)
-            {
-                long fanIn = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
-                value = randn(shape, generator: generator) / Math.Sqrt(fanIn);
-            }
-            else
-                value = 0.2 * randn(shape, generator: generator);
-            parameter.copy_(value);
+            parameter.copy_(RandomValues(name, parameter.shape, generator));
         }
+    }
+
+    /// <summary>Float32 values for the parameter <paramref name="name"/> of the given shape, drawn from <paramref name="generator"/>.</summary>
+    public static Tensor RandomValues(string name, long[] shape, Generator generator)
+    {
+        if (shape.Length == 1 && IsNormScale(name))
+            return 1 + 0.2 * randn(shape, generator: generator);
+        if (shape.Length >= 2)
+        {
+            long fanIn = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            return randn(shape, generator: generator) / Math.Sqrt(fanIn);
+        }
+        return 0.2 * randn(shape, generator: generator);
     }
 
     private static bool IsNormScale(string name) =>

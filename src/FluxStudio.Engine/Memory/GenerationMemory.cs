@@ -27,8 +27,8 @@ public sealed record MemoryEstimate(long WeightBytes, long ActivationBytes)
 /// Stages: encoding the prompt, then encoding the control image (with a ControlNet) and the start picture (image to
 /// image), denoising and decoding. Without
 /// low-memory mode every part is loaded before the first stage and stays. In low-memory mode the text encoders are
-/// loaded for the first stage and freed after it, and the transformer (and ControlNet) are loaded after it and kept;
-/// a part already resident costs nothing new.
+/// loaded for the first stage and freed after it, the transformer (and ControlNet) are loaded after it and kept, and the
+/// VAE is loaded only to encode or decode; a part already resident costs nothing new.
 /// </remarks>
 public static class GenerationMemory
 {
@@ -64,7 +64,7 @@ public static class GenerationMemory
         (long Weights, long Activations)[] stages = request.LowMemory
             ?
             [
-                (Missing(ModelPart.Vae, ModelPart.T5, ModelPart.Clip), text),
+                (Missing(ModelPart.T5, ModelPart.Clip), text),
                 (Missing(ModelPart.Vae, ModelPart.Transformer, ModelPart.ControlNet), afterText),
             ]
             : [(Missing(Enum.GetValues<ModelPart>()), Math.Max(text, afterText))];

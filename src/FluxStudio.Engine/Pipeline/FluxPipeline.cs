@@ -17,10 +17,10 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
 {
     public LoadedFluxModel Model { get; } = model;
 
-    public int DownsampleFactor => Model.Vae.Config.DownsampleFactor;
+    public int DownsampleFactor => Model.VaeConfig.DownsampleFactor;
 
     /// <summary>The sizes this model makes: multiples of 2 × the VAE factor (16 for FLUX.1).</summary>
-    public ImageSizeRule SizeRule => ImageSizeRule.ForVae(Model.Vae.Config);
+    public ImageSizeRule SizeRule => ImageSizeRule.ForVae(Model.VaeConfig);
 
     public int SizeMultiple => SizeRule.Multiple;
 
@@ -145,7 +145,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
 
     /// <summary>The seed's starting noise (1, z, H/f, W/f), as the reference draws it (bf16 CPU generator).</summary>
     public Tensor PrepareNoise(ulong seed, int width, int height) =>
-        SeededNoise.Draw(seed, Model.Vae.Config.LatentChannels, height, width, DownsampleFactor, Model.Target.Device);
+        SeededNoise.Draw(seed, Model.VaeConfig.LatentChannels, height, width, DownsampleFactor, Model.Target.Device);
 
     /// <summary>The packed latent's grid for an image size: rows × columns of 2 × 2 latent patches.</summary>
     public (long Rows, long Columns) LatentGrid(int width, int height) =>
@@ -177,9 +177,9 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var pixels = ImageConversion.FromRgb(edges, Model.Target.Device);
-        var latent = encoding == ControlNetEncoding.Diffusers
-            ? Model.Vae.Encode(pixels)
-            : Model.Vae.EncodeMoments(pixels).narrow(1, 0, Model.Vae.Config.LatentChannels).contiguous();
+        var latent = Model.WithVae(vae => encoding == ControlNetEncoding.Diffusers
+            ? vae.Encode(pixels)
+            : vae.EncodeMoments(pixels).narrow(1, 0, vae.Config.LatentChannels).contiguous());
         return LatentPacking.Pack(latent).MoveToOuterDisposeScope();
     }
 
@@ -193,7 +193,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var pixels = ImageConversion.FromRgb(LanczosResize.Resize(image, width, height), Model.Target.Device);
-        return LatentPacking.Pack(Model.Vae.Encode(pixels).to(ScalarType.Float32)).MoveToOuterDisposeScope();
+        return LatentPacking.Pack(Model.WithVae(vae => vae.Encode(pixels)).to(ScalarType.Float32)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -206,9 +206,9 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     public Tensor Decode(Tensor packed, long rows, long columns)
     {
         using var latent = LatentPacking.Unpack(packed, rows, columns).to(Model.Target.DType);
-        return GenerationMemory.DecodesInTiles(Model.Vae.Config, Model.Target.DType, 2 * rows, 2 * columns)
-            ? Model.Vae.DecodeTiled(latent, new Vae.VaeTiling())
-            : Model.Vae.Decode(latent);
+        return Model.WithVae(vae => GenerationMemory.DecodesInTiles(vae.Config, Model.Target.DType, 2 * rows, 2 * columns)
+            ? vae.DecodeTiled(latent, new Vae.VaeTiling())
+            : vae.Decode(latent));
     }
 
     /// <summary>

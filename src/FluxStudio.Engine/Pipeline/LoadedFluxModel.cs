@@ -17,8 +17,8 @@ namespace FluxStudio.Engine.Pipeline;
 
 /// <summary>
 /// The parts of one FLUX.1 model on one device. In low-memory mode the text encoders are loaded for each prompt and
-/// freed right after it is encoded, and the transformer is loaded only once the prompt is encoded, so the two largest
-/// parts are never loaded together for the first image.
+/// freed right after it is encoded, the transformer is loaded only once the prompt is encoded, and the VAE only for
+/// decoding (freed after it), so the transformer is the only large part that stays.
 /// </summary>
 public sealed class LoadedFluxModel : IDisposable
 {
@@ -36,9 +36,10 @@ public sealed class LoadedFluxModel : IDisposable
     private readonly int? _storedBits;
     private ModelFootprint? _footprint;
 
-    private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, FluxTokenizers tokenizers,
-        int? quantizeBits)
+    private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, AutoEncoderConfig vaeConfig,
+        FluxTokenizers tokenizers, int? quantizeBits)
     {
+        VaeConfig = vaeConfig;
         _location = location;
         _quantizeBits = quantizeBits;
         _storedBits = QuantizedModels.StoredBits(location.TransformerPath);
@@ -54,6 +55,9 @@ public sealed class LoadedFluxModel : IDisposable
     public bool LowMemory { get; }
 
     public FluxConfig Config { get; }
+
+    /// <summary>The VAE's configuration (latent channels, downsampling factor), known without loading it.</summary>
+    public AutoEncoderConfig VaeConfig { get; }
 
     public FluxTokenizers Tokenizers { get; }
 
@@ -96,12 +100,12 @@ public sealed class LoadedFluxModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(quantizeBits), bits, "Quantize to 4 or 8 bits, or leave quantization off.");
         var config = FluxTransformer.ReadConfig(location.TransformerPath, location.TransformerParamsJson);
         var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(location.TokenizerPath), T5Tokenizer.FromFolder(location.Tokenizer2Path));
-        var model = new LoadedFluxModel(location, target, lowMemory, config, tokenizers, quantizeBits);
+        var model = new LoadedFluxModel(location, target, lowMemory, config, VaeCheckpoint.Locate(location.VaePath).ReadConfig(), tokenizers, quantizeBits);
         try
         {
-            _ = model.Vae;
             if (!lowMemory)
             {
+                _ = model.Vae;
                 model.LoadTextEncoders();
                 _ = model.Transformer;
             }
@@ -130,6 +134,24 @@ public sealed class LoadedFluxModel : IDisposable
         {
             lock (_gate)
                 return _vae ??= ModuleLifetime.LoadUnscoped(() => AutoEncoder.Load(_location.VaePath, Target.DType, Target.Device));
+        }
+    }
+
+    /// <summary>Runs <paramref name="decode"/> with the VAE; in low-memory mode the VAE is loaded for it and freed after it.</summary>
+    public T WithVae<T>(Func<AutoEncoder, T> decode)
+    {
+        try
+        {
+            return decode(Vae);
+        }
+        finally
+        {
+            if (LowMemory)
+                lock (_gate)
+                {
+                    _vae?.Dispose();
+                    _vae = null;
+                }
         }
     }
 
@@ -322,5 +344,6 @@ public sealed class LoadedFluxModel : IDisposable
             _vae?.Dispose();
             (_clip, _t5, _transformer, _vae, _controlNet) = (null, null, null, null, null);
         }
+        DequantizationScratch.Release();
     }
 }

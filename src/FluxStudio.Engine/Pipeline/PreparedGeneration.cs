@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
@@ -80,8 +81,9 @@ public sealed class PreparedGeneration : IDisposable
         progress?.Report(new GenerationProgress(GenerationStage.Done, steps, steps));
         var duration = clock.Elapsed + _unbilledPreparation;
         _unbilledPreparation = TimeSpan.Zero;
-        return new FluxGenerationResult(image, seed, steps, Guidance, width, height, model.Target.DeviceName, model.Target.PrecisionName,
-            duration, _warnings)
+        // The precision the transformer ran in, not the one asked for ("auto").
+        return new FluxGenerationResult(image, seed, steps, Guidance, width, height, model.Target.DeviceName,
+            ComputeTarget.NameOf(model.Transformer.DType), duration, _warnings)
         {
             Variant = model.Variant,
             Loras = model.Loras.Select(l => new LoraUse(l.Path, l.Scale)).ToList(),

@@ -101,16 +101,26 @@ public sealed class QuantizedWeight
     /// dense weight elements exist at once (<paramref name="blockElements"/>, by default <see cref="DefaultBlockElements"/>).
     /// </summary>
     /// <remarks>
-    /// A 4-bit block is not interleaved back into [rows, in]: its low nibbles (even inputs) and high nibbles (odd inputs)
-    /// are dequantized as two [rows, in/2] matrices and multiplied with the even and odd input columns, which gives the
-    /// same product and saves one full-size copy per block.
+    /// <para>A 4-bit block is not interleaved back into [rows, in]: its low nibbles (even inputs) and high nibbles (odd
+    /// inputs) are dequantized as two [rows, in/2] matrices and multiplied with the even and odd input columns, which gives
+    /// the same product and saves a strided copy of every weight.</para>
+    /// <para>Outside autograd the blocks are dequantized into reused memory (<see cref="DequantizationScratch"/>) and the odd
+    /// half's product is accumulated in place. When a gradient is recorded each block gets memory of its own, since the
+    /// product keeps its weight for the backward pass; gradients flow to the input (and bias), never to the stored weight.</para>
     /// </remarks>
     public Tensor Linear(Tensor input, Tensor? bias, long blockElements = DefaultBlockElements)
     {
-        using var _ = no_grad();
         using var scope = NewDisposeScope();
         var dtype = input.dtype;
+        var device = Packed.device;
+        bool recording = is_grad_enabled() && (input.requires_grad || bias is { requires_grad: true });
         long rowsPerBlock = Math.Max(1, Math.Min(OutFeatures, blockElements / InFeatures));
+        long columns = Bits == 8 ? InFeatures : InFeatures / 2;
+        using var dense = recording ? null : DequantizationScratch.Rent(dtype, device, rowsPerBlock * InFeatures);
+        using var nibbles = Bits == 4 ? DequantizationScratch.Rent(ScalarType.Byte, device, rowsPerBlock * columns) : null;
+        Tensor DenseMatrix(long part, long rows) =>
+            dense?.Matrix(part * rows * columns, rows, columns) ?? empty([rows, columns], dtype, device);
+
         Tensor? even = null, odd = null;
         if (Bits == 4)
         {
@@ -129,28 +139,45 @@ public sealed class QuantizedWeight
             Tensor output;
             if (Bits == 8)
             {
-                var weight = packed.to(dtype).view(rows, InFeatures / GroupSize, GroupSize).mul_(scales).add_(biases);
-                output = nn.functional.linear(input, weight.view(rows, InFeatures), blockBias);
+                var weight = DenseMatrix(0, rows);
+                Dequantize(weight, packed, scales, biases);
+                output = nn.functional.linear(input, weight, blockBias);
             }
             else
             {
-                long half = InFeatures / 2, groups = InFeatures / GroupSize;
-                var low = packed.bitwise_and(0x0F).to(dtype).view(rows, groups, GroupSize / 2).mul_(scales).add_(biases);
-                var high = packed.div(16, rounding_mode: RoundingMode.floor).to(dtype).view(rows, groups, GroupSize / 2).mul_(scales).add_(biases);
-                output = nn.functional.linear(even!, low.view(rows, half), blockBias);
-                output.add_(nn.functional.linear(odd!, high.view(rows, half)));
+                var low = DenseMatrix(0, rows);
+                var high = DenseMatrix(1, rows);
+                var scratch = nibbles!.Matrix(0, rows, columns);
+                Dequantize(low, scratch.copy_(packed).bitwise_and_(0x0F), scales, biases);
+                Dequantize(high, scratch.copy_(packed).bitwise_right_shift_(NibbleShift(device)), scales, biases);
+                output = nn.functional.linear(even!, low, blockBias);
+                if (recording)
+                    output = output + nn.functional.linear(odd!, high);
+                else
+                    output.view(-1, rows).addmm_(odd!.view(-1, columns), high.t());
             }
             pieces.Add(output.MoveToOuterDisposeScope());
         }
         return (pieces.Count == 1 ? pieces[0] : cat(pieces, -1)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>target [rows, n] ← scale · q + bias, group by group; q is uint8 [rows, n].</summary>
+    private void Dequantize(Tensor target, Tensor q, Tensor scales, Tensor biases)
+    {
+        long rows = target.shape[0], groups = InFeatures / GroupSize;
+        var grouped = target.view(rows, groups, -1);
+        grouped.copy_(q.view(rows, groups, -1)).mul_(scales).add_(biases);
+    }
+
+    private static Tensor NibbleShift(Device device) => tensor((byte)4, device: device);
+
     /// <summary>
-    /// Dense elements dequantized at once in <see cref="Linear"/>: 32 Mi (64 MB in bf16), so FLUX.1's largest layers
-    /// (21504×3072) take two blocks. Smaller blocks cost more than they save: libtorch's bf16 matmul on narrow weight
-    /// slices is much slower (4 Mi blocks made a 4-bit 9216×3072 layer 2.4× slower than one block).
+    /// Dense elements dequantized at once in <see cref="Linear"/>: 64 Mi (128 MB in bf16, held in reused memory), so every
+    /// layer of FLUX.1 (the largest is 21504×3072) and of T5-XXL is a single block and its output needs no concatenation.
+    /// Smaller blocks cost more than they save: libtorch's bf16 matmul on narrow weight slices is much slower (4 Mi blocks
+    /// made a 4-bit 9216×3072 layer 2.4× slower than one block).
     /// </summary>
-    public const long DefaultBlockElements = 32L << 20;
+    public const long DefaultBlockElements = 64L << 20;
 
     /// <summary>
     /// The group size used for a layer with <paramref name="inFeatures"/> inputs: the requested one if it divides the

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,9 +7,13 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Weights;
 
 /// <summary>
-/// A safetensors file, memory-mapped. The header is read and checked when the file is opened; tensor data is
-/// read only when a tensor is loaded, straight from the mapping into the new tensor's memory.
+/// A safetensors file. The header is read and checked when the file is opened; tensor data is read only when a
+/// tensor is loaded, straight from the file into the tensor's memory (the mapping serves <see cref="RawBytes"/>).
 /// </summary>
+/// <remarks>
+/// Loading reads instead of copying out of the mapping: pages touched through a mapping count in the process's resident
+/// memory until it is closed, which would double the peak while a 7 GB transformer loads.
+/// </remarks>
 /// <remarks>
 /// Format: an 8-byte little-endian header length N, N bytes of JSON mapping each tensor name to its dtype,
 /// shape and [begin, end) byte offsets relative to the data that follows the header, and an optional
@@ -22,6 +27,8 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     private readonly MemoryMappedFile? _mapping;
     private readonly MemoryMappedViewAccessor? _view;
     private readonly byte* _data;
+    private readonly SafeFileHandle? _file;
+    private readonly long _dataStart;
     private bool _disposed;
 
     private SafetensorsFile(string path, Dictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata,
@@ -30,8 +37,10 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         Path = path;
         _tensors = tensors;
         Metadata = metadata;
+        _dataStart = dataStart;
         if (fileLength > 0)
         {
+            _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
             _mapping = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
             _view = _mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
             byte* start = null;
@@ -69,7 +78,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         var info = Info(name);
         var tensor = empty(info.Shape, info.DType);
         if (info.ByteLength > 0)
-            CopyInto(tensor, _data + info.ByteOffset, info.ByteLength);
+            ReadInto(tensor, info);
         if ((dtype == null || dtype == info.DType) && (device == null || device.type == DeviceType.CPU))
             return tensor;
         using (tensor)
@@ -85,7 +94,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             && target.shape.SequenceEqual(info.Shape))
         {
             if (info.ByteLength > 0)
-                CopyInto(target, _data + info.ByteOffset, info.ByteLength);
+                ReadInto(target, info);
             return;
         }
         using var value = Load(name);
@@ -101,28 +110,41 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         return new ReadOnlySpan<byte>(_data + info.ByteOffset, checked((int)info.ByteLength));
     }
 
-    private const long ParallelCopyChunk = 8L << 20;
+    private const long ParallelReadChunk = 8L << 20;
 
-    private static void CopyInto(Tensor tensor, byte* source, long length)
+    private void ReadInto(Tensor tensor, TensorInfo info)
     {
         var target = tensor.bytes;
+        long length = info.ByteLength, start = _dataStart + info.ByteOffset;
         if (target.Length != length)
             throw new InvalidOperationException($"tensor holds {target.Length} bytes, expected {length}");
+        if (length < 2 * ParallelReadChunk)
+        {
+            ReadExactly(target, start);
+            return;
+        }
+        // Large tensors: the copies out of the page cache spread over the cores.
         fixed (byte* destination = target)
         {
-            if (length < 2 * ParallelCopyChunk)
-            {
-                Buffer.MemoryCopy(source, destination, length, length);
-                return;
-            }
-            // Large tensors: the page faults of the mapping and the copy itself spread over the cores.
-            var (from, to) = ((nint)source, (nint)destination);
-            long chunks = (length + ParallelCopyChunk - 1) / ParallelCopyChunk;
+            var to = (nint)destination;
+            long chunks = (length + ParallelReadChunk - 1) / ParallelReadChunk;
             Parallel.For(0, chunks, chunk =>
             {
-                long offset = chunk * ParallelCopyChunk, count = Math.Min(ParallelCopyChunk, length - offset);
-                Buffer.MemoryCopy((byte*)from + offset, (byte*)to + offset, count, count);
+                long offset = chunk * ParallelReadChunk, count = Math.Min(ParallelReadChunk, length - offset);
+                ReadExactly(new Span<byte>((byte*)to + offset, (int)count), start + offset);
             });
+        }
+    }
+
+    private void ReadExactly(Span<byte> target, long fileOffset)
+    {
+        while (target.Length > 0)
+        {
+            int read = RandomAccess.Read(_file!, target, fileOffset);
+            if (read == 0)
+                throw new SafetensorsException(Path, "the file ended early; it was truncated while open.");
+            target = target[read..];
+            fileOffset += read;
         }
     }
 
@@ -136,6 +158,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             _view.Dispose();
         }
         _mapping?.Dispose();
+        _file?.Dispose();
     }
 
     private static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>, long, long) ReadHeader(string path)

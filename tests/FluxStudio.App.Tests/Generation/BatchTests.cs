@@ -12,10 +12,11 @@ public sealed class BatchTests : IDisposable
 
     public void Dispose() => _sandbox.Dispose();
 
-    [Fact]
-    public async Task Each_image_of_a_batch_is_its_own_history_entry_with_the_batch_id_and_counted_seeds()
+    [Theory, BothDatabases]
+    public async Task Each_image_of_a_batch_is_its_own_history_entry_with_the_batch_id_and_counted_seeds(string provider)
     {
-        var queue = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var queue = sandbox.CreateQueue(_generator);
         var events = new List<QueueEvent>();
         queue.Changed += (_, e) => events.Add(e);
         var job = await queue.EnqueueAsync(TestRequests.Small() with { Seed = 10, BatchCount = 3 }, _ct);
@@ -25,11 +26,11 @@ public sealed class BatchTests : IDisposable
         Assert.Equal(JobStatus.Done, done.Status);
         Assert.Equal(3, done.ImageIds.Count);
         Assert.Equal(done.ImageIds[0], done.ImageId);
-        var entries = await Task.WhenAll(done.ImageIds.Select(id => _sandbox.History.GetAsync(id, _ct)));
+        var entries = await Task.WhenAll(done.ImageIds.Select(id => sandbox.History.GetAsync(id, _ct)));
         Assert.Equal([10L, 11, 12], entries.Select(e => e!.Seed));
         var batchId = Assert.Single(entries.Select(e => e!.BatchId).Distinct());
         Assert.NotNull(batchId);
-        Assert.Equal(done.ImageIds, (await _sandbox.History.ListBatchAsync(batchId, _ct)).Select(e => e.Id));
+        Assert.Equal(done.ImageIds, (await sandbox.History.ListBatchAsync(batchId, _ct)).Select(e => e.Id));
         Assert.Single(_generator.Requests);
 
         var saved = events.Where(e => e.Kind == QueueEventKind.ImageSaved).ToList();
@@ -64,12 +65,13 @@ public sealed class BatchTests : IDisposable
         Assert.Null((await _sandbox.History.GetAsync(entry.Id, _ct))!.BatchId);
     }
 
-    [Fact]
-    public async Task Cancelling_a_batch_stops_the_rest_and_keeps_the_images_already_made()
+    [Theory, BothDatabases]
+    public async Task Cancelling_a_batch_stops_the_rest_and_keeps_the_images_already_made(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         _generator.HoldAtImage = 2;
         _generator.HoldAfterFirstStep = new TaskCompletionSource().Task;
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small() with { Seeds = [1, 2, 3] }, _ct);
 
         var running = queue.RunNextAsync("cpu", _ct);
@@ -80,18 +82,19 @@ public sealed class BatchTests : IDisposable
         var cancelled = (await queue.GetAsync(job.Id, _ct))!;
         Assert.Equal(JobStatus.Cancelled, cancelled.Status);
         var made = Assert.Single(cancelled.ImageIds);
-        var entries = (await _sandbox.History.ListAsync(10, null, _ct)).Entries;
+        var entries = (await sandbox.History.ListAsync(10, null, _ct)).Entries;
         Assert.Equal([made], entries.Select(e => e.Id));
         Assert.Equal(1, entries[0].Seed);
-        Assert.Single(Directory.EnumerateFiles(_sandbox.OutputRoot));
+        Assert.Single(Directory.EnumerateFiles(sandbox.OutputRoot));
     }
 
-    [Fact]
-    public async Task A_batch_stopped_part_way_makes_only_the_rest_when_it_runs_again()
+    [Theory, BothDatabases]
+    public async Task A_batch_stopped_part_way_makes_only_the_rest_when_it_runs_again(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         _generator.HoldAtImage = 2;
         _generator.HoldAfterFirstStep = new TaskCompletionSource().Task;
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small() with { Seeds = [5, 6, 7] }, _ct);
         using (var stopping = new CancellationTokenSource())
         {
@@ -102,7 +105,7 @@ public sealed class BatchTests : IDisposable
         }
         Assert.Equal(JobStatus.Interrupted, (await queue.GetAsync(job.Id, _ct))!.Status);
 
-        using var restarted = _sandbox.Restart();
+        using var restarted = sandbox.Restart();
         var generator = new FakeImageGenerator();
         var after = restarted.CreateQueue(generator);
         await after.RecoverAsync(_ct);

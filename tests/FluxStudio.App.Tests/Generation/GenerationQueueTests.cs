@@ -10,13 +10,10 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.App.Tests.Generation;
 
-public sealed class GenerationQueueTests : IDisposable
+public sealed class GenerationQueueTests
 {
-    private readonly StudioSandbox _sandbox = new();
     private readonly FakeImageGenerator _generator = new();
     private readonly CancellationToken _ct = CancellationToken.None;
-
-    public void Dispose() => _sandbox.Dispose();
 
     private async Task RunUntilEmptyAsync(StudioQueue queue)
     {
@@ -25,14 +22,15 @@ public sealed class GenerationQueueTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_job_runs_to_a_history_entry_with_the_prompt_and_seed_actually_used()
+    [Theory, BothDatabases]
+    public async Task A_job_runs_to_a_history_entry_with_the_prompt_and_seed_actually_used(string provider)
     {
-        Directory.CreateDirectory(_sandbox.LoraFolder);
-        File.WriteAllBytes(Path.Combine(_sandbox.LoraFolder, "fox.safetensors"), [0]);
-        File.WriteAllText(Path.Combine(_sandbox.LoraFolder, LoraCatalog.InfoFileName),
+        using var sandbox = new StudioSandbox(provider: provider);
+        Directory.CreateDirectory(sandbox.LoraFolder);
+        File.WriteAllBytes(Path.Combine(sandbox.LoraFolder, "fox.safetensors"), [0]);
+        File.WriteAllText(Path.Combine(sandbox.LoraFolder, LoraCatalog.InfoFileName),
             """[{"file_name": "fox.safetensors", "description": "", "activation_keyword": "foxstyle"}]""");
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
 
         var request = TestRequests.Small("a fox") with
         {
@@ -49,21 +47,22 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal(JobStatus.Done, done!.Status);
         Assert.Equal("cpu", done.Device);
         Assert.Equal(1, done.Attempts);
-        var entry = await _sandbox.History.GetAsync(done.ImageId!.Value, _ct);
+        var entry = await sandbox.History.GetAsync(done.ImageId!.Value, _ct);
         Assert.NotNull(entry);
         Assert.Equal("foxstyle, a fox", entry.Prompt);
         Assert.Equal("foxstyle, a fox", _generator.Requests.Single().Prompt);
         Assert.NotEqual(0, entry.Seed);
         Assert.Equal(_generator.Requests.Single().Seed, entry.Seed);
-        Assert.Equal([Path.Combine(_sandbox.LoraFolder, "fox.safetensors")], entry.LoraPaths);
+        Assert.Equal([Path.Combine(sandbox.LoraFolder, "fox.safetensors")], entry.LoraPaths);
         // The job keeps the request as the user gave it.
         Assert.Equal(request, done.Request);
     }
 
-    [Fact]
-    public async Task Jobs_run_first_in_first_out()
+    [Theory, BothDatabases]
+    public async Task Jobs_run_first_in_first_out(string provider)
     {
-        var queue = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var queue = sandbox.CreateQueue(_generator);
         foreach (var prompt in new[] { "one", "two", "three" })
             await queue.EnqueueAsync(TestRequests.Small(prompt), _ct);
 
@@ -74,12 +73,13 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Empty(await queue.ListActiveAsync(_ct));
     }
 
-    [Fact]
-    public async Task The_queue_refuses_jobs_beyond_its_maximum_length_with_a_clear_message()
+    [Theory, BothDatabases]
+    public async Task The_queue_refuses_jobs_beyond_its_maximum_length_with_a_clear_message(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         Assert.Equal(20, new StudioOptions().Queue.MaxLength);
-        _sandbox.Options.Queue.MaxLength = 3;
-        var queue = _sandbox.CreateQueue(_generator);
+        sandbox.Options.Queue.MaxLength = 3;
+        var queue = sandbox.CreateQueue(_generator);
         for (var i = 0; i < 3; i++)
             await queue.EnqueueAsync(TestRequests.Small($"job {i}"), _ct);
 
@@ -91,11 +91,12 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal(3, (await queue.ListActiveAsync(_ct)).Count);
     }
 
-    [Fact]
-    public async Task The_length_limit_holds_when_many_callers_enqueue_at_once()
+    [Theory, BothDatabases]
+    public async Task The_length_limit_holds_when_many_callers_enqueue_at_once(string provider)
     {
-        _sandbox.Options.Queue.MaxLength = 5;
-        var queue = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        sandbox.Options.Queue.MaxLength = 5;
+        var queue = sandbox.CreateQueue(_generator);
 
         var attempts = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
         {
@@ -114,10 +115,11 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal(5, (await queue.ListActiveAsync(_ct)).Count);
     }
 
-    [Fact]
-    public async Task An_invalid_request_is_refused_and_nothing_is_queued()
+    [Theory, BothDatabases]
+    public async Task An_invalid_request_is_refused_and_nothing_is_queued(string provider)
     {
-        var queue = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var queue = sandbox.CreateQueue(_generator);
 
         var error = await Assert.ThrowsAsync<RequestValidationException>(() => queue.EnqueueAsync(TestRequests.Small() with { Width = 50 }, _ct));
 
@@ -125,10 +127,11 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Empty(await queue.ListRecentAsync(10, _ct));
     }
 
-    [Fact]
-    public async Task A_queued_job_can_be_cancelled_and_never_runs()
+    [Theory, BothDatabases]
+    public async Task A_queued_job_can_be_cancelled_and_never_runs(string provider)
     {
-        var queue = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var queue = sandbox.CreateQueue(_generator);
         var first = await queue.EnqueueAsync(TestRequests.Small("cancel me"), _ct);
         await queue.EnqueueAsync(TestRequests.Small("keep me"), _ct);
 
@@ -142,12 +145,13 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Contains("no job", (await queue.CancelAsync(999, _ct)).Message);
     }
 
-    [Fact]
-    public async Task A_running_job_can_be_cancelled_and_leaves_nothing_behind()
+    [Theory, BothDatabases]
+    public async Task A_running_job_can_be_cancelled_and_leaves_nothing_behind(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         var hold = new TaskCompletionSource();
         _generator.HoldAfterFirstStep = hold.Task;
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small("long job"), _ct);
 
         var running = queue.RunNextAsync("cpu", _ct);
@@ -158,14 +162,15 @@ public sealed class GenerationQueueTests : IDisposable
 
         Assert.True(result.Cancelled);
         Assert.Equal(JobStatus.Cancelled, (await queue.GetAsync(job.Id, _ct))!.Status);
-        Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
-        Assert.False(Directory.Exists(_sandbox.OutputRoot) && Directory.EnumerateFileSystemEntries(_sandbox.OutputRoot).Any());
+        Assert.Empty((await sandbox.History.ListAsync(10, null, _ct)).Entries);
+        Assert.False(Directory.Exists(sandbox.OutputRoot) && Directory.EnumerateFileSystemEntries(sandbox.OutputRoot).Any());
     }
 
-    [Fact]
-    public async Task Subscribers_see_each_state_and_every_step_in_order()
+    [Theory, BothDatabases]
+    public async Task Subscribers_see_each_state_and_every_step_in_order(string provider)
     {
-        var queue = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var queue = sandbox.CreateQueue(_generator);
         using var stop = new CancellationTokenSource();
         var events = queue.SubscribeAsync(stop.Token);
         var handlerEvents = new List<QueueEvent>();
@@ -208,7 +213,8 @@ public sealed class GenerationQueueTests : IDisposable
             new GenerationProgress(2, 2) { Stage = GenerationStage.Decoding },
             new GenerationProgress(2, 2) { Stage = GenerationStage.Done },
         ]);
-        var queue = _sandbox.CreateQueue(generator);
+        using var sandbox = new StudioSandbox();
+        var queue = sandbox.CreateQueue(generator);
         var seen = new List<QueueEvent>();
         queue.Changed += (_, e) => seen.Add(e);
 
@@ -240,12 +246,13 @@ public sealed class GenerationQueueTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_failing_generator_fails_the_job_with_its_reason_and_leaves_history_untouched()
+    [Theory, BothDatabases]
+    public async Task A_failing_generator_fails_the_job_with_its_reason_and_leaves_history_untouched(string provider)
     {
-        var earlier = await _sandbox.SaveImageAsync("earlier", seed: 3);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var earlier = await sandbox.SaveImageAsync("earlier", seed: 3);
         _generator.Failure = new InvalidOperationException("The model folder has no transformer weights.");
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small(), _ct);
 
         await queue.RunNextAsync("cpu", _ct);
@@ -253,61 +260,64 @@ public sealed class GenerationQueueTests : IDisposable
         var failed = await queue.GetAsync(job.Id, _ct);
         Assert.Equal(JobStatus.Failed, failed!.Status);
         Assert.Equal("The model folder has no transformer weights.", failed.Error);
-        Assert.Equal([earlier.Id], (await _sandbox.History.ListAsync(10, null, _ct)).Entries.Select(e => e.Id));
-        Assert.Single(Directory.EnumerateFiles(_sandbox.OutputRoot));
+        Assert.Equal([earlier.Id], (await sandbox.History.ListAsync(10, null, _ct)).Entries.Select(e => e.Id));
+        Assert.Single(Directory.EnumerateFiles(sandbox.OutputRoot));
     }
 
-    [Fact]
-    public async Task A_failing_save_fails_the_job_and_leaves_history_and_files_consistent()
+    [Theory, BothDatabases]
+    public async Task A_failing_save_fails_the_job_and_leaves_history_and_files_consistent(string provider)
     {
-        _sandbox.History.CrashPoints.Hook = p =>
+        using var sandbox = new StudioSandbox(provider: provider);
+        sandbox.History.CrashPoints.Hook = p =>
         {
             if (p == "save:image-temp-written")
                 throw new IOException("No space left on device.");
         };
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small() with { Metadata = true }, _ct);
 
         await queue.RunNextAsync("cpu", _ct);
 
         Assert.Equal("No space left on device.", (await queue.GetAsync(job.Id, _ct))!.Error);
-        Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
-        Assert.Empty(Directory.EnumerateFiles(_sandbox.OutputRoot));
-        Assert.False((await _sandbox.History.ReconcileAsync(_ct)).Changed);
+        Assert.Empty((await sandbox.History.ListAsync(10, null, _ct)).Entries);
+        Assert.Empty(Directory.EnumerateFiles(sandbox.OutputRoot));
+        Assert.False((await sandbox.History.ReconcileAsync(_ct)).Changed);
     }
 
     [Fact]
     public async Task Running_out_of_memory_fails_the_job_with_one_sentence_in_the_terms_of_the_surface()
     {
+        using var sandbox = new StudioSandbox();
         _generator.Failure = LibTorchAllocationFailure();
         Assert.Contains("frame #", _generator.Failure.Message);
-        var queue = _sandbox.CreateQueue(_generator, memoryWording: new BracketWording());
+        var queue = sandbox.CreateQueue(_generator, memoryWording: new BracketWording());
         var job = await queue.EnqueueAsync(TestRequests.Small(), _ct);
 
         await queue.RunNextAsync("cpu", _ct);
 
         Assert.Equal("The 48 × 32 image ran out of memory while generating; it would likely fit [32 × 16].",
             (await queue.GetAsync(job.Id, _ct))!.Error);
-        Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
+        Assert.Empty((await sandbox.History.ListAsync(10, null, _ct)).Entries);
     }
 
     [Fact]
     public async Task Running_out_of_memory_while_saving_says_so_and_leaves_history_and_files_consistent()
     {
-        _sandbox.History.CrashPoints.Hook = p =>
+        using var sandbox = new StudioSandbox();
+        sandbox.History.CrashPoints.Hook = p =>
         {
             if (p == "save:image-temp-written")
                 throw new OutOfMemoryException();
         };
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small() with { Width = 1024, Height = 768 }, _ct);
 
         await queue.RunNextAsync("cpu", _ct);
 
         Assert.Equal("The 1024 × 768 image ran out of memory while saving the image; it would likely fit at 720 × 528.",
             (await queue.GetAsync(job.Id, _ct))!.Error);
-        Assert.Empty((await _sandbox.History.ListAsync(10, null, _ct)).Entries);
-        Assert.Empty(Directory.EnumerateFiles(_sandbox.OutputRoot));
+        Assert.Empty((await sandbox.History.ListAsync(10, null, _ct)).Entries);
+        Assert.Empty(Directory.EnumerateFiles(sandbox.OutputRoot));
     }
 
     /// <summary>What libtorch throws when an allocation fails, native frames and all.</summary>
@@ -329,10 +339,11 @@ public sealed class GenerationQueueTests : IDisposable
         public string Describe(MemoryRemedy remedy) => $"[{remedy.Width} × {remedy.Height}]";
     }
 
-    [Fact]
-    public async Task A_missing_generator_fails_the_job_with_what_to_do()
+    [Theory, BothDatabases]
+    public async Task A_missing_generator_fails_the_job_with_what_to_do(string provider)
     {
-        var queue = _sandbox.CreateQueue(null);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var queue = sandbox.CreateQueue(null);
         var job = await queue.EnqueueAsync(TestRequests.Small(), _ct);
 
         await queue.RunNextAsync("cuda:0", _ct);
@@ -340,14 +351,15 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Contains("No image generator is installed for device \"cuda:0\"", (await queue.GetAsync(job.Id, _ct))!.Error);
     }
 
-    [Fact]
-    public async Task Queued_jobs_run_after_a_restart()
+    [Theory, BothDatabases]
+    public async Task Queued_jobs_run_after_a_restart(string provider)
     {
-        var before = _sandbox.CreateQueue(_generator);
+        using var sandbox = new StudioSandbox(provider: provider);
+        var before = sandbox.CreateQueue(_generator);
         await before.EnqueueAsync(TestRequests.Small("first"), _ct);
         await before.EnqueueAsync(TestRequests.Small("second"), _ct);
 
-        using var restarted = _sandbox.Restart();
+        using var restarted = sandbox.Restart();
         var generator = new FakeImageGenerator();
         var after = restarted.CreateQueue(generator);
         Assert.Equal(0, await after.RecoverAsync(_ct));
@@ -357,27 +369,28 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal(2, (await restarted.History.ListAsync(10, null, _ct)).Entries.Count);
     }
 
-    [Fact]
-    public async Task A_job_running_at_a_crash_is_requeued_once_then_marked_failed_with_the_reason()
+    [Theory, BothDatabases]
+    public async Task A_job_running_at_a_crash_is_requeued_once_then_marked_failed_with_the_reason(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         var crashes = new List<(Task Run, TaskCompletionSource Hold)>();
-        async Task<long?> CrashWhileRunningAsync(StudioSandbox sandbox)
+        async Task<long?> CrashWhileRunningAsync(StudioSandbox process)
         {
             var hold = new TaskCompletionSource();
             var generator = new FakeImageGenerator { HoldAfterFirstStep = hold.Task };
-            var queue = sandbox.CreateQueue(generator);
+            var queue = process.CreateQueue(generator);
             var run = queue.RunNextAsync("cpu", _ct);
             await Task.WhenAny(generator.FirstStepReached.Task, run).WaitAsync(TestWait.HangGuard);
             crashes.Add((run, hold));
             return run.IsCompleted ? null : (await queue.ListActiveAsync(_ct)).Single(j => j.Status == JobStatus.Running).Id;
         }
 
-        var first = _sandbox.CreateQueue(_generator);
+        var first = sandbox.CreateQueue(_generator);
         var job = await first.EnqueueAsync(TestRequests.Small("unlucky"), _ct);
         await first.EnqueueAsync(TestRequests.Small("next in line"), _ct);
-        Assert.Equal(job.Id, await CrashWhileRunningAsync(_sandbox));
+        Assert.Equal(job.Id, await CrashWhileRunningAsync(sandbox));
 
-        using var second = _sandbox.Restart();
+        using var second = sandbox.Restart();
         var recovery = second.CreateQueue(_generator);
         var requeued = new List<QueueEvent>();
         recovery.Changed += (_, e) => requeued.Add(e);
@@ -387,13 +400,13 @@ public sealed class GenerationQueueTests : IDisposable
         // It keeps its place at the head of the queue.
         Assert.Equal(job.Id, await CrashWhileRunningAsync(second));
 
-        using var third = _sandbox.Restart();
+        using var third = sandbox.Restart();
         var last = third.CreateQueue(_generator);
         Assert.Equal(1, await last.RecoverAsync(_ct));
         var failed = await last.GetAsync(job.Id, _ct);
         Assert.Equal(JobStatus.Failed, failed!.Status);
         Assert.Equal(2, failed.Attempts);
-        Assert.Contains("stopped or crashed while this job ran, 2 times", failed.Error);
+        Assert.Contains("crashed or lost the database while this job ran, 2 times", failed.Error);
 
         Assert.True(await last.RunNextAsync("cpu", _ct));
         Assert.Equal("next in line", _generator.Requests.Single().Prompt);
@@ -409,12 +422,13 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Equal(JobStatus.Failed, (await last.GetAsync(job.Id, _ct))!.Status);
     }
 
-    [Fact]
-    public async Task A_job_stopped_by_shutdown_is_interrupted_and_runs_again_at_the_next_start()
+    [Theory, BothDatabases]
+    public async Task A_job_stopped_by_shutdown_is_interrupted_and_runs_again_at_the_next_start(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         var hold = new TaskCompletionSource();
         _generator.HoldAfterFirstStep = hold.Task;
-        var queue = _sandbox.CreateQueue(_generator);
+        var queue = sandbox.CreateQueue(_generator);
         var job = await queue.EnqueueAsync(TestRequests.Small("interrupted"), _ct);
         using var stopping = new CancellationTokenSource();
 
@@ -425,9 +439,9 @@ public sealed class GenerationQueueTests : IDisposable
 
         var interrupted = await queue.GetAsync(job.Id, _ct);
         Assert.Equal(JobStatus.Interrupted, interrupted!.Status);
-        Assert.Contains("runs again at the next start", interrupted.Error);
+        Assert.Contains("runs again when a worker is free", interrupted.Error);
 
-        using var restarted = _sandbox.Restart();
+        using var restarted = sandbox.Restart();
         var generator = new FakeImageGenerator();
         var after = restarted.CreateQueue(generator);
         await after.RecoverAsync(_ct);
@@ -438,15 +452,16 @@ public sealed class GenerationQueueTests : IDisposable
         Assert.Null(done.Error);
     }
 
-    [Fact]
-    public async Task Each_device_has_its_own_worker_and_generator()
+    [Theory, BothDatabases]
+    public async Task Each_device_has_its_own_worker_and_generator(string provider)
     {
+        using var sandbox = new StudioSandbox(provider: provider);
         var gpu0 = new FakeImageGenerator();
         var gpu1 = new FakeImageGenerator();
         var hold = new TaskCompletionSource();
         gpu0.HoldAfterFirstStep = hold.Task;
         gpu1.HoldAfterFirstStep = hold.Task;
-        var queue = _sandbox.CreateQueue(null, services =>
+        var queue = sandbox.CreateQueue(null, services =>
         {
             services.AddKeyedSingleton<IImageGenerator>("gpu0", gpu0);
             services.AddKeyedSingleton<IImageGenerator>("gpu1", gpu1);

@@ -32,7 +32,7 @@ public sealed class OutputFolderContainmentTests : IDisposable
     private async Task<long> InsertRowAsync(string outputFilename, string status = "saved")
     {
         await _sandbox.Database.MigrateAsync(_ct);
-        return await EscapingRows.InsertAsync(_sandbox.Database.Path, outputFilename, status);
+        return await EscapingRows.InsertAsync(((FluxStudio.App.Data.SqliteStudioDatabase)_sandbox.Database).Path, outputFilename, status);
     }
 
     [Theory]

@@ -24,7 +24,7 @@ public static class DamagedDatabases
         }
 
         // A real history of a few MB, then random bytes over pages in its middle, as a failing disk leaves it.
-        await new StudioDatabase(path).MigrateAsync(CancellationToken.None);
+        await new SqliteStudioDatabase(path).MigrateAsync(CancellationToken.None);
         await using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
         {
             await connection.OpenAsync();

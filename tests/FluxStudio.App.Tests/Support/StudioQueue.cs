@@ -1,5 +1,6 @@
 using FluxStudio.App.Data;
 using FluxStudio.App.Generation;
+using FluxStudio.App.Inputs;
 using FluxStudio.Engine.Memory;
 using Microsoft.Extensions.Options;
 
@@ -15,16 +16,20 @@ public sealed class StudioQueue
     public StudioQueue(StudioDatabase database, GenerationRequestValidator validator, ImageGenerationService generation,
         IOptions<StudioOptions> options, TimeProvider time, IMemoryRemedyWording? memoryWording = null)
     {
-        var jobs = new JobStore(database);
-        var running = new RunningJobs();
+        Jobs = new JobStore(database);
+        Running = new RunningJobs();
         Events = new GenerationEvents();
-        Queue = new GenerationQueue(jobs, Events, running, validator, options, time);
-        Worker = new GenerationWorker(jobs, Events, running, generation, options, time, memoryWording: memoryWording);
+        Workers = new WorkerRegistry(database);
+        Queue = new GenerationQueue(Jobs, Events, Running, validator, options, time, workers: Workers);
+        Worker = new GenerationWorker(Jobs, Events, Running, generation, new InputImageStore(options, time), options, time, memoryWording: memoryWording);
     }
 
+    public JobStore Jobs { get; }
+    public WorkerRegistry Workers { get; }
     public GenerationQueue Queue { get; }
     public GenerationWorker Worker { get; }
     public GenerationEvents Events { get; }
+    public RunningJobs Running { get; }
 
     public event EventHandler<QueueEvent>? Changed
     {
@@ -38,6 +43,8 @@ public sealed class StudioQueue
     public Task<IReadOnlyList<GenerationJob>> ListRecentAsync(int limit, CancellationToken ct) => Queue.ListRecentAsync(limit, ct);
     public Task<CancelResult> CancelAsync(long id, CancellationToken ct) => Queue.CancelAsync(id, ct);
     public Task<int> RecoverAsync(CancellationToken ct) => Queue.RecoverAsync(ct);
+    public Task<int> RecoverExpiredAsync(CancellationToken ct) => Queue.RecoverExpiredAsync(ct);
     public Task<bool> RunNextAsync(string device, CancellationToken ct) => Worker.RunNextAsync(device, ct);
+    public Task<bool> RunNextAsync(WorkerProfile worker, CancellationToken ct) => Worker.RunNextAsync(worker, ct);
     public IAsyncEnumerable<QueueEvent> SubscribeAsync(CancellationToken ct) => Events.SubscribeAsync(ct);
 }

@@ -12,27 +12,36 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.App.Tests.Support;
 
 /// <summary>
-/// A data folder on disk with a real SQLite file, and the services over it. <see cref="Restart"/> builds
-/// fresh service instances over the same folder, as a new process would after a crash.
+/// A data folder on disk with a real database, an SQLite file (the default) or a PostgreSQL database of its own
+/// (<paramref name="provider"/> <c>postgres</c>), and the services over it. <see cref="Restart"/> builds fresh service
+/// instances over the same folder and database, as a new process would after a crash; they share the clock.
 /// </summary>
 public sealed class StudioSandbox : IDisposable
 {
-    public StudioSandbox(string? root = null, Action<StudioOptions>? configure = null)
+    /// <param name="emptyDatabase">For PostgreSQL: start from an empty database rather than one with the current schema.</param>
+    public StudioSandbox(string? root = null, Action<StudioOptions>? configure = null, string provider = DatabaseOptions.Sqlite,
+        FakeTime? time = null, bool emptyDatabase = false)
     {
         _ownsRoot = root is null;
         Root = root ?? Path.Combine(Path.GetTempPath(), "fluxstudio-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Root);
-        Options = new StudioOptions { DataRoot = Root };
+        Options = new StudioOptions { DataRoot = Root, Database = { Provider = provider } };
         configure?.Invoke(Options);
-        Time = new FakeTime(new DateTimeOffset(2025, 3, 14, 15, 9, 26, TimeSpan.Zero));
-        Database = new StudioDatabase(Microsoft.Extensions.Options.Options.Create(Options));
-        History = new HistoryStore(Database, Microsoft.Extensions.Options.Options.Create(Options));
+        if (Options.Database.Provider == DatabaseOptions.Postgres && Options.Database.ConnectionString is null)
+        {
+            Options.Database.ConnectionString = TestPostgres.CreateDatabase(emptyDatabase);
+            _ownsDatabase = true;
+        }
+        Time = time ?? new FakeTime(new DateTimeOffset(2025, 3, 14, 15, 9, 26, TimeSpan.Zero));
+        Database = StudioDatabase.Create(Microsoft.Extensions.Options.Options.Create(Options));
+        History = new HistoryStore(Database, Microsoft.Extensions.Options.Options.Create(Options), time: Time);
         Loras = new LoraCatalog(Microsoft.Extensions.Options.Options.Create(Options));
         Outputs = new OutputStore(History, Microsoft.Extensions.Options.Options.Create(Options), Time);
         Validator = new GenerationRequestValidator(new GenerationRequestValidatorOptions(), Loras);
     }
 
     private readonly bool _ownsRoot;
+    private readonly bool _ownsDatabase;
 
     public string Root { get; }
     public StudioOptions Options { get; }
@@ -43,15 +52,25 @@ public sealed class StudioSandbox : IDisposable
     public OutputStore Outputs { get; }
     public GenerationRequestValidator Validator { get; }
 
+    public bool IsPostgres => Options.Database.Provider == DatabaseOptions.Postgres;
+
     public string OutputRoot => Options.ResolveOutputRoot();
     public string LoraFolder => Options.ResolveLoraFolder();
 
-    /// <summary>New service instances over the same files; the old ones are simply abandoned.</summary>
+    /// <summary>New service instances over the same files and database; the old ones are simply abandoned.</summary>
     public StudioSandbox Restart() => new(Root, o =>
     {
         o.Queue = Options.Queue;
         o.AlwaysExportMetadata = Options.AlwaysExportMetadata;
-    });
+        o.Database = Options.Database;
+    }, Options.Database.Provider, Time);
+
+    /// <summary>Rows as the database holds them, for checks no store offers (the count of rows in a state, say).</summary>
+    public async Task<T?> QueryScalarAsync<T>(string sql, object? parameters = null)
+    {
+        await using var connection = await Database.OpenAsync(CancellationToken.None);
+        return await Dapper.SqlMapper.ExecuteScalarAsync<T>(connection, sql, parameters);
+    }
 
     /// <summary>The generation use case over this sandbox, with the given generators (unkeyed, or keyed by device).</summary>
     public ImageGenerationService CreateGeneration(IImageGenerator? generator, Action<IServiceCollection>? addServices = null)
@@ -81,10 +100,13 @@ public sealed class StudioSandbox : IDisposable
         return Outputs.SaveAsync(record, OutputStore.Encode(record, run), request.Metadata, CancellationToken.None);
     }
 
-    /// <summary>Deletes the folder only if this sandbox created it; restarted instances share it.</summary>
+    /// <summary>Deletes the folder and the database only if this sandbox created them; restarted instances share them.</summary>
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
+        (Database as IDisposable)?.Dispose();
+        if (_ownsDatabase)
+            TestPostgres.DropDatabase(Options.Database.ConnectionString!);
         if (!_ownsRoot)
             return;
         try

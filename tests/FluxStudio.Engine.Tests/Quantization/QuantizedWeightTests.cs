@@ -72,6 +72,29 @@ public sealed class QuantizedWeightTests
         TensorAssert.Close(expected, quantized.Linear(input, bias), tolerance, "one block");
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    public void GradientsReachTheInputAndBiasAsThroughTheDequantizedWeight(int bits)
+    {
+        using var scope = NewDisposeScope();
+        var quantized = QuantizedWeight.Quantize(TestWeight(80, 128, 4), bits, 64);
+        var weight = quantized.Dequantize();
+        var outputGradient = randn([2, 5, 80]);
+        var input = randn([2, 5, 128]).requires_grad_();
+        var bias = randn(80).requires_grad_();
+
+        var output = quantized.Linear(input, bias, blockElements: 128 * 30);
+        output.backward([outputGradient]);
+
+        double tolerance = 1e-5 * outputGradient.abs().sum().item<float>();
+        TensorAssert.Close(matmul(outputGradient, weight), input.grad!, tolerance, "input gradient");
+        TensorAssert.Close(outputGradient.sum([0, 1]), bias.grad!, tolerance, "bias gradient");
+        // Without autograd the same blocks are dequantized into reused memory and accumulated in place.
+        using (no_grad())
+            TensorAssert.Close(output.detach(), quantized.Linear(input, bias, blockElements: 128 * 30), 1e-6 * output.abs().max().item<float>(), "no_grad forward");
+    }
+
     [Fact]
     public void AQuantizedLinearLayerReplacesItsDenseWeightAndComputesWithTheQuantizedOne()
     {

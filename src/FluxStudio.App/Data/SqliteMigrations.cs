@@ -4,10 +4,10 @@ using Microsoft.Extensions.Logging;
 namespace FluxStudio.App.Data;
 
 /// <summary>
-/// Schema steps, applied in order inside one transaction each; <c>PRAGMA user_version</c> records how many
-/// have run. Never edit a released step: add a new one.
+/// SQLite's schema steps, applied in order inside one transaction each; <c>PRAGMA user_version</c> records how many
+/// have run. Never edit a released step: add a new one (and the same change to <see cref="PostgresMigrations"/>).
 /// </summary>
-internal static class Migrations
+internal static class SqliteMigrations
 {
     public static readonly IReadOnlyList<string> All =
     [
@@ -90,13 +90,37 @@ internal static class Migrations
         CREATE INDEX images_batch ON images(batch_id) WHERE batch_id IS NOT NULL;
         ALTER TABLE jobs ADD COLUMN image_ids TEXT NOT NULL DEFAULT '[]';
         """,
+        // 6: workers in other processes. A claim is a lease (a token the worker renews until a time); a cancel request
+        //    reaches the worker through the row; a job says what it needs (the model, its quantization, its pixels, a ControlNet) so a
+        //    worker claims only what it can run; an image being saved names the claim that writes it; and each worker
+        //    says what it can run.
+        """
+        ALTER TABLE jobs ADD COLUMN worker TEXT NULL;
+        ALTER TABLE jobs ADD COLUMN claim TEXT NULL;
+        ALTER TABLE jobs ADD COLUMN lease_expires_at TEXT NULL;
+        ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN model TEXT NULL;
+        ALTER TABLE jobs ADD COLUMN quantize INTEGER NULL;
+        ALTER TABLE jobs ADD COLUMN pixels INTEGER NULL;
+        ALTER TABLE jobs ADD COLUMN controlnet INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE images ADD COLUMN claim TEXT NULL;
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            device TEXT NOT NULL,
+            memory_bytes INTEGER NULL,
+            capacities TEXT NOT NULL DEFAULT '[]',
+            started_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        """,
     ];
 
     public static async Task ApplyAsync(SqliteConnection connection, ILogger logger, CancellationToken ct)
     {
         var version = await GetVersionAsync(connection, ct);
         if (version > All.Count)
-            throw new InvalidOperationException(
+            throw new StudioDatabaseException(
                 $"The database {connection.DataSource} was written by a newer FluxStudio (schema {version}, this one knows {All.Count}). " +
                 "Update FluxStudio or point it at another data folder.");
 
