@@ -6,6 +6,7 @@ using FluxStudio.App.History;
 using FluxStudio.App.Inputs;
 using FluxStudio.App.Loras;
 using FluxStudio.App.Outputs;
+using FluxStudio.App.Training;
 using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
@@ -53,6 +54,11 @@ public static class ServiceCollectionExtensions
             sp.GetRequiredService<IOptions<GenerationRequestValidatorOptions>>().Value, sp.GetRequiredService<LoraCatalog>(),
             sp.GetRequiredService<ModelProbe>()));
         services.TryAddSingleton<ImageGenerationService>();
+        services.TryAddSingleton<TrainedLoraCatalog>();
+        services.TryAddSingleton<TrainingService>();
+        services.TryAddSingleton<TrainingRunStore>();
+        services.TryAddSingleton<TrainingJobs>();
+        services.AddHostedService<TrainingWorkerService>();
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<GenerationEvents>();
         services.TryAddSingleton<RunningJobs>();

@@ -10,6 +10,7 @@ root.Subcommands.Add(RemoveBackgroundCommand.Create());
 root.Subcommands.Add(EnhanceCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(MakeTinyModelCommand.Create());
 root.Subcommands.Add(MakeRandomModelCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());

@@ -178,6 +178,7 @@ public static class FluxStudioServer
         api.MapGenerationApi();
         api.MapLibraryApi();
         api.MapToolApi();
+        api.MapTrainingApi();
 
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
     }

@@ -72,6 +72,37 @@ public sealed class FluxImageGenerator(
     }
 
     /// <summary>
+    /// The model a LoRA training run trains on, from the cache the images come from: the loaded one when it is the same,
+    /// and left loaded after the run, so an image made with the trained LoRA right away needs no reload. No LoRA and no
+    /// ControlNet are attached to it while the lease is held.
+    /// </summary>
+    public async Task<ModelCache<LoadedFluxModel>.Lease> AcquireForTrainingAsync(FluxVariant model, int? quantize, string? path,
+        int width, int height, IProgress<GenerationProgress> progress, CancellationToken ct)
+    {
+        var settings = options.CurrentValue;
+        var target = ComputeTarget.Resolve(settings.Device, settings.Precision);
+        var key = new ModelKey(model.Alias(), quantize, path, target.DeviceName, target.PrecisionName);
+        var planner = new MemoryPlanner(memory ?? new SystemMemory(settings.MemoryLimitBytes));
+        var memoryRequest = new MemoryRequest(width, height, settings.LowMemory ?? target.IsCpu);
+        var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, memoryRequest, null, planner, progress, token), ct);
+        try
+        {
+            await Task.Run(() =>
+            {
+                lease.Model.UseLoras([]);
+                lease.Model.UseControlNet(null);
+            }, ct);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+        LoadedControlNet = null;
+        return lease;
+    }
+
+    /// <summary>
     /// The request in the engine's terms, with its pictures read. Steps and guidance pass through as given: the engine
     /// fills in what is empty from the weights it loaded, and ignores guidance (with a warning) where the weights have no
     /// guidance input.

@@ -23,22 +23,23 @@ public sealed record LoraLayersConfig
     /// <summary>How the factors start (default <see cref="LoraInitialization.Peft"/>).</summary>
     public LoraInitialization? Initialization { get; init; }
 
-    internal IEnumerable<string> Problems()
+    internal IEnumerable<ConfigProblem> Problems()
     {
         if (TransformerBlocks is null && SingleTransformerBlocks is null)
-            yield return "Choose at least one group of layers to train (transformer_blocks or single_transformer_blocks).";
+            yield return new("single_transformer_blocks",
+                "Choose at least one group of layers to train (transformer_blocks or single_transformer_blocks).");
         foreach (var (group, blocks, names) in Groups())
         {
             if (blocks.LoraRank < 1)
-                yield return $"{group}: lora_rank must be at least 1, not {blocks.LoraRank}.";
+                yield return new($"{group}.lora_rank", $"{group}: lora_rank must be at least 1, not {blocks.LoraRank}.");
             if (blocks.LayerTypes.Count == 0)
-                yield return $"{group}: list at least one layer type ({string.Join(", ", names.Keys)}).";
+                yield return new($"{group}.layer_types", $"{group}: list at least one layer type ({string.Join(", ", names.Keys)}).");
             foreach (var type in blocks.LayerTypes.Where(type => !names.ContainsKey(type)))
-                yield return $"{group}: unknown layer type \"{type}\"; use {string.Join(", ", names.Keys)}.";
+                yield return new($"{group}.layer_types", $"{group}: unknown layer type \"{type}\"; use {string.Join(", ", names.Keys)}.");
             foreach (var type in blocks.LayerTypes.GroupBy(t => t).Where(g => g.Count() > 1))
-                yield return $"{group}: layer type \"{type.Key}\" is listed twice.";
+                yield return new($"{group}.layer_types", $"{group}: layer type \"{type.Key}\" is listed twice.");
             if (blocks.BlockRange.Problem() is { } problem)
-                yield return $"{group}: {problem}";
+                yield return new($"{group}.block_range", $"{group}: {problem}");
         }
     }
 

@@ -83,7 +83,7 @@ public sealed class TrainableLora : IDisposable
 
     private static TrainableLora Build(FluxTransformer transformer, LoraLayersConfig layers, Action<Tensor, Tensor> initialize)
     {
-        var problems = layers.Problems().ToList();
+        var problems = layers.Problems().Select(problem => problem.Message).ToList();
         if (problems.Count > 0) throw new ArgumentException(string.Join(" ", problems));
         var config = transformer.Config;
         var map = new LoraKeyMap(config);

@@ -67,34 +67,40 @@ public sealed record TrainingConfig
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>What is wrong with the settings, as sentences a person can act on; empty when they are usable.</summary>
-    public IReadOnlyList<string> Problems()
+    public IReadOnlyList<string> Problems() => [.. KeyedProblems().Select(problem => problem.Message)];
+
+    /// <summary>What is wrong with the settings, each sentence with the key of the setting it is about.</summary>
+    public IReadOnlyList<ConfigProblem> KeyedProblems()
     {
-        var problems = new List<string>();
-        void Check(bool ok, string problem)
+        var problems = new List<ConfigProblem>();
+        void Check(bool ok, string key, string problem)
         {
-            if (!ok) problems.Add(problem);
+            if (!ok) problems.Add(new ConfigProblem(key, problem));
         }
-        Check(Model is "dev" or "schnell", $"The model must be \"dev\" or \"schnell\", not \"{Model}\".");
-        Check(Quantize is null or 4 or 8, $"Quantize must be 4, 8 or null (full precision), not {Quantize}.");
-        Check(Steps is >= 1 and <= 1000, $"Steps must be between 1 and 1000, not {Steps}.");
-        Check(double.IsFinite(Guidance) && Guidance is >= 0 and <= 100, $"Guidance must be a number between 0 and 100, not {Guidance}.");
+        Check(Model is "dev" or "schnell", "model", $"The model must be \"dev\" or \"schnell\", not \"{Model}\".");
+        Check(Quantize is null or 4 or 8, "quantize", $"Quantize must be 4, 8 or null (full precision), not {Quantize}.");
+        Check(Steps is >= 1 and <= 1000, "steps", $"Steps must be between 1 and 1000, not {Steps}.");
+        Check(double.IsFinite(Guidance) && Guidance is >= 0 and <= 100, "guidance", $"Guidance must be a number between 0 and 100, not {Guidance}.");
         foreach (var (name, value) in new[] { ("width", Width), ("height", Height) })
-            Check(value is >= 16 and <= 4096 && value % 16 == 0, $"The {name} must be a multiple of 16 between 16 and 4096 pixels, not {value}.");
-        Check(TrainingLoop.NumEpochs >= 1, $"num_epochs must be at least 1, not {TrainingLoop.NumEpochs}.");
-        Check(TrainingLoop.BatchSize >= 1, $"batch_size must be at least 1, not {TrainingLoop.BatchSize}.");
-        problems.AddRange(Optimizer.Problems());
-        Check(Save.CheckpointFrequency >= 1, $"checkpoint_frequency must be at least 1, not {Save.CheckpointFrequency}.");
+            Check(value is >= 16 and <= 4096 && value % 16 == 0, name, $"The {name} must be a multiple of 16 between 16 and 4096 pixels, not {value}.");
+        Check(TrainingLoop.NumEpochs >= 1, "training_loop.num_epochs", $"num_epochs must be at least 1, not {TrainingLoop.NumEpochs}.");
+        Check(TrainingLoop.BatchSize >= 1, "training_loop.batch_size", $"batch_size must be at least 1, not {TrainingLoop.BatchSize}.");
+        problems.AddRange(Optimizer.Problems().Select(p => p with { Key = $"optimizer.{p.Key}" }));
+        Check(Save.CheckpointFrequency >= 1, "save.checkpoint_frequency", $"checkpoint_frequency must be at least 1, not {Save.CheckpointFrequency}.");
         if (Instrumentation is { } instrumentation)
         {
-            Check(instrumentation.PlotFrequency >= 1, $"plot_frequency must be at least 1, not {instrumentation.PlotFrequency}.");
-            Check(instrumentation.GenerateImageFrequency >= 1,
+            Check(instrumentation.PlotFrequency >= 1, "instrumentation.plot_frequency", $"plot_frequency must be at least 1, not {instrumentation.PlotFrequency}.");
+            Check(instrumentation.GenerateImageFrequency >= 1, "instrumentation.generate_image_frequency",
                 $"generate_image_frequency must be at least 1, not {instrumentation.GenerateImageFrequency}.");
         }
-        problems.AddRange(LoraLayers.Problems());
-        Check(Examples.Images.Count > 0, "Add at least one training image with a description.");
+        problems.AddRange(LoraLayers.Problems().Select(p => p with { Key = $"lora_layers.{p.Key}" }));
+        Check(Examples.Images.Count > 0, "examples.images", "examples.images is empty: add at least one training image with a description.");
         return problems;
     }
 }
+
+/// <summary>A setting that cannot be used: its key in the configuration (<c>optimizer.learning_rate</c>) and why.</summary>
+public sealed record ConfigProblem(string Key, string Message);
 
 public sealed record TrainingLoopConfig
 {
@@ -135,20 +141,20 @@ public sealed record OptimizerConfig
         Name == "Adam" ? 0 : WeightDecay ?? AdamWSettings.DefaultWeightDecay,
         BiasCorrection ?? true);
 
-    internal IEnumerable<string> Problems()
+    internal IEnumerable<ConfigProblem> Problems()
     {
         if (Name is not ("AdamW" or "Adam"))
-            yield return $"The optimizer must be \"AdamW\" or \"Adam\", not \"{Name}\".";
+            yield return new("name", $"The optimizer name must be \"AdamW\" or \"Adam\", not \"{Name}\".");
         if (!double.IsFinite(LearningRate) || LearningRate <= 0 || LearningRate > 1)
-            yield return $"The learning rate must be a positive number up to 1 (1e-4 is usual), not {LearningRate}.";
+            yield return new("learning_rate", $"The learning_rate must be a positive number up to 1 (1e-4 is usual), not {LearningRate}.");
         if (Betas is { } betas && (betas.Count != 2 || betas.Any(b => !(b is >= 0 and < 1))))
-            yield return "betas must be two numbers in [0, 1), such as [0.9, 0.999].";
+            yield return new("betas", "betas must be two numbers in [0, 1), such as [0.9, 0.999].");
         if (Eps is { } eps && !(eps > 0 && double.IsFinite(eps)))
-            yield return $"eps must be a small positive number, not {eps}.";
+            yield return new("eps", $"eps must be a small positive number, not {eps}.");
         if (WeightDecay is { } decay && !(decay >= 0 && double.IsFinite(decay)))
-            yield return $"weight_decay must be zero or positive, not {decay}.";
+            yield return new("weight_decay", $"weight_decay must be zero or positive, not {decay}.");
         if (Name == "Adam" && WeightDecay is > 0)
-            yield return "Adam has no weight decay; choose AdamW to use weight_decay.";
+            yield return new("weight_decay", "Adam has no weight decay; choose AdamW to use weight_decay.");
     }
 }
 

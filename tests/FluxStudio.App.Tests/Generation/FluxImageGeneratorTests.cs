@@ -209,11 +209,4 @@ public sealed class FluxImageGeneratorTests : IDisposable
                 Assert.InRange(Math.Abs(pixel.Blue - actual[i + 2]), 0, 1);
             }
     }
-
-    private sealed class StaticOptionsMonitor<T>(T value) : Microsoft.Extensions.Options.IOptionsMonitor<T>
-    {
-        public T CurrentValue => value;
-        public T Get(string? name) => value;
-        public IDisposable? OnChange(Action<T, string?> listener) => null;
-    }
 }

@@ -107,7 +107,7 @@ public sealed class TrainingConfigTests : IDisposable
         var problems = config.Problems();
         foreach (var expected in new[]
         {
-            "\"dev\" or \"schnell\"", "width must be a multiple of 16", "\"AdamW\" or \"Adam\"", "learning rate must be a positive",
+            "\"dev\" or \"schnell\"", "width must be a multiple of 16", "\"AdamW\" or \"Adam\"", "learning_rate must be a positive",
             "lora_rank must be at least 1", "unknown layer type \"to_q\"", "\"proj_out\" is listed twice", "end must be above start",
             "at least one training image",
         })
