@@ -160,26 +160,9 @@ public static class GenerateCommand
                 await Console.Error.WriteLineAsync($"error: {message}");
             return ExitCodes.InvalidInput;
         }
-        catch (ModelNotFoundException e)
+        catch (Exception e) when (EngineFailure.Describe(e) is { } failure)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.ModelNotFound;
-        }
-        catch (EngineMemoryException e)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Describe(CliMemoryRemedyWording.Instance)}");
-            return ExitCodes.OutOfMemory;
-        }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or Engine.Lora.LoraFormatException)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.InvalidInput;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or HttpRequestException
-                                       or HubDownloadException or QuantizedModelException or WeightLoadException)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.Failure;
+            return await EngineFailure.ReportAsync(failure);
         }
     }
 

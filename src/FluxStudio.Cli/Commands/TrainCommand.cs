@@ -77,26 +77,9 @@ public static class TrainCommand
                 await Console.Error.WriteLineAsync($"error: {problem.Message}");
             return ExitCodes.InvalidInput;
         }
-        catch (ModelNotFoundException e)
+        catch (Exception e) when (EngineFailure.Describe(e) is { } failure)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.ModelNotFound;
-        }
-        catch (EngineMemoryException e)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Describe(CliMemoryRemedyWording.Instance)}");
-            return ExitCodes.OutOfMemory;
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException or NotSupportedException)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.InvalidInput;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or HttpRequestException
-                                       or HubDownloadException or QuantizedModelException or WeightLoadException)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return ExitCodes.Failure;
+            return await EngineFailure.ReportAsync(failure);
         }
     }
 
