@@ -24,11 +24,13 @@ public sealed class QueueEventRelay(
     StudioDatabase database,
     GenerationEvents events,
     RunningJobs running,
-    ILogger<QueueEventRelay>? logger = null) : BackgroundService
+    ILogger<QueueEventRelay>? logger = null,
+    TimeProvider? time = null) : BackgroundService
 {
     private const string EventChannel = "fluxstudio_events";
     private const string CancelChannel = "fluxstudio_cancel";
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan PreviewKeptAfterEnd = TimeSpan.FromMinutes(1);
 
     private static readonly JsonSerializerOptions PayloadJson = new()
     {
@@ -37,6 +39,7 @@ public sealed class QueueEventRelay(
     };
 
     private readonly ILogger _logger = logger ?? NullLogger<QueueEventRelay>.Instance;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly string _origin = Guid.NewGuid().ToString("N");
     private readonly Channel<QueueEvent> _outgoing = Channel.CreateUnbounded<QueueEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<NpgsqlNotificationEventArgs> _incoming =
@@ -73,16 +76,18 @@ public sealed class QueueEventRelay(
         {
             var payload = JsonSerializer.Serialize(new Payload(_origin, queueEvent.Kind, queueEvent.JobId, queueEvent.Step, queueEvent.TotalSteps,
                 queueEvent.ImageId, queueEvent.Image, queueEvent.Images, queueEvent.PreviewPng is not null ? true : null, queueEvent.Stage), PayloadJson);
-            // A job's latest preview stays in its row for the listeners that have yet to read it; those of jobs that ended
-            // a while ago are dropped whenever a run ends.
+            // A job's latest preview stays in its row for the listeners that have yet to read it; those of other jobs that
+            // ended a while ago are dropped whenever a run ends. "A while ago" is measured on the clock that wrote
+            // finished_at, not the database's: a listener still reading this run's last step must find its preview.
             var preview = queueEvent.PreviewPng is not null ? "UPDATE jobs SET preview_png = @png WHERE id = @id;"
-                : queueEvent.EndsRun ? "UPDATE jobs SET preview_png = NULL WHERE preview_png IS NOT NULL AND finished_at < clock_timestamp() - interval '1 minute';"
+                : queueEvent.EndsRun ? "UPDATE jobs SET preview_png = NULL WHERE preview_png IS NOT NULL AND finished_at < @endedBefore AND id <> @id;"
                 : "";
+            var endedBefore = database.Sql.Timestamp(_time.GetUtcNow() - PreviewKeptAfterEnd);
             await WithRetryAsync("sending a queue event", async () =>
             {
                 await using var connection = await database.OpenAsync(ct);
                 await connection.ExecuteAsync(new CommandDefinition($"{preview} SELECT pg_notify('{EventChannel}', @payload);",
-                    new { id = queueEvent.JobId, png = queueEvent.PreviewPng, payload }, cancellationToken: ct));
+                    new { id = queueEvent.JobId, png = queueEvent.PreviewPng, endedBefore, payload }, cancellationToken: ct));
             }, ct);
         }
     }

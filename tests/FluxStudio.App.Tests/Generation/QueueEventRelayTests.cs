@@ -20,7 +20,7 @@ public sealed class QueueEventRelayTests
 
         public async Task StartAsync()
         {
-            Relay = new QueueEventRelay(sandbox.Database, Queue.Events, Queue.Running);
+            Relay = new QueueEventRelay(sandbox.Database, Queue.Events, Queue.Running, time: sandbox.Time);
             await Relay.StartAsync(CancellationToken.None);
             await Relay.Listening.WaitAsync(TestWait.HangGuard);
         }
@@ -38,7 +38,13 @@ public sealed class QueueEventRelayTests
         await worker.StartAsync();
         await web.StartAsync();
         var seenByWorker = new List<QueueEvent>();
-        worker.Queue.Changed += (_, e) => seenByWorker.Add(e);
+        var workerHeardOfJob = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.Queue.Changed += (_, e) =>
+        {
+            seenByWorker.Add(e);
+            if (e.Kind == QueueEventKind.Queued)
+                workerHeardOfJob.TrySetResult();
+        };
         var received = new List<QueueEvent>();
         var completed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         web.Queue.Changed += (_, e) =>
@@ -49,6 +55,8 @@ public sealed class QueueEventRelayTests
         };
 
         var job = await web.Queue.EnqueueAsync(TestRequests.Small("far away") with { Steps = 2, BatchCount = 2 }, _ct);
+        // Otherwise the worker may hear of the queuing only after it has started the job, and tell the story in another order.
+        await workerHeardOfJob.Task.WaitAsync(TestWait.HangGuard);
         Assert.True(await worker.Queue.RunNextAsync("gpu", _ct));
         await completed.Task.WaitAsync(TestWait.HangGuard);
 
@@ -64,6 +72,51 @@ public sealed class QueueEventRelayTests
         Assert.Equal(2, done.ImageIds.Count);
         Assert.Equal(done.ImageIds, received[^1].ImageIds);
         Assert.Equal(done.ImageId, received[^1].ImageId);
+    }
+
+    [Fact]
+    public async Task A_listener_that_reads_a_step_after_the_run_ended_still_finds_its_preview()
+    {
+        using var sandbox = new StudioSandbox(provider: DatabaseOptions.Postgres);
+        using var otherMachine = sandbox.Restart();
+        await using var worker = new Process(sandbox, new FakeImageGenerator());
+        await using var web = new Process(otherMachine, null);
+        await worker.StartAsync();
+        await web.StartAsync();
+        // A third listener learns when the worker's end of run, and the preview cleanup sent with it, is committed.
+        await using var probe = (Npgsql.NpgsqlConnection)await sandbox.Database.OpenAsync(_ct);
+        var runEndSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        probe.Notification += (_, n) =>
+        {
+            if (n.Payload.Contains("\"completed\"", StringComparison.Ordinal))
+                runEndSent.TrySetResult();
+        };
+        await using (var listen = new Npgsql.NpgsqlCommand("LISTEN fluxstudio_events", probe))
+            await listen.ExecuteNonQueryAsync(_ct);
+        using var cts = new CancellationTokenSource(TestWait.HangGuard);
+        var listening = Task.Run(async () =>
+        {
+            while (!runEndSent.Task.IsCompleted)
+                await probe.WaitAsync(cts.Token);
+        });
+        var received = new List<QueueEvent>();
+        var completed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        web.Queue.Changed += (_, e) =>
+        {
+            // The web server falls behind: it reads the run's steps only once the run has ended.
+            if (e.Kind == QueueEventKind.Started)
+                runEndSent.Task.Wait(TestWait.HangGuard);
+            received.Add(e);
+            if (e.EndsRun)
+                completed.TrySetResult();
+        };
+
+        await web.Queue.EnqueueAsync(TestRequests.Small("slow reader") with { Steps = 2 }, _ct);
+        Assert.True(await worker.Queue.RunNextAsync("gpu", _ct));
+        await completed.Task.WaitAsync(TestWait.HangGuard);
+        await listening;
+
+        Assert.Equal([1, 2, 3], received.Last(e => e.Kind == QueueEventKind.Progress).PreviewPng);
     }
 
     [Fact]
