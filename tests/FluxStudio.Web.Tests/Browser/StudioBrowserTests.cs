@@ -153,6 +153,7 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         var image = await page.EvaluateAsync<int[]>(
             "() => { const i = document.querySelector('[data-testid=result]'); return [i.naturalWidth, i.naturalHeight]; }");
         Assert.Equal([48, 32], image);
+        var job = (await page.Locator(".queue-item.followed").GetAttributeAsync("data-testid"))!["queue-job-".Length..];
 
         await page.OpenTabAsync("history");
         await page.SetAsync("history-search", "lighthouse in the fog");
@@ -185,6 +186,13 @@ public sealed class StudioBrowserTests(LiveStudioServer server)
         await Assertions.Expect(page.ByTestId("history-message")).ToContainTextAsync("Deleted image");
         await Assertions.Expect(thumb).ToHaveCountAsync(0);
         await Assertions.Expect(page.ByTestId("history-details")).ToHaveCountAsync(0);
+
+        // The queue still lists the job: its picture becomes a placeholder, not the browser's broken-image icon.
+        await LiveStudioServer.ReloadAsync(page);
+        var queueThumb = page.ByTestId($"queue-thumb-{job}");
+        await Assertions.Expect(queueThumb).ToHaveAttributeAsync("data-missing", "true");
+        await page.WaitForFunctionAsync($"() => document.querySelector('[data-testid=queue-thumb-{job}]').complete");
+        Assert.True(await queueThumb.EvaluateAsync<bool>("i => i.naturalWidth > 0 && i.src.endsWith('/missing-image.svg')"));
     }
 
     [Fact]

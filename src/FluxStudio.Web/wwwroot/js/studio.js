@@ -51,5 +51,15 @@ window.fluxStudio = (() => {
         input.dispatchEvent(new Event("change", { bubbles: true }));
     });
 
+    // A picture of an image deleted from history (or whose file went missing) shows a neutral placeholder instead of
+    // the browser's broken-image icon. Error events do not bubble, hence the capture phase.
+    document.addEventListener("error", event => {
+        const image = event.target;
+        if (!(image instanceof HTMLImageElement) || image.dataset.missing || !new URL(image.src, document.baseURI).pathname.startsWith("/api/images/")) return;
+        image.dataset.missing = "true";
+        image.title = "This image was deleted";
+        image.src = new URL("missing-image.svg", document.baseURI).href;
+    }, true);
+
     return { load, save };
 })();
