@@ -40,7 +40,7 @@ public static class ScaledDotProductAttention
     {
         using var scope = NewDisposeScope();
         var (query, key, value) = (LastDimensionDense(q), LastDimensionDense(k), LastDimensionDense(v));
-        var result = query.device.type == DeviceType.CPU && query.dtype == ScalarType.BFloat16
+        var result = query.device.type == DeviceType.CPU && query.dtype == ScalarType.BFloat16 && !RecordsGradient(query, key, value)
             ? Products(query, key, value, BlocksFor(query, key))
             : HasFusedKernel(query.device.type)
             ? nn.functional.scaled_dot_product_attention(query, key, value)
@@ -98,7 +98,9 @@ public static class ScaledDotProductAttention
                 long rows = Math.Min(blocks.Rows, length - start);
                 var block = queries.narrow(1, start, rows);
                 Tensor shift;
-                using (var rough = block.bmm(keysT)) shift = rough.amax([-1], keepdim: true).mul_(-scale);
+                using (no_grad())
+                using (var rough = block.bmm(keysT))
+                    shift = rough.amax([-1], keepdim: true).mul_(-scale);
                 // TorchSharp's Tensor.baddbmm(batch2, input): this·batch2·alpha + input·beta.
                 var weights = block.baddbmm(keysT, shift, beta: 1, alpha: scale).softmax(-1);
                 headOutput.narrow(1, start, rows).copy_(weights.bmm(headValues));
@@ -125,6 +127,13 @@ public static class ScaledDotProductAttention
     /// <summary>How many query rows keep one chunk's float32 scores (B·H·rows·L_k) within <paramref name="bytes"/>.</summary>
     public static long RowsPerChunk(Tensor q, Tensor k, long bytes) =>
         Math.Max(1, bytes / (q.shape[0] * q.shape[1] * k.shape[2] * sizeof(float)));
+
+    /// <summary>
+    /// Training keeps the fused kernel: its backward pass recomputes the weights from O(L) statistics, where autograd
+    /// through <see cref="Products"/> would keep every block's weights, L² per head, until the backward pass.
+    /// </summary>
+    private static bool RecordsGradient(Tensor q, Tensor k, Tensor v) =>
+        is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad);
 
     private static bool HasFusedKernel(DeviceType device) => device is DeviceType.CPU or DeviceType.CUDA;
 

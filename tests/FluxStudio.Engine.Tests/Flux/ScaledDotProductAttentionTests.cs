@@ -135,6 +135,21 @@ public sealed class ScaledDotProductAttentionTests
         TensorAssert.Identical(nn.functional.scaled_dot_product_attention(q32, k32, v32), ScaledDotProductAttention.Compute(q32, k32, v32), "fp32 attention");
     }
 
+    [Fact]
+    public void BFloat16AttentionThatRecordsAGradientKeepsTheFusedKernel()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = BFloat16Inputs(logitSpread: 1, heads: 3, queries: 37, keys: 37, headDim: 16);
+        var query = q.requires_grad_();
+
+        var attention = ScaledDotProductAttention.Compute(query, k, v);
+        attention.sum().backward();
+
+        using (no_grad())
+            TensorAssert.Identical(nn.functional.scaled_dot_product_attention(q, k, v), attention.detach(), "bf16 attention with a gradient");
+        Assert.NotNull(query.grad);
+    }
+
     [Theory]
     [InlineData(24, 1280, 128)] // the FLUX.1 slice of the bench: 1024 + 256 tokens
     [InlineData(24, 4608, 128)] // FLUX.1 at 1024²
