@@ -74,8 +74,8 @@ public static class ScaledDotProductAttention
     /// them 2⁻⁹ of their magnitude, and the largest scores carry the weight: at logits of 10 that is 2 % of a weight,
     /// ten times the fused kernel's error. So a first product finds each row's largest score, and the second adds
     /// minus that maximum before rounding (baddbmm, in float32): the scores that carry the weight are then near zero
-    /// and keep their precision, as in the fused kernel's float32 softmax. The first product costs about a fifth of
-    /// the time; the rounding of the weights to bfloat16 before ·v is what the fused kernel does too.
+    /// and keep their precision, as in the fused kernel's float32 softmax. The first product and its maximum cost about
+    /// a quarter of the time; the rounding of the weights to bfloat16 before ·v is what the fused kernel does too.
     /// </remarks>
     public static Tensor Products(Tensor q, Tensor k, Tensor v, Blocks blocks)
     {
