@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Layers;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Bench;
@@ -33,6 +34,39 @@ public static class TransformerBench
             yield return new BenchResult($"transformer slice {name} / matmul peak",
                 Timing.MedianRatio(rounds, r => flops / times[3][r] / (peakFlops / PeakMs(r))), "ratio", $"goal ≥ 0.90; median of {rounds} rounds");
         }
+        foreach (var result in Attention(slice, n, rounds)) yield return result;
+    }
+
+    /// <summary>
+    /// The slice's joint attention alone in bf16 (24 heads of 128 over all its tokens): the engine's products against
+    /// libtorch's fused kernel, each as a fraction of the bf16 matmul peak of the same rounds.
+    /// </summary>
+    private static IEnumerable<BenchResult> Attention(TransformerSlice slice, int n, int rounds)
+    {
+        var config = TransformerSlice.Config;
+        long tokens = slice.ImageTokens + slice.TextTokens;
+        var generator = new Generator(13);
+        using var q = randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(ScalarType.BFloat16);
+        using var k = randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(ScalarType.BFloat16);
+        using var v = randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(ScalarType.BFloat16);
+        using var a = randn([n, n]).to(ScalarType.BFloat16);
+        using var b = randn([n, n]).to(ScalarType.BFloat16);
+        void Product() => matmul(a, b).Dispose();
+        void Run(Func<Tensor> attention)
+        {
+            using var scope = NewDisposeScope();
+            attention();
+        }
+        var times = Timing.Interleaved([Product, Product, Product,
+            () => Run(() => ScaledDotProductAttention.Compute(q, k, v)),
+            () => Run(() => nn.functional.scaled_dot_product_attention(q, k, v))], rounds);
+        double PeakMs(int round) => Math.Min(times[0][round], Math.Min(times[1][round], times[2][round]));
+        double flops = 4.0 * config.NumHeads * tokens * tokens * config.HeadDim, peakFlops = 2.0 * n * n * n;
+        double Fraction(int variant, int round) => flops / times[variant][round] / (peakFlops / PeakMs(round));
+        string shape = $"{config.NumHeads} heads × {tokens} tokens";
+        yield return new BenchResult("attention bf16 / matmul peak", Timing.MedianRatio(rounds, r => Fraction(3, r)), "ratio", $"{shape}; blocks of products");
+        yield return new BenchResult("attention bf16, libtorch's fused kernel / matmul peak", Timing.MedianRatio(rounds, r => Fraction(4, r)), "ratio", shape);
+        yield return new BenchResult("attention bf16, products / fused kernel (time)", Timing.MedianRatio(rounds, r => times[3][r] / times[4][r]), "ratio", shape);
     }
 
     /// <summary>Multiply-adds of every linear map and of attention (q·kᵀ and attention·v), × 2.</summary>

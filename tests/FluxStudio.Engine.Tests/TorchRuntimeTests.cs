@@ -39,4 +39,18 @@ public sealed class TorchRuntimeTests
         var difference = (attention.to(ScalarType.Float32) - reference).abs().max().item<float>();
         Assert.True(difference < 0.05f, $"bf16 attention is {difference} away from the float32 definition");
     }
+
+    [Fact]
+    public void TensorBaddbmmTakesTheAddedMatrixLast()
+    {
+        // ScaledDotProductAttention.Products relies on TorchSharp's argument order: batch1.baddbmm(batch2, input).
+        using var batch1 = tensor(new float[] { 1, 2, 3, 4 }, [1, 2, 2]);
+        using var batch2 = tensor(new float[] { 5, 6, 7, 8 }, [1, 2, 2]);
+        using var input = tensor(new float[] { 100, 200 }, [1, 2, 1]);
+
+        using var result = batch1.baddbmm(batch2, input, beta: 1, alpha: 2);
+
+        // 2·[[19, 22], [43, 50]] + [[100], [200]] broadcast over the columns.
+        Assert.Equal(new float[] { 138, 144, 286, 300 }, result.data<float>().ToArray());
+    }
 }
