@@ -33,7 +33,7 @@ public sealed class TrainingJobsTests : IDisposable
         _generators.Add(generator);
         var services = new ServiceCollection().AddSingleton<IImageGenerator>(generator).BuildServiceProvider();
         var options = Microsoft.Extensions.Options.Options.Create(_sandbox.Options);
-        return new TrainingJobs(new TrainingRunStore(options, _sandbox.Time), new TrainingService(services, new TrainedLoraCatalog(_sandbox.Loras)),
+        return new TrainingJobs(new TrainingRunStore(_sandbox.Database, options, _sandbox.Time), new TrainingService(services, new TrainedLoraCatalog(_sandbox.Loras)),
             options, _sandbox.Time);
     }
 
