@@ -2,7 +2,6 @@ using System.Text.Json;
 using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.App.Training;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace FluxStudio.App.Tests.Training;
 
@@ -15,13 +14,8 @@ public sealed class TrainingRunStoreTests
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(1);
     private readonly CancellationToken _ct = CancellationToken.None;
 
-    private static TrainingRunStore Store(StudioSandbox sandbox) =>
-        new(sandbox.Database, Microsoft.Extensions.Options.Options.Create(sandbox.Options), sandbox.Time);
-
     /// <summary>The queue without an engine: what is tested here never trains.</summary>
-    private static TrainingJobs Jobs(StudioSandbox sandbox) =>
-        new(Store(sandbox), new TrainingService(new ServiceCollection().BuildServiceProvider(), new TrainedLoraCatalog(sandbox.Loras)),
-            Microsoft.Extensions.Options.Options.Create(sandbox.Options), sandbox.Time);
+    private static TrainingJobs Jobs(StudioSandbox sandbox) => TrainingQueues.WithoutEngine(sandbox);
 
     private static Task<TrainingRun> QueueAsync(TrainingJobs jobs, string? modelPath = null)
     {
