@@ -158,7 +158,8 @@ public sealed class ScaleOutTests : IDisposable
         await WaitUntilAsync("the server answers and the worker is registered", async () =>
             !web.HasExited && await ServerAnswersAsync(client) && await ScalarAsync<long>("SELECT COUNT(*) FROM workers") == 1);
 
-        var (json, images) = TrainingTinyRun.Upload(steps: 12, every: 2);
+        const int steps = 8;
+        var (json, images) = TrainingTinyRun.Upload(steps, every: 2);
         var id = await StartTrainingAsync(client, json, images);
         // The web server trains nothing: its event stream hears the run from the worker processes.
         var events = ReadEventsAsync(client, $"/api/trainings/{id}/events");
@@ -180,9 +181,9 @@ public sealed class ScaleOutTests : IDisposable
         Assert.Equal((2, 1, "b"), await SingleAsync<(int, int, string)>("SELECT attempts, crashes, worker FROM training_runs WHERE id = @id", new { id }));
         // Continued from the last checkpoint, never from zero: the checkpoints written before the kill are not written again.
         Assert.All(before, pair => Assert.Equal(pair.Value, File.GetLastWriteTimeUtc(pair.Key)));
-        Assert.Equal(Enumerable.Range(1, 12), done.GetProperty("losses").EnumerateArray().Select(l => l.GetProperty("step").GetInt32()));
+        Assert.Equal(Enumerable.Range(1, steps), done.GetProperty("losses").EnumerateArray().Select(l => l.GetProperty("step").GetInt32()));
         var stream = await events.WaitAsync(HangGuard);
-        Assert.Equal(Enumerable.Range(1, 12), stream.Where(e => e.Name == "progress" && e.Data.GetProperty("loss").ValueKind == JsonValueKind.Number)
+        Assert.Equal(Enumerable.Range(1, steps), stream.Where(e => e.Name == "progress" && e.Data.GetProperty("loss").ValueKind == JsonValueKind.Number)
             .Select(e => e.Data.GetProperty("step").GetInt32()).Distinct().Order());
         Assert.Equal("done", stream[^1].Data.GetProperty("status").GetString());
         // The LoRA is in the shared LoRA folder, where generation workers and the web server find it.
