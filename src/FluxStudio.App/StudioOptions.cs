@@ -31,6 +31,13 @@ public sealed class StudioOptions
     public string? LoraFolder { get; set; }
 
     /// <summary>
+    /// The folder training runs are kept in, one folder each with its configuration, pictures, checkpoints, plots,
+    /// validation images and LoRA. Default: <c>{DataRoot}/training</c>. With a shared database, every machine mounts it
+    /// at the same path, so a run continues from its checkpoints wherever it is claimed next.
+    /// </summary>
+    public string? TrainingFolder { get; set; }
+
+    /// <summary>
     /// The folder pictures handed to the web studio and the API (ControlNet references, image-to-image starts) are kept
     /// in until their jobs have run. Default: <c>{DataRoot}/uploads</c>.
     /// </summary>
@@ -54,6 +61,8 @@ public sealed class StudioOptions
     public string ResolveOutputRoot() => Resolve(OutputRoot, "outputimage");
 
     public string ResolveLoraFolder() => Resolve(LoraFolder, "lora");
+
+    public string ResolveTrainingFolder() => Resolve(TrainingFolder, "training");
 
     public string ResolveUploadFolder() => Resolve(UploadFolder, "uploads");
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -18,7 +19,7 @@ namespace FluxStudio.Cli.Tests;
 /// <summary>
 /// One studio on several machines, for real: a web server that runs no jobs itself and two `fluxstudio worker`
 /// processes, each with its own data folder, sharing one PostgreSQL database and one output folder, generating with a
-/// tiny FLUX.1 model on the CPU. One worker is killed (SIGKILL) in the middle of a job.
+/// tiny FLUX.1 model on the CPU, or training a LoRA on one. One worker is killed (SIGKILL) in the middle of a job or run.
 /// </summary>
 public sealed class ScaleOutTests : IDisposable
 {
@@ -131,6 +132,92 @@ public sealed class ScaleOutTests : IDisposable
         Assert.Equal(jobs[0].ImageId, stream[^1].Data.GetProperty("historyId").GetInt64());
     }
 
+    [Fact]
+    public async Task A_training_run_whose_worker_is_killed_continues_on_another_worker_from_its_checkpoint_and_ends_as_an_uninterrupted_run()
+    {
+        _database = TestPostgres.CreateDatabase();
+        var training = Directory.CreateDirectory(Path.Combine(_dir, "shared-training")).FullName;
+        var loras = Directory.CreateDirectory(Path.Combine(_dir, "shared-lora")).FullName;
+        var shared = new Dictionary<string, string>
+        {
+            ["FluxStudio__Database__Provider"] = "postgres",
+            ["FluxStudio__Database__ConnectionString"] = _database,
+            ["FluxStudio__OutputRoot"] = Directory.CreateDirectory(Path.Combine(_dir, "shared-output")).FullName,
+            ["FluxStudio__TrainingFolder"] = training,
+            ["FluxStudio__LoraFolder"] = loras,
+            ["FluxStudio__Queue__LeaseDuration"] = "00:00:03",
+            ["FluxStudio__Queue__PollInterval"] = "00:00:00.250",
+            ["Models__CacheDirectory"] = Directory.CreateDirectory(Path.Combine(_dir, "empty-hub")).FullName,
+            ["Models__AllowDownload"] = "false",
+        };
+        string[] worker = ["worker", "--model", TrainingTinyRun.ModelFolder, "--device", "cpu", "--dtype", "fp32", "--name"];
+        var port = LoopbackPorts.Free();
+        var web = Start("web", shared, new() { ["FluxStudio__Queue__LocalWorkers"] = "false" }, "serve", "--urls", $"http://127.0.0.1:{port}");
+        var workerA = Start("a", shared, [], [.. worker, "a"]);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = HangGuard };
+        await WaitUntilAsync("the server answers and the worker is registered", async () =>
+            !web.HasExited && await ServerAnswersAsync(client) && await ScalarAsync<long>("SELECT COUNT(*) FROM workers") == 1);
+
+        const int steps = 8;
+        var (json, images) = TrainingTinyRun.Upload(steps, every: 2);
+        var id = await StartTrainingAsync(client, json, images);
+        // The web server trains nothing: its event stream hears the run from the worker processes.
+        var events = ReadEventsAsync(client, $"/api/trainings/{id}/events");
+
+        // Worker a is killed once the run has written a checkpoint and goes on training.
+        await WaitUntilAsync("worker a has written a checkpoint", async () =>
+            await ScalarAsync<long>("SELECT step FROM training_runs WHERE id = @id AND worker = 'a' AND status = 'running'", new { id }) >= 2);
+        workerA.Kill();
+        await workerA.WaitForExitAsync();
+        Assert.Equal("running", await ScalarAsync<string>("SELECT status FROM training_runs WHERE id = @id", new { id }));
+        var output = Path.Combine(training, id, "out");
+        Assert.False(File.Exists(Path.Combine(output, "lora.safetensors")));
+        var before = Directory.GetFiles(Path.Combine(output, "_checkpoints")).ToDictionary(path => path, File.GetLastWriteTimeUtc);
+        Assert.NotEmpty(before);
+
+        Start("b", shared, [], [.. worker, "b"]);
+        var done = await WaitForTrainingAsync(client, id);
+        Assert.Equal("done", done.GetProperty("status").GetString());
+        Assert.Equal((2, 1, "b"), await SingleAsync<(int, int, string)>("SELECT attempts, crashes, worker FROM training_runs WHERE id = @id", new { id }));
+        // Continued from the last checkpoint, never from zero: the checkpoints written before the kill are not written again.
+        Assert.All(before, pair => Assert.Equal(pair.Value, File.GetLastWriteTimeUtc(pair.Key)));
+        Assert.Equal(Enumerable.Range(1, steps), done.GetProperty("losses").EnumerateArray().Select(l => l.GetProperty("step").GetInt32()));
+        var stream = await events.WaitAsync(HangGuard);
+        Assert.Equal(Enumerable.Range(1, steps), stream.Where(e => e.Name == "progress" && e.Data.GetProperty("loss").ValueKind == JsonValueKind.Number)
+            .Select(e => e.Data.GetProperty("step").GetInt32()).Distinct().Order());
+        Assert.Equal("done", stream[^1].Data.GetProperty("status").GetString());
+        // The LoRA is in the shared LoRA folder, where generation workers and the web server find it.
+        var lora = done.GetProperty("loraName").GetString()!;
+        Assert.Equal(File.ReadAllBytes(Path.Combine(output, "lora.safetensors")), File.ReadAllBytes(Path.Combine(loras, lora)));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/api/trainings/{id}/files/lora/lora.safetensors")).StatusCode);
+
+        var reference = await StartTrainingAsync(client, json, images);
+        Assert.Equal("done", (await WaitForTrainingAsync(client, reference)).GetProperty("status").GetString());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(training, reference, "out", "lora.safetensors")), File.ReadAllBytes(Path.Combine(output, "lora.safetensors")));
+    }
+
+    private static async Task<string> StartTrainingAsync(HttpClient client, string json, List<(string Name, byte[] Bytes)> images)
+    {
+        using var form = new MultipartFormDataContent { { new StringContent(json, System.Text.Encoding.UTF8, "application/json"), "config" } };
+        foreach (var (name, bytes) in images)
+            form.Add(new ByteArrayContent(bytes), "images", name);
+        form.Add(new StringContent(TrainingTinyRun.ModelFolder), "modelPath");
+        var response = await client.PostAsync("/api/trainings", form);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        return (await response.Content.ReadFromJsonAsync<JsonElement>(ApiClient.Json)).GetProperty("id").GetString()!;
+    }
+
+    private async Task<JsonElement> WaitForTrainingAsync(HttpClient client, string id)
+    {
+        JsonElement state = default;
+        await WaitUntilAsync($"training run {id} has ended", async () =>
+        {
+            state = await client.GetFromJsonAsync<JsonElement>($"/api/trainings/{id}", ApiClient.Json);
+            return state.GetProperty("status").GetString() is "done" or "failed" or "cancelled";
+        });
+        return state;
+    }
+
     private static object Job(string model, int number, double? imageStrength = null) =>
         new { prompt = $"job {number}", model = "schnell", path = model, steps = 8, seed = number, width = 64, height = 64, imageStrength };
 
@@ -172,9 +259,12 @@ public sealed class ScaleOutTests : IDisposable
         }
     }
 
-    private static async Task<List<(string Name, System.Text.Json.JsonElement Data)>> ReadEventsAsync(HttpClient client, long id)
+    private static Task<List<(string Name, JsonElement Data)>> ReadEventsAsync(HttpClient client, long id) =>
+        ReadEventsAsync(client, $"/api/generations/{id}/events");
+
+    private static async Task<List<(string Name, JsonElement Data)>> ReadEventsAsync(HttpClient client, string path)
     {
-        var response = await client.GetAsync($"/api/generations/{id}/events", HttpCompletionOption.ResponseHeadersRead);
+        var response = await client.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
         return await ApiClient.ReadEventsAsync(response);
     }
 

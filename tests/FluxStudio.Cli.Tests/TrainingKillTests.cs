@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Dapper;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.Engine.Tests;
+using Microsoft.Data.Sqlite;
 
 namespace FluxStudio.Cli.Tests;
 
@@ -95,8 +97,8 @@ public sealed class TrainingKillTests : IDisposable
             first.Dispose();
             firstClient.Dispose();
         }
-        var stored = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dataRoot, "training", id, "run.json"))).RootElement;
-        Assert.Equal("Running", stored.GetProperty("status").GetString());
+        using (var database = new SqliteConnection($"Data Source={Path.Combine(_dataRoot, "fluxstudio.db")};Pooling=False"))
+            Assert.Equal("running", database.ExecuteScalar<string>("SELECT status FROM training_runs WHERE id = @id", new { id }));
         Assert.False(File.Exists(Path.Combine(_dataRoot, "training", id, "out", "lora.safetensors")));
         // Checkpoints written before the kill are not written again: the run goes on from the last, never from zero.
         var before = Directory.GetFiles(Path.Combine(_dataRoot, "training", id, "out", "_checkpoints"))

@@ -117,6 +117,46 @@ internal static class PostgresMigrations
             seen_at timestamptz NOT NULL
         );
         """,
+        // 2: training runs, claimed as jobs are (a lease a worker renews, what the run needs of a worker, how often a
+        //    worker died while it ran); a request to cancel a running one is announced on fluxstudio_training_cancel.
+        //    resume_from is relative to the run's folder, which every machine mounts.
+        """
+        CREATE TABLE training_runs (
+            id text PRIMARY KEY,
+            status text NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            created_at timestamptz NOT NULL,
+            started_at timestamptz NULL,
+            finished_at timestamptz NULL,
+            step integer NOT NULL DEFAULT 0,
+            total_steps integer NOT NULL DEFAULT 0,
+            last_loss double precision NULL,
+            error text NULL,
+            warnings text NOT NULL DEFAULT '[]',
+            resume_from text NULL,
+            model_path text NULL,
+            model text NOT NULL,
+            quantize integer NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            crashes integer NOT NULL DEFAULT 0,
+            lora_name text NULL,
+            activation_keyword text NULL,
+            device text NULL,
+            worker text NULL,
+            claim text NULL,
+            lease_expires_at timestamptz NULL,
+            cancel_requested boolean NOT NULL DEFAULT false
+        );
+        CREATE INDEX training_runs_waiting ON training_runs (status, created_at);
+
+        CREATE FUNCTION fluxstudio_announce_training_cancel() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('fluxstudio_training_cancel', NEW.id);
+            RETURN NEW;
+        END
+        $$;
+        CREATE TRIGGER training_runs_cancel_requested AFTER UPDATE OF cancel_requested ON training_runs
+            FOR EACH ROW WHEN (NEW.cancel_requested AND NOT OLD.cancel_requested) EXECUTE FUNCTION fluxstudio_announce_training_cancel();
+        """,
     ];
 
     private const string VersionTable = "fluxstudio_schema";

@@ -114,6 +114,37 @@ internal static class SqliteMigrations
             seen_at TEXT NOT NULL
         );
         """,
+        // 7: training runs, which were run.json files in their folders (imported by TrainingRunStore at first use), claimed
+        //    as jobs are: a lease a worker renews, a cancel request in the row, what the run needs of a worker (its model
+        //    and quantization), and how often a worker died while it ran. resume_from is relative to the run's folder.
+        """
+        CREATE TABLE training_runs (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            created_at TEXT NOT NULL,
+            started_at TEXT NULL,
+            finished_at TEXT NULL,
+            step INTEGER NOT NULL DEFAULT 0,
+            total_steps INTEGER NOT NULL DEFAULT 0,
+            last_loss REAL NULL,
+            error TEXT NULL,
+            warnings TEXT NOT NULL DEFAULT '[]',
+            resume_from TEXT NULL,
+            model_path TEXT NULL,
+            model TEXT NOT NULL,
+            quantize INTEGER NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            crashes INTEGER NOT NULL DEFAULT 0,
+            lora_name TEXT NULL,
+            activation_keyword TEXT NULL,
+            device TEXT NULL,
+            worker TEXT NULL,
+            claim TEXT NULL,
+            lease_expires_at TEXT NULL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX training_runs_waiting ON training_runs(status, created_at);
+        """,
     ];
 
     public static async Task ApplyAsync(SqliteConnection connection, ILogger logger, CancellationToken ct)

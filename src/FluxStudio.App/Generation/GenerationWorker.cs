@@ -101,7 +101,9 @@ public sealed class GenerationWorker
         var claim = job.Claim!;
 
         using var run = _running.Register(job.Id, ct);
-        await using var lease = new LeaseKeeper(this, job.Id, claim);
+        await using var lease = new LeaseKeeper(_options.LeaseDuration, _time, _logger, $"Job {job.Id}",
+            c => _jobs.RenewAsync(job.Id, claim, _time.GetUtcNow(), _options.LeaseDuration, c),
+            () => _running.StopAsync(job.Id), () => _running.RequestCancelAsync(job.Id));
         // An earlier attempt may have made some of the batch's images already; only the rest is made now.
         var made = job.ImageIds.Count;
         var images = job.Request.ImageCount;
@@ -219,62 +221,4 @@ public sealed class GenerationWorker
     };
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>
-    /// Renews a run's lease every third of <see cref="QueueOptions.LeaseDuration"/> while the run works. A renewal that
-    /// finds the claim gone stops the run (<see cref="Lost"/>); one that finds a cancel request in the row cancels it, which
-    /// is how a cancel made in another process reaches this one. A renewal that fails (the database away for a moment) is
-    /// tried again at the next tick: if the database stays away past the lease, the job goes to another worker and this
-    /// run's completion finds it gone.
-    /// </summary>
-    private sealed class LeaseKeeper : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _loop;
-
-        public LeaseKeeper(GenerationWorker worker, long jobId, string claim) =>
-            _loop = Task.Run(() => RenewAsync(worker, jobId, claim));
-
-        public bool Lost { get; private set; }
-
-        private async Task RenewAsync(GenerationWorker worker, long jobId, string claim)
-        {
-            var lease = worker._options.LeaseDuration;
-            using var timer = new PeriodicTimer(lease / 3, worker._time);
-            try
-            {
-                while (await timer.WaitForNextTickAsync(_stop.Token))
-                {
-                    bool? cancelRequested;
-                    try
-                    {
-                        cancelRequested = await worker._jobs.RenewAsync(jobId, claim, worker._time.GetUtcNow(), lease, _stop.Token);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        worker._logger.LogWarning(ex, "Job {Id}: renewing the lease failed; trying again", jobId);
-                        continue;
-                    }
-                    if (cancelRequested is null)
-                    {
-                        Lost = true;
-                        await worker._running.StopAsync(jobId);
-                        return;
-                    }
-                    if (cancelRequested.Value)
-                        await worker._running.RequestCancelAsync(jobId);
-                }
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-            _stop.Dispose();
-        }
-    }
 }

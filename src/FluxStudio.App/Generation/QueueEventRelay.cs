@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Dapper;
 using FluxStudio.App.Data;
+using FluxStudio.App.Training;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -18,17 +19,22 @@ namespace FluxStudio.App.Generation;
 /// few numbers (the job, the kind, the step), far below PostgreSQL's 8000-byte limit on a payload: a step's preview is
 /// written to the job's row and read from there by each receiver, and a job's error and warnings, which the run has
 /// already stored, and the images it has made, are read from the row too. Cancel requests arrive on <c>fluxstudio_cancel</c> (announced by the
-/// database when the flag is set) and stop this process's run of the job at once. Does nothing on SQLite.
+/// database when the flag is set) and stop this process's run of the job at once. Training runs travel the same way on
+/// <c>fluxstudio_training</c> (a run's id, stage, step, loss and the name of a file just written, which every machine
+/// finds in the shared training folder) and <c>fluxstudio_training_cancel</c>. Does nothing on SQLite.
 /// </summary>
 public sealed class QueueEventRelay(
     StudioDatabase database,
     GenerationEvents events,
     RunningJobs running,
     ILogger<QueueEventRelay>? logger = null,
-    TimeProvider? time = null) : BackgroundService
+    TimeProvider? time = null,
+    TrainingJobs? training = null) : BackgroundService
 {
     private const string EventChannel = "fluxstudio_events";
     private const string CancelChannel = "fluxstudio_cancel";
+    private const string TrainingChannel = "fluxstudio_training";
+    private const string TrainingCancelChannel = "fluxstudio_training_cancel";
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan PreviewKeptAfterEnd = TimeSpan.FromMinutes(1);
 
@@ -42,6 +48,7 @@ public sealed class QueueEventRelay(
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly string _origin = Guid.NewGuid().ToString("N");
     private readonly Channel<QueueEvent> _outgoing = Channel.CreateUnbounded<QueueEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<TrainingNotice> _outgoingTraining = Channel.CreateUnbounded<TrainingNotice>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<NpgsqlNotificationEventArgs> _incoming =
         Channel.CreateUnbounded<NpgsqlNotificationEventArgs>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -54,9 +61,11 @@ public sealed class QueueEventRelay(
         if (!database.IsShared)
             return;
         events.PublishedHere += Send;
+        if (training is not null)
+            training.PublishedHere += SendTraining;
         try
         {
-            await Task.WhenAll(SendAsync(stoppingToken), ListenAsync(stoppingToken), DeliverAsync(stoppingToken));
+            await Task.WhenAll(SendAsync(stoppingToken), SendTrainingAsync(stoppingToken), ListenAsync(stoppingToken), DeliverAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -64,10 +73,29 @@ public sealed class QueueEventRelay(
         finally
         {
             events.PublishedHere -= Send;
+            if (training is not null)
+                training.PublishedHere -= SendTraining;
         }
     }
 
     private void Send(QueueEvent queueEvent) => _outgoing.Writer.TryWrite(queueEvent);
+
+    private void SendTraining(TrainingRunChanged change) => _outgoingTraining.Writer.TryWrite(TrainingJobs.Notice(change));
+
+    /// <summary>Sends this process's training changes in the order they happened; everything else is in the run's row and folder.</summary>
+    private async Task SendTrainingAsync(CancellationToken ct)
+    {
+        await foreach (var notice in _outgoingTraining.Reader.ReadAllAsync(ct))
+        {
+            var payload = JsonSerializer.Serialize(new TrainingPayload(_origin, notice), PayloadJson);
+            await WithRetryAsync("sending a training event", async () =>
+            {
+                await using var connection = await database.OpenAsync(ct);
+                await connection.ExecuteAsync(new CommandDefinition($"SELECT pg_notify('{TrainingChannel}', @payload);", new { payload },
+                    cancellationToken: ct));
+            }, ct);
+        }
+    }
 
     /// <summary>Sends this process's events in the order they happened, each in one statement with its preview, if any.</summary>
     private async Task SendAsync(CancellationToken ct)
@@ -101,7 +129,7 @@ public sealed class QueueEventRelay(
             {
                 await using var connection = (NpgsqlConnection)await database.OpenAsync(ct);
                 connection.Notification += (_, notification) => _incoming.Writer.TryWrite(notification);
-                await connection.ExecuteAsync(new CommandDefinition($"LISTEN {EventChannel}; LISTEN {CancelChannel};", cancellationToken: ct));
+                await connection.ExecuteAsync(new CommandDefinition($"LISTEN {EventChannel}; LISTEN {CancelChannel}; LISTEN {TrainingChannel}; LISTEN {TrainingCancelChannel};", cancellationToken: ct));
                 _listening.TrySetResult();
                 while (true)
                     await connection.WaitAsync(ct);
@@ -125,6 +153,19 @@ public sealed class QueueEventRelay(
                 {
                     if (long.TryParse(notification.Payload, out var jobId) && running.IsRunning(jobId))
                         await running.RequestCancelAsync(jobId);
+                    continue;
+                }
+                if (notification.Channel == TrainingCancelChannel)
+                {
+                    if (training is not null)
+                        await training.CancelHereAsync(notification.Payload);
+                    continue;
+                }
+                if (notification.Channel == TrainingChannel)
+                {
+                    if (training is not null && JsonSerializer.Deserialize<TrainingPayload>(notification.Payload, PayloadJson) is { } trained &&
+                        trained.Origin != _origin)
+                        await training.ReceiveAsync(trained.Notice, ct);
                     continue;
                 }
                 var payload = JsonSerializer.Deserialize<Payload>(notification.Payload, PayloadJson);
@@ -194,6 +235,8 @@ public sealed class QueueEventRelay(
     /// <param name="Stage">What the engine is doing, with a progress event: the web's tracker follows progress by its stage.</param>
     private sealed record Payload(string Origin, QueueEventKind Kind, long Job, int? Step, int? Total, long? ImageId, int? Image, int? Images,
         bool? Preview, Engine.Pipeline.GenerationStage? Stage = null);
+
+    private sealed record TrainingPayload(string Origin, TrainingNotice Notice);
 
     private sealed class StoredDetails
     {

@@ -13,9 +13,9 @@ public enum TrainingRunStatus
 }
 
 /// <summary>
-/// A training run of the studio as it is stored (<c>run.json</c> in its folder): what it is doing, how far it got, and
-/// the checkpoint its next attempt continues from. Its folder holds the configuration (<c>train.json</c>), the images
-/// and the outputs (<c>out/</c>).
+/// A training run of the studio as it is stored (a row of <c>training_runs</c>; before, <c>run.json</c> in its folder):
+/// what it is doing, how far it got, the checkpoint its next attempt continues from, and which worker holds it. Its
+/// folder holds the configuration (<c>train.json</c>), the images and the outputs (<c>out/</c>).
 /// </summary>
 public sealed record TrainingRun
 {
@@ -54,6 +54,22 @@ public sealed record TrainingRun
     public string? LoraName { get; init; }
 
     public string? ActivationKeyword { get; init; }
+
+    /// <summary>How often a worker died (or lost the database) while it ran the run, since it was queued or resumed.</summary>
+    public int Crashes { get; init; }
+
+    /// <summary>The worker that runs (or last ran) it, and its device.</summary>
+    public string? Worker { get; init; }
+
+    public string? Device { get; init; }
+
+    /// <summary>The token of the worker's claim while it runs; null when no worker holds it.</summary>
+    [JsonIgnore]
+    public string? Claim { get; init; }
+
+    /// <summary>Someone asked the running run to stop; its worker reads it when it renews its lease.</summary>
+    [JsonIgnore]
+    public bool CancelRequested { get; init; }
 
     [JsonIgnore]
     public bool IsFinished => Status is TrainingRunStatus.Done or TrainingRunStatus.Failed or TrainingRunStatus.Cancelled;

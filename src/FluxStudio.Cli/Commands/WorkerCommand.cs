@@ -11,11 +11,12 @@ using Microsoft.Extensions.Options;
 namespace FluxStudio.Cli.Commands;
 
 /// <summary>
-/// `fluxstudio worker`: runs generation jobs from a queue shared in PostgreSQL, without the web UI, on any machine that
-/// reaches the database; as many machines as there are GPUs. It reads the server's settings from the same sources
-/// (<see cref="CliHost"/>); its flags stand for some of them. It claims only jobs it can run (the models it has, the
-/// images its memory holds), writes images to the output folder all machines share, and stops cleanly on Ctrl+C: a
-/// job it was running goes back to the queue.
+/// `fluxstudio worker`: runs generation jobs and LoRA training runs from a queue shared in PostgreSQL, without the web
+/// UI, on any machine that reaches the database; as many machines as there are GPUs. It reads the server's settings from
+/// the same sources (<see cref="CliHost"/>); its flags stand for some of them. It claims only jobs it can run (the models
+/// it has, the images its memory holds) and runs whose model it has, writes images to the output folder and training
+/// outputs to the training folder all machines share, and stops cleanly on Ctrl+C: a job or run it was running goes back
+/// to the queue (a run continues from its last checkpoint).
 /// </summary>
 public static class WorkerCommand
 {
@@ -40,7 +41,7 @@ public static class WorkerCommand
         };
         var dataRoot = new Option<DirectoryInfo?>("--data-root") { Description = "The studio's data folder on this machine (default: FluxStudio:DataRoot)." };
 
-        var command = new Command("worker", "Run generation jobs from the queue shared in PostgreSQL, without the web UI.")
+        var command = new Command("worker", "Run generation jobs and LoRA training runs from the queue shared in PostgreSQL, without the web UI.")
         {
             device, dtype, models, memory, name, outputRoot, dataRoot,
         };
@@ -81,7 +82,8 @@ public static class WorkerCommand
             }
             await database.CheckAsync(cancellationToken);
             var options = host.Services.GetRequiredService<IOptions<StudioOptions>>().Value;
-            Console.WriteLine($"FluxStudio worker on {database.Name}, writing images to {options.ResolveOutputRoot()}  (Ctrl+C stops it)");
+            Console.WriteLine($"FluxStudio worker on {database.Name}, writing images to {options.ResolveOutputRoot()} and training runs to " +
+                              $"{options.ResolveTrainingFolder()}  (Ctrl+C stops it)");
             await host.RunAsync(cancellationToken);
             return ExitCodes.Success;
         }

@@ -27,6 +27,26 @@ public sealed class PostgresSchemaTests
     }
 
     [Fact]
+    public async Task A_schema_of_an_earlier_version_is_upgraded_in_place_and_keeps_its_rows()
+    {
+        using var sandbox = new StudioSandbox(provider: DatabaseOptions.Postgres, emptyDatabase: true);
+        await using (var connection = new NpgsqlConnection(sandbox.Options.Database.ConnectionString))
+        {
+            // The first released schema, without training runs, with a job queued in it.
+            await connection.ExecuteAsync(PostgresMigrations.All[0] + """
+                CREATE TABLE fluxstudio_schema (version integer NOT NULL); INSERT INTO fluxstudio_schema VALUES (1);
+                INSERT INTO jobs (status, request_json, created_at) VALUES ('queued', '{}', now());
+                """);
+        }
+
+        await sandbox.Database.MigrateAsync(_ct);
+
+        Assert.Equal(PostgresStudioDatabase.CurrentVersion, await sandbox.QueryScalarAsync<int>("SELECT version FROM fluxstudio_schema"));
+        Assert.Equal("queued", await sandbox.QueryScalarAsync<string>("SELECT status FROM jobs"));
+        Assert.Equal(0, await sandbox.QueryScalarAsync<int>("SELECT COUNT(*) FROM training_runs"));
+    }
+
+    [Fact]
     public async Task A_database_from_a_newer_version_is_refused_and_left_as_it_is()
     {
         using var sandbox = new StudioSandbox(provider: DatabaseOptions.Postgres, emptyDatabase: true);

@@ -292,6 +292,7 @@ public sealed class HistoryStoreTests
         await check.OpenAsync();
         Assert.Equal((long)SqliteStudioDatabase.CurrentVersion, await Scalar(check, "PRAGMA user_version"));
         Assert.Equal(0L, await Scalar(check, "SELECT COUNT(*) FROM jobs"));
+        Assert.Equal(0L, await Scalar(check, "SELECT COUNT(*) FROM training_runs"));
     }
 
     [Fact]

@@ -2,10 +2,6 @@ using FluxStudio.App.Generation;
 using FluxStudio.App.Tests.Support;
 using FluxStudio.App.Training;
 using FluxStudio.Engine;
-using FluxStudio.Engine.ControlNet;
-using FluxStudio.Engine.Models;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FluxStudio.App.Tests.Training;
 
@@ -24,18 +20,7 @@ public sealed class TrainingJobsTests : IDisposable
     }
 
     /// <summary>The queue over the sandbox's data folder, as a (re)started app builds it.</summary>
-    private TrainingJobs NewJobs()
-    {
-        var hub = HubSettings.Resolve(new ModelHubOptions { AllowDownload = false }, _ => null);
-        var generator = new FluxImageGenerator(new ModelLocator(hub), new ControlNetLocator(hub),
-            new StaticOptionsMonitor<EngineOptions>(new EngineOptions { Device = "cpu", Precision = "fp32" }),
-            new StaticOptionsMonitor<StudioOptions>(_sandbox.Options), NullLogger<FluxImageGenerator>.Instance);
-        _generators.Add(generator);
-        var services = new ServiceCollection().AddSingleton<IImageGenerator>(generator).BuildServiceProvider();
-        var options = Microsoft.Extensions.Options.Options.Create(_sandbox.Options);
-        return new TrainingJobs(new TrainingRunStore(options, _sandbox.Time), new TrainingService(services, new TrainedLoraCatalog(_sandbox.Loras)),
-            options, _sandbox.Time);
-    }
+    private TrainingJobs NewJobs() => TrainingQueues.WithEngine(_sandbox, _generators);
 
     private static Task<TrainingRun> StartAsync(TrainingJobs jobs, int steps = 4, int every = 2)
     {
