@@ -41,14 +41,16 @@ public sealed class TrainingJobs
     private readonly QueueOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<TrainingJobs> _logger;
+    private readonly WorkerRegistry? _workers;
     private readonly ConcurrentDictionary<string, RunningRun> _running = new();
     private readonly ConcurrentDictionary<string, LiveRun> _live = new();
     private TaskCompletionSource _workArrived = NewSignal();
 
+    /// <param name="workers">The workers of a shared queue, to refuse a run none of them can train; none on one machine.</param>
     public TrainingJobs(TrainingRunStore store, TrainingService training, IOptions<StudioOptions> options, TimeProvider? time = null,
-        ILogger<TrainingJobs>? logger = null)
+        ILogger<TrainingJobs>? logger = null, WorkerRegistry? workers = null)
     {
-        (_store, _training, _options) = (store, training, options.Value.Queue);
+        (_store, _training, _options, _workers) = (store, training, options.Value.Queue, workers);
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<TrainingJobs>.Instance;
     }
@@ -65,7 +67,10 @@ public sealed class TrainingJobs
     /// Checks the configuration (the original app's train.json; its examples list the uploaded images by name) and
     /// queues a new run.
     /// </summary>
-    /// <exception cref="TrainingConfigException">The configuration or the images cannot be used; the problems name the keys.</exception>
+    /// <exception cref="TrainingConfigException">
+    /// The configuration or the images cannot be used, or workers of a shared queue are running and none has the model;
+    /// the problems name the keys.
+    /// </exception>
     public async Task<TrainingRun> StartAsync(string configJson, IReadOnlyList<(string Name, byte[] Bytes)> images, string? modelPath,
         CancellationToken ct)
     {
@@ -79,6 +84,7 @@ public sealed class TrainingJobs
                     $"examples.images[{i}].image: \"{listed[i].Image}\" was not uploaded; add the picture with that file name."));
         }
         if (problems.Count > 0) throw new TrainingConfigException(problems);
+        await EnsureSomeWorkerCanTrainAsync(checkedFile.Config.Model, checkedFile.Config.Quantize, modelPath, ct);
 
         var config = (JsonObject)JsonNode.Parse(configJson, documentOptions: new() { AllowTrailingCommas = true, CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!;
         var id = await _store.CreateFolderAsync(config, [.. images.Where(image => listed.Any(l => l.Image == image.Name))], ct);
@@ -97,6 +103,28 @@ public sealed class TrainingJobs
         _logger.LogInformation("Training run {Id} queued: {Steps} steps", id, run.TotalSteps);
         WakeWorkers();
         return run;
+    }
+
+    /// <summary>
+    /// With a shared queue, a run no running worker has the model for would wait for good: it is refused, saying what the
+    /// workers have. When no worker runs at all, the run waits for one to start.
+    /// </summary>
+    private async Task EnsureSomeWorkerCanTrainAsync(string? model, int? quantize, string? modelPath, CancellationToken ct)
+    {
+        if (_workers is null)
+            return;
+        var live = await _workers.ListLiveAsync(_time.GetUtcNow() - _options.LeaseDuration, ct);
+        var needs = TrainingRunStore.NeedsOf(model, quantize, modelPath);
+        if (live.Count == 0 || live.Any(worker => worker.Capacities is not { } capacities
+                || capacities.Any(c => c.Model == needs.Model && (c.Quantize ?? 0) == (needs.Quantize ?? 0))))
+            return;
+        var offered = live.SelectMany(worker => worker.Capacities ?? []).ToList();
+        var problem = offered.Any(c => c.Model == needs.Model)
+            ? new ConfigProblem("quantize", $"quantize: no running worker trains the model {needs.Model} at this quantization. Choose another quantization.")
+            : new ConfigProblem(modelPath is null ? "model" : "modelPath",
+                $"No running worker has the model {needs.Model} ({(offered.Count == 0 ? "they have none" : "they have " +
+                    string.Join(", ", offered.Select(c => c.Model).Distinct()))}). Pick a model they have, or start a worker that has this one.");
+        throw new TrainingConfigException([problem]);
     }
 
     public Task<TrainingRun?> GetAsync(string id, CancellationToken ct) => _store.GetAsync(id, ct);

@@ -28,6 +28,6 @@ public static class TrainingQueues
     {
         var options = Microsoft.Extensions.Options.Options.Create(sandbox.Options);
         return new TrainingJobs(new TrainingRunStore(sandbox.Database, options, sandbox.Time),
-            new TrainingService(services, new TrainedLoraCatalog(sandbox.Loras)), options, sandbox.Time);
+            new TrainingService(services, new TrainedLoraCatalog(sandbox.Loras)), options, sandbox.Time, workers: new WorkerRegistry(sandbox.Database));
     }
 }

@@ -42,6 +42,32 @@ public sealed class TrainingRunStoreTests
         return path;
     }
 
+    [Fact]
+    public async Task A_run_no_running_worker_can_train_is_refused_with_what_the_workers_have()
+    {
+        using var sandbox = new StudioSandbox(provider: DatabaseOptions.Postgres);
+        var jobs = Jobs(sandbox);
+        var workers = new WorkerRegistry(sandbox.Database);
+        var tinyModel = Path.TrimEndingDirectorySeparator(TrainingTinyRun.ModelFolder);
+        var quantize = TrainingTinyRun.Config()["quantize"]?.GetValue<int?>();
+        int otherQuantize = quantize == 8 ? 4 : 8;
+        WorkerProfile Offering(string name, int? bits) => new(name, name, "cpu", null, [new ModelCapacity(tinyModel, bits, null)]);
+        // No worker runs yet: the run waits for one.
+        await QueueAsync(jobs);
+
+        await workers.AnnounceAsync(WorkerWith("schnell-only", "schnell"), sandbox.Time.GetUtcNow(), _ct);
+        var model = Assert.Single((await Assert.ThrowsAsync<TrainingConfigException>(() => QueueAsync(jobs))).Problems);
+        Assert.Equal("modelPath", model.Key);
+        Assert.Contains($"No running worker has the model {tinyModel} (they have schnell)", model.Message);
+
+        await workers.AnnounceAsync(Offering("other-quantization", otherQuantize), sandbox.Time.GetUtcNow(), _ct);
+        Assert.Equal("quantize", Assert.Single((await Assert.ThrowsAsync<TrainingConfigException>(() => QueueAsync(jobs))).Problems).Key);
+
+        await workers.AnnounceAsync(Offering("has-it", quantize), sandbox.Time.GetUtcNow(), _ct);
+        await QueueAsync(jobs);
+        Assert.Equal(2, (await jobs.ListAsync(_ct)).Count);
+    }
+
     [Theory, BothDatabases]
     public async Task A_queued_run_is_stored_with_what_it_needs_and_listed_newest_first(string provider)
     {
