@@ -7,13 +7,10 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Weights;
 
 /// <summary>
-/// A safetensors file. The header is read and checked when the file is opened; tensor data is read only when a
-/// tensor is loaded, straight from the file into the tensor's memory (the mapping serves <see cref="RawBytes"/>).
+/// A safetensors file. The header is read and checked when the file is opened; tensor data is taken only when a
+/// tensor is loaded: on the CPU in its stored dtype, the file's own pages become the tensor's memory
+/// (<see cref="WeightMapping"/>); otherwise it is read straight from the file into the tensor's memory.
 /// </summary>
-/// <remarks>
-/// Loading reads instead of copying out of the mapping: pages touched through a mapping count in the process's resident
-/// memory until it is closed, which would double the peak while a 7 GB transformer loads.
-/// </remarks>
 /// <remarks>
 /// Format: an 8-byte little-endian header length N, N bytes of JSON mapping each tensor name to its dtype,
 /// shape and [begin, end) byte offsets relative to the data that follows the header, and an optional
@@ -29,6 +26,10 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     private readonly byte* _data;
     private readonly SafeFileHandle? _file;
     private readonly long _dataStart;
+    private readonly long _fileLength;
+    private readonly Dictionary<ScalarType, Tensor> _mappings = [];
+    private readonly Lock _mappingGate = new();
+    private readonly List<(nint Start, long Length)> _notYetResident = [];
     private bool _disposed;
 
     private SafetensorsFile(string path, Dictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata,
@@ -38,6 +39,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         _tensors = tensors;
         Metadata = metadata;
         _dataStart = dataStart;
+        _fileLength = fileLength;
         if (fileLength > 0)
         {
             _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
@@ -76,16 +78,20 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var info = Info(name);
-        var tensor = empty(info.Shape, info.DType);
-        if (info.ByteLength > 0)
-            ReadInto(tensor, info);
-        if ((dtype == null || dtype == info.DType) && (device == null || device.type == DeviceType.CPU))
+        bool asStored = (dtype == null || dtype == info.DType) && (device == null || device.type == DeviceType.CPU);
+        // A conversion reads the mapped pages once, as it goes; a tensor returned as stored is made resident now.
+        var tensor = Mapped(info, populate: asStored) ?? Read(info);
+        if (asStored)
             return tensor;
         using (tensor)
             return tensor.to(dtype ?? info.DType, device ?? CPU);
     }
 
-    /// <summary>Copies the stored bytes straight into a CPU tensor of the same dtype, shape and layout; converts otherwise.</summary>
+    /// <summary>
+    /// Gives a CPU tensor of the same dtype and shape the stored values: the file's pages become its memory when they
+    /// can (see <see cref="WeightMapping"/>), else the bytes are read straight into its memory; other targets get a
+    /// converted copy. A target that is a view into a larger tensor is always written into, never given new memory.
+    /// </summary>
     public void LoadInto(string name, Tensor target)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -93,7 +99,16 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         if (target.device_type == DeviceType.CPU && target.dtype == info.DType && target.is_contiguous()
             && target.shape.SequenceEqual(info.Shape))
         {
-            if (info.ByteLength > 0)
+            if (target.storage_offset() == 0 && Mapped(info, populate: false) is { } mapped)
+            {
+                using (mapped)
+                using (no_grad())
+                    target.set_(mapped);
+                // Made resident by CompleteLoading, together with the other weights of the model.
+                lock (_mappingGate)
+                    _notYetResident.Add(WeightMapping.Range(target));
+            }
+            else if (info.ByteLength > 0)
                 ReadInto(target, info);
             return;
         }
@@ -101,6 +116,66 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         using var _ = no_grad();
         target.copy_(value);
     }
+
+    /// <summary>Makes the weights given mapped pages by <see cref="LoadInto"/> resident, on every core.</summary>
+    /// <exception cref="SafetensorsException">The file was cut short since it was opened.</exception>
+    public void CompleteLoading()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        List<(nint Start, long Length)> ranges;
+        lock (_mappingGate)
+        {
+            ranges = [.. _notYetResident];
+            _notYetResident.Clear();
+        }
+        if (!WeightMapping.Populate(ranges))
+            throw Truncated();
+    }
+
+    /// <summary>
+    /// The stored tensor as a view of the file's copy-on-write mapping, or null when weights are not mapped or its data
+    /// is not aligned for its dtype.
+    /// </summary>
+    private Tensor? Mapped(TensorInfo info, bool populate)
+    {
+        if (!WeightMapping.IsEnabled || info.ByteLength == 0) return null;
+        long start = _dataStart + info.ByteOffset, elementSize = SafetensorsDType.SizeOf(info.DType);
+        if (start % elementSize != 0) return null;
+        using var elements = Mapping(info.DType, elementSize).narrow(0, start / elementSize, info.ByteLength / elementSize);
+        var tensor = elements.view(info.Shape);
+        if (populate && !WeightMapping.Populate([WeightMapping.Range(tensor)]))
+        {
+            tensor.Dispose();
+            throw Truncated();
+        }
+        return tensor;
+    }
+
+    /// <summary>The whole file as one tensor of <paramref name="dtype"/> elements (libtorch has no dtype-changing view).</summary>
+    private Tensor Mapping(ScalarType dtype, long elementSize)
+    {
+        lock (_mappingGate)
+        {
+            if (_mappings.TryGetValue(dtype, out var mapping)) return mapping;
+            if (RandomAccess.GetLength(_file!) < _fileLength)
+                throw Truncated();
+            mapping = from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype);
+            // Owned by this file, whatever dispose scope it was first needed in; the tensors made from it keep the
+            // mapping alive after the file is closed.
+            mapping.DetachFromDisposeScope();
+            return _mappings[dtype] = mapping;
+        }
+    }
+
+    private Tensor Read(TensorInfo info)
+    {
+        var tensor = empty(info.Shape, info.DType);
+        if (info.ByteLength > 0)
+            ReadInto(tensor, info);
+        return tensor;
+    }
+
+    private SafetensorsException Truncated() => new(Path, "the file ended early; it was truncated while open.");
 
     /// <summary>The raw stored bytes of a tensor (for tests and for copying files without decoding).</summary>
     public ReadOnlySpan<byte> RawBytes(string name)
@@ -142,7 +217,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         {
             int read = RandomAccess.Read(_file!, target, fileOffset);
             if (read == 0)
-                throw new SafetensorsException(Path, "the file ended early; it was truncated while open.");
+                throw Truncated();
             target = target[read..];
             fileOffset += read;
         }
@@ -152,6 +227,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
+        foreach (var mapping in _mappings.Values) mapping.Dispose();
         if (_view != null)
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();
