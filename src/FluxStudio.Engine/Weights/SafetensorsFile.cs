@@ -99,7 +99,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         if (target.device_type == DeviceType.CPU && target.dtype == info.DType && target.is_contiguous()
             && target.shape.SequenceEqual(info.Shape))
         {
-            if (target.storage_offset() == 0 && Mapped(info, populate: false) is { } mapped)
+            if (OwnsItsStorage(target, info.ByteLength) && Mapped(info, populate: false) is { } mapped)
             {
                 using (mapped)
                 using (no_grad())
@@ -166,6 +166,17 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             return _mappings[dtype] = mapping;
         }
     }
+
+    /// <summary>Whether a tensor is all of its storage (not a view into another one's), so that it can be given other memory.</summary>
+    private static bool OwnsItsStorage(Tensor tensor, long bytes)
+    {
+        if (tensor.storage_offset() != 0) return false;
+        return (long)THSStorage_nbytes(tensor.Handle) == bytes;
+    }
+
+    // at::Storage::nbytes, through the entry point TorchSharp's own Storage wrapper calls, without its typed wrapper.
+    [System.Runtime.InteropServices.DllImport("LibTorchSharp")]
+    private static extern ulong THSStorage_nbytes(IntPtr tensor);
 
     private Tensor Read(TensorInfo info)
     {

@@ -113,6 +113,25 @@ public sealed class WeightMappingTests : IDisposable
     }
 
     [Fact]
+    public void AViewIntoALargerTensorIsWrittenIntoNotGivenTheFilesPages()
+    {
+        var path = _folder.File("w.safetensors");
+        using (var values = arange(8, ScalarType.Float32).to(ScalarType.BFloat16))
+            SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = values });
+        using var whole = zeros(16, ScalarType.BFloat16);
+        using var front = whole.narrow(0, 0, 8);
+
+        using (var file = SafetensorsFile.Open(path))
+        {
+            file.LoadInto("w", front);
+            file.CompleteLoading();
+        }
+
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => (float)i).Concat(new float[8]),
+            whole.to(ScalarType.Float32).data<float>().ToArray());
+    }
+
+    [Fact]
     public void WritingToAMappedWeightNeverChangesTheFile()
     {
         var path = _folder.File("w.safetensors");
