@@ -8,9 +8,15 @@ namespace FluxStudio.Engine.Weights;
 
 /// <summary>
 /// A safetensors file. The header is read and checked when the file is opened; tensor data is taken only when a
-/// tensor is loaded: on the CPU in its stored dtype, the file's own pages become the tensor's memory
-/// (<see cref="WeightMapping"/>); otherwise it is read straight from the file into the tensor's memory.
+/// tensor is loaded: a model's weight on the CPU in its stored dtype is given the file's own pages as its memory
+/// (<see cref="LoadInto"/>, <see cref="WeightMapping"/>); anything else is read straight from the file into memory of
+/// its own (the mapping also serves <see cref="RawBytes"/>).
 /// </summary>
+/// <remarks>
+/// <see cref="Load"/> reads instead of mapping: a tensor it returns is often used once and dropped (quantized, converted,
+/// concatenated), and pages touched through the file's mapping would stay resident until the file is closed, which
+/// would hold a whole full-precision checkpoint in memory while it is quantized.
+/// </remarks>
 /// <remarks>
 /// Format: an 8-byte little-endian header length N, N bytes of JSON mapping each tensor name to its dtype,
 /// shape and [begin, end) byte offsets relative to the data that follows the header, and an optional
@@ -78,10 +84,10 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var info = Info(name);
-        bool asStored = (dtype == null || dtype == info.DType) && (device == null || device.type == DeviceType.CPU);
-        // A conversion reads the mapped pages once, as it goes; a tensor returned as stored is made resident now.
-        var tensor = Mapped(info, populate: asStored) ?? Read(info);
-        if (asStored)
+        var tensor = empty(info.Shape, info.DType);
+        if (info.ByteLength > 0)
+            ReadInto(tensor, info);
+        if ((dtype == null || dtype == info.DType) && (device == null || device.type == DeviceType.CPU))
             return tensor;
         using (tensor)
             return tensor.to(dtype ?? info.DType, device ?? CPU);
@@ -99,7 +105,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         if (target.device_type == DeviceType.CPU && target.dtype == info.DType && target.is_contiguous()
             && target.shape.SequenceEqual(info.Shape))
         {
-            if (OwnsItsStorage(target, info.ByteLength) && Mapped(info, populate: false) is { } mapped)
+            if (OwnsItsStorage(target, info.ByteLength) && Mapped(info) is { } mapped)
             {
                 using (mapped)
                 using (no_grad())
@@ -136,19 +142,13 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     /// The stored tensor as a view of the file's copy-on-write mapping, or null when weights are not mapped or its data
     /// is not aligned for its dtype.
     /// </summary>
-    private Tensor? Mapped(TensorInfo info, bool populate)
+    private Tensor? Mapped(TensorInfo info)
     {
         if (!WeightMapping.IsEnabled || info.ByteLength == 0) return null;
         long start = _dataStart + info.ByteOffset, elementSize = SafetensorsDType.SizeOf(info.DType);
         if (start % elementSize != 0) return null;
         using var elements = Mapping(info.DType, elementSize).narrow(0, start / elementSize, info.ByteLength / elementSize);
-        var tensor = elements.view(info.Shape);
-        if (populate && !WeightMapping.Populate([WeightMapping.Range(tensor)]))
-        {
-            tensor.Dispose();
-            throw Truncated();
-        }
-        return tensor;
+        return elements.view(info.Shape);
     }
 
     /// <summary>The whole file as one tensor of <paramref name="dtype"/> elements (libtorch has no dtype-changing view).</summary>
@@ -177,14 +177,6 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     // at::Storage::nbytes, through the entry point TorchSharp's own Storage wrapper calls, without its typed wrapper.
     [System.Runtime.InteropServices.DllImport("LibTorchSharp")]
     private static extern ulong THSStorage_nbytes(IntPtr tensor);
-
-    private Tensor Read(TensorInfo info)
-    {
-        var tensor = empty(info.Shape, info.DType);
-        if (info.ByteLength > 0)
-            ReadInto(tensor, info);
-        return tensor;
-    }
 
     private SafetensorsException Truncated() => new(Path, "the file ended early; it was truncated while open.");
 

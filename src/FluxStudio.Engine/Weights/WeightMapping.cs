@@ -4,12 +4,14 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Weights;
 
 /// <summary>
-/// Whether weights loaded on the CPU in their stored dtype use the file's pages as their memory (a private,
-/// copy-on-write mapping) instead of a copy: nothing is copied or zeroed, and the page cache and the model are the
-/// same memory rather than two copies. Linux only; elsewhere, and inside <see cref="Disable"/>, weights are read.
+/// Whether a model's weights loaded on the CPU in their stored dtype (<see cref="ITensorSource.LoadInto"/>) use the
+/// file's pages as their memory (a private, copy-on-write mapping) instead of a copy: nothing is copied or zeroed, and
+/// the page cache and the model are the same memory rather than two copies. Linux only; elsewhere, and inside
+/// <see cref="Disable"/>, weights are read.
 /// </summary>
 /// <remarks>
-/// A mapped weight is resident once loaded (its pages are faulted in, from the disk if they are not cached), and counts
+/// A mapped weight is resident once loaded (its pages are faulted in when the loader completes, from the disk if they
+/// are not cached), and counts
 /// in the process's resident memory like a copy would. Writing to it changes the process's copy only, never the file.
 /// Like every memory-mapped loader, it needs the file to stay as it is while the model is loaded: files are replaced by
 /// renaming a new one into place (downloads and <see cref="SafetensorsWriter"/> do), never rewritten in place.

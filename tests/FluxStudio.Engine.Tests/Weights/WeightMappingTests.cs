@@ -131,6 +131,29 @@ public sealed class WeightMappingTests : IDisposable
             whole.to(ScalarType.Float32).data<float>().ToArray());
     }
 
+    /// <summary>
+    /// A tensor loaded on its own is often used once and dropped (quantized while loading, converted): pages touched
+    /// through the file's mapping would stay resident until the file is closed, so it is read instead.
+    /// </summary>
+    [Fact]
+    public void ATensorLoadedOnItsOwnLeavesNoFilePagesResident()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var path = _folder.File("large.safetensors");
+        const long rows = 16 << 10, columns = 4 << 10, bytes = rows * columns * 2;
+        using (var values = ones([rows, columns], ScalarType.BFloat16))
+            SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = values });
+
+        using var file = SafetensorsFile.Open(path);
+        using (var loaded = file.Load("w"))
+            Assert.True(loaded.eq(1).all().item<bool>(), "the loaded values");
+        using (var widened = file.Load("w", ScalarType.Float32))
+            Assert.True(widened.eq(1).all().item<bool>(), "the converted values");
+
+        long resident = WeightMapping.ResidentBytes(path);
+        Assert.True(resident < bytes / 2, $"{resident >> 20} MiB of the file resident while it is open, after loading 128 MiB from it twice");
+    }
+
     [Fact]
     public void WritingToAMappedWeightNeverChangesTheFile()
     {
@@ -140,8 +163,10 @@ public sealed class WeightMappingTests : IDisposable
         var stored = File.ReadAllBytes(path);
 
         using (var file = SafetensorsFile.Open(path))
-        using (var loaded = file.Load("w"))
+        using (var loaded = empty(1000))
         {
+            file.LoadInto("w", loaded);
+            file.CompleteLoading();
             loaded.add_(1);
             Assert.Equal(1f, loaded[0].item<float>());
         }
@@ -166,6 +191,9 @@ public sealed class WeightMappingTests : IDisposable
                 stream.SetLength(stream.Length - 1);
             var error = Assert.Throws<SafetensorsException>(() => file.Load("b").Dispose());
             Assert.Contains("truncated while open", error.Message);
+            using var target = empty(1 << 20);
+            error = Assert.Throws<SafetensorsException>(() => file.LoadInto("b", target));
+            Assert.Contains("truncated while open", error.Message);
         }
 
         // Cut after the first tensor was mapped: the second one's pages are gone.
@@ -175,7 +203,9 @@ public sealed class WeightMappingTests : IDisposable
             SafetensorsWriter.Write(whole, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b });
         using (var file = SafetensorsFile.Open(whole))
         {
-            using var first = file.Load("a");
+            using var first = empty(4096);
+            file.LoadInto("a", first);
+            file.CompleteLoading();
             Assert.Equal(4095f, first[4095].item<float>());
             using (var stream = new FileStream(whole, FileMode.Open, FileAccess.Write))
                 stream.SetLength(stream.Length - (1 << 19));
@@ -201,7 +231,9 @@ public sealed class WeightMappingTests : IDisposable
         File.CreateSymbolicLink(link, blob);
 
         using var file = SafetensorsFile.Open(link);
-        using var loaded = file.Load("w");
+        using var loaded = empty(1 << 16);
+        file.LoadInto("w", loaded);
+        file.CompleteLoading();
         Assert.Equal((1 << 16) - 1f, loaded[-1].item<float>());
     }
 
