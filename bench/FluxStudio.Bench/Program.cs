@@ -37,6 +37,7 @@ Run("history store", HistoryBench.Run);
 Run("quantization", QuantizationBench.Run);
 Run("memory by size", MemoryBench.Run);
 Run("training step", TrainingBench.Run);
+Run("real size load", RealSizeBench.RunLoad);
 Run("real size", RealSizeBench.Run);
 
 if (options.JsonPath != null)

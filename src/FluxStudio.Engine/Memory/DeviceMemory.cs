@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using FluxStudio.Engine.Devices;
+using FluxStudio.Engine.Weights;
 using TorchSharp;
 
 namespace FluxStudio.Engine.Memory;
@@ -30,20 +31,25 @@ public sealed class SystemMemory(long? limitBytes = null) : IDeviceMemory
     }
 
     /// <summary>
-    /// Linux: MemAvailable (free memory plus the page cache the kernel can drop), and no more than the cgroup leaves.
+    /// Linux: MemAvailable (free memory plus the page cache the kernel can drop), and no more than the cgroup leaves;
+    /// the loaded model's mapped weight files (<see cref="WeightMapping"/>) count as in use, not as droppable page cache.
     /// Elsewhere: the memory .NET sees (physical, or the container's limit) less what this process uses.
     /// </summary>
     private static long? RamAvailable()
     {
         if (!OperatingSystem.IsLinux())
             return Math.Max(0, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - Environment.WorkingSet);
-        var machine = ReadKilobytes("/proc/meminfo", "MemAvailable:");
-        var cgroup = CgroupRoom();
+        long weights = WeightMapping.ResidentBytes();
+        var machine = ReadKilobytes("/proc/meminfo", "MemAvailable:") is { } available ? Math.Max(0, available - weights) : (long?)null;
+        var cgroup = CgroupRoom(weights);
         return machine is { } m && cgroup is { } c ? Math.Min(m, c) : machine ?? cgroup;
     }
 
-    /// <summary>The cgroup's limit less what it holds that the kernel cannot drop (its usage less inactive file pages).</summary>
-    private static long? CgroupRoom()
+    /// <summary>
+    /// The cgroup's limit less what it holds that the kernel cannot drop: its usage less inactive file pages, of which
+    /// the mapped weights may be part.
+    /// </summary>
+    private static long? CgroupRoom(long mappedWeights)
     {
         try
         {
@@ -52,9 +58,9 @@ public sealed class SystemMemory(long? limitBytes = null) : IDeviceMemory
                 var fields = line.Split(':', 3);
                 if (fields.Length != 3) continue;
                 if (fields[0] == "0" && fields[1] == "")
-                    return Room($"/sys/fs/cgroup{fields[2]}", "memory.max", "memory.current", "inactive_file");
+                    return Room($"/sys/fs/cgroup{fields[2]}", "memory.max", "memory.current", "inactive_file", mappedWeights);
                 if (fields[1].Split(',').Contains("memory"))
-                    return Room($"/sys/fs/cgroup/memory{fields[2]}", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file");
+                    return Room($"/sys/fs/cgroup/memory{fields[2]}", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file", mappedWeights);
             }
         }
         catch (IOException)
@@ -66,13 +72,13 @@ public sealed class SystemMemory(long? limitBytes = null) : IDeviceMemory
         return null;
     }
 
-    private static long? Room(string folder, string limitFile, string usageFile, string inactiveKey)
+    private static long? Room(string folder, string limitFile, string usageFile, string inactiveKey, long mappedWeights)
     {
         if (!File.Exists(Path.Combine(folder, limitFile))) return null;
         if (!long.TryParse(File.ReadAllText(Path.Combine(folder, limitFile)).Trim(), out var limit) || limit >= long.MaxValue / 2)
             return null;
         long.TryParse(File.ReadAllText(Path.Combine(folder, usageFile)).Trim(), out var usage);
-        var inactive = ReadValue(Path.Combine(folder, "memory.stat"), inactiveKey + " ") ?? 0;
+        var inactive = Math.Max(0, (ReadValue(Path.Combine(folder, "memory.stat"), inactiveKey + " ") ?? 0) - mappedWeights);
         return Math.Max(0, limit - Math.Max(0, usage - inactive));
     }
 

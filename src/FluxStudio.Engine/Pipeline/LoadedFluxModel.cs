@@ -35,9 +35,10 @@ public sealed class LoadedFluxModel : IDisposable
     private readonly int? _quantizeBits;
     private readonly int? _storedBits;
     private ModelFootprint? _footprint;
+    private readonly Task<FluxTokenizers> _tokenizers;
 
     private LoadedFluxModel(ModelLocation location, ComputeTarget target, bool lowMemory, FluxConfig config, AutoEncoderConfig vaeConfig,
-        FluxTokenizers tokenizers, int? quantizeBits)
+        Task<FluxTokenizers> tokenizers, int? quantizeBits)
     {
         VaeConfig = vaeConfig;
         _location = location;
@@ -47,7 +48,7 @@ public sealed class LoadedFluxModel : IDisposable
         Target = target;
         LowMemory = lowMemory;
         Config = config;
-        Tokenizers = tokenizers;
+        _tokenizers = tokenizers;
     }
 
     public ComputeTarget Target { get; }
@@ -59,7 +60,7 @@ public sealed class LoadedFluxModel : IDisposable
     /// <summary>The VAE's configuration (latent channels, downsampling factor), known without loading it.</summary>
     public AutoEncoderConfig VaeConfig { get; }
 
-    public FluxTokenizers Tokenizers { get; }
+    public FluxTokenizers Tokenizers => _tokenizers.GetAwaiter().GetResult();
 
     /// <summary>The release these weights are, read from the transformer's config (whatever name it was loaded by).</summary>
     public FluxVariant Variant => FluxVariants.FromWeights(Config.GuidanceEmbed);
@@ -99,7 +100,9 @@ public sealed class LoadedFluxModel : IDisposable
         if (quantizeBits is { } bits && !QuantizedWeight.SupportedBits.Contains(bits))
             throw new ArgumentOutOfRangeException(nameof(quantizeBits), bits, "Quantize to 4 or 8 bits, or leave quantization off.");
         var config = FluxTransformer.ReadConfig(location.TransformerPath, location.TransformerParamsJson);
-        var tokenizers = new FluxTokenizers(ClipTokenizer.FromFolder(location.TokenizerPath), T5Tokenizer.FromFolder(location.Tokenizer2Path));
+        // The vocabularies are read while the weights load (a fifth of the time loading FLUX.1 takes otherwise).
+        var tokenizers = Task.Run(() =>
+            new FluxTokenizers(ClipTokenizer.FromFolder(location.TokenizerPath), T5Tokenizer.FromFolder(location.Tokenizer2Path)));
         var model = new LoadedFluxModel(location, target, lowMemory, config, VaeCheckpoint.Locate(location.VaePath).ReadConfig(), tokenizers, quantizeBits);
         try
         {
@@ -109,6 +112,7 @@ public sealed class LoadedFluxModel : IDisposable
                 model.LoadTextEncoders();
                 _ = model.Transformer;
             }
+            _ = model.Tokenizers;
             return model;
         }
         catch

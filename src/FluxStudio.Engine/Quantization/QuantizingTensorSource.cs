@@ -91,6 +91,8 @@ internal sealed class QuantizingTensorSource : ITensorSource
         _current = null;
     }
 
+    public void CompleteLoading() => _inner.CompleteLoading();
+
     public void Dispose()
     {
         Release();

@@ -29,4 +29,12 @@ public interface ITensorSource : IDisposable
         using var _ = no_grad();
         target.copy_(value);
     }
+
+    /// <summary>
+    /// Called by a loader once it has every tensor it needs: a source that left work for the end (making mapped weights
+    /// resident, all at once and on every core) does it here, and reports a file cut short since it was opened.
+    /// </summary>
+    void CompleteLoading()
+    {
+    }
 }

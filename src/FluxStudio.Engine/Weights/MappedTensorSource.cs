@@ -81,5 +81,7 @@ public sealed class MappedTensorSource : ITensorSource
     private static long RowCount(TensorPart part, TensorInfo info) =>
         part.RowStart is { } start ? (part.RowEnd ?? info.Shape[0]) - start : info.Shape.FirstOrDefault(1);
 
+    public void CompleteLoading() => _inner.CompleteLoading();
+
     public void Dispose() => _inner.Dispose();
 }

@@ -7,12 +7,15 @@ using static TorchSharp.torch;
 namespace FluxStudio.Engine.Weights;
 
 /// <summary>
-/// A safetensors file. The header is read and checked when the file is opened; tensor data is read only when a
-/// tensor is loaded, straight from the file into the tensor's memory (the mapping serves <see cref="RawBytes"/>).
+/// A safetensors file. The header is read and checked when the file is opened; tensor data is taken only when a
+/// tensor is loaded: a model's weight on the CPU in its stored dtype is given the file's own pages as its memory
+/// (<see cref="LoadInto"/>, <see cref="WeightMapping"/>); anything else is read straight from the file into memory of
+/// its own (the mapping also serves <see cref="RawBytes"/>).
 /// </summary>
 /// <remarks>
-/// Loading reads instead of copying out of the mapping: pages touched through a mapping count in the process's resident
-/// memory until it is closed, which would double the peak while a 7 GB transformer loads.
+/// <see cref="Load"/> reads instead of mapping: a tensor it returns is often used once and dropped (quantized, converted,
+/// concatenated), and pages touched through the file's mapping would stay resident until the file is closed, which
+/// would hold a whole full-precision checkpoint in memory while it is quantized.
 /// </remarks>
 /// <remarks>
 /// Format: an 8-byte little-endian header length N, N bytes of JSON mapping each tensor name to its dtype,
@@ -29,6 +32,10 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     private readonly byte* _data;
     private readonly SafeFileHandle? _file;
     private readonly long _dataStart;
+    private readonly long _fileLength;
+    private readonly Dictionary<ScalarType, Tensor> _mappings = [];
+    private readonly Lock _mappingGate = new();
+    private readonly List<(nint Start, long Length)> _notYetResident = [];
     private bool _disposed;
 
     private SafetensorsFile(string path, Dictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata,
@@ -38,6 +45,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         _tensors = tensors;
         Metadata = metadata;
         _dataStart = dataStart;
+        _fileLength = fileLength;
         if (fileLength > 0)
         {
             _file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
@@ -85,7 +93,11 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             return tensor.to(dtype ?? info.DType, device ?? CPU);
     }
 
-    /// <summary>Copies the stored bytes straight into a CPU tensor of the same dtype, shape and layout; converts otherwise.</summary>
+    /// <summary>
+    /// Gives a CPU tensor of the same dtype and shape the stored values: the file's pages become its memory when they
+    /// can (see <see cref="WeightMapping"/>), else the bytes are read straight into its memory; other targets get a
+    /// converted copy. A target that is a view into a larger tensor is always written into, never given new memory.
+    /// </summary>
     public void LoadInto(string name, Tensor target)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -93,7 +105,16 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         if (target.device_type == DeviceType.CPU && target.dtype == info.DType && target.is_contiguous()
             && target.shape.SequenceEqual(info.Shape))
         {
-            if (info.ByteLength > 0)
+            if (OwnsItsStorage(target, info.ByteLength) && Mapped(info) is { } mapped)
+            {
+                using (mapped)
+                using (no_grad())
+                    target.set_(mapped);
+                // Made resident by CompleteLoading, together with the other weights of the model.
+                lock (_mappingGate)
+                    _notYetResident.Add(WeightMapping.Range(target));
+            }
+            else if (info.ByteLength > 0)
                 ReadInto(target, info);
             return;
         }
@@ -101,6 +122,63 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         using var _ = no_grad();
         target.copy_(value);
     }
+
+    /// <summary>Makes the weights given mapped pages by <see cref="LoadInto"/> resident, on every core.</summary>
+    /// <exception cref="SafetensorsException">The file was cut short since it was opened.</exception>
+    public void CompleteLoading()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        List<(nint Start, long Length)> ranges;
+        lock (_mappingGate)
+        {
+            ranges = [.. _notYetResident];
+            _notYetResident.Clear();
+        }
+        if (!WeightMapping.Populate(ranges))
+            throw Truncated();
+    }
+
+    /// <summary>
+    /// The stored tensor as a view of the file's copy-on-write mapping, or null when weights are not mapped or its data
+    /// is not aligned for its dtype.
+    /// </summary>
+    private Tensor? Mapped(TensorInfo info)
+    {
+        if (!WeightMapping.IsEnabled || info.ByteLength == 0) return null;
+        long start = _dataStart + info.ByteOffset, elementSize = SafetensorsDType.SizeOf(info.DType);
+        if (start % elementSize != 0) return null;
+        using var elements = Mapping(info.DType, elementSize).narrow(0, start / elementSize, info.ByteLength / elementSize);
+        return elements.view(info.Shape);
+    }
+
+    /// <summary>The whole file as one tensor of <paramref name="dtype"/> elements (libtorch has no dtype-changing view).</summary>
+    private Tensor Mapping(ScalarType dtype, long elementSize)
+    {
+        lock (_mappingGate)
+        {
+            if (_mappings.TryGetValue(dtype, out var mapping)) return mapping;
+            if (RandomAccess.GetLength(_file!) < _fileLength)
+                throw Truncated();
+            mapping = from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype);
+            // Owned by this file, whatever dispose scope it was first needed in; the tensors made from it keep the
+            // mapping alive after the file is closed.
+            mapping.DetachFromDisposeScope();
+            return _mappings[dtype] = mapping;
+        }
+    }
+
+    /// <summary>Whether a tensor is all of its storage (not a view into another one's), so that it can be given other memory.</summary>
+    private static bool OwnsItsStorage(Tensor tensor, long bytes)
+    {
+        if (tensor.storage_offset() != 0) return false;
+        return (long)THSStorage_nbytes(tensor.Handle) == bytes;
+    }
+
+    // at::Storage::nbytes, through the entry point TorchSharp's own Storage wrapper calls, without its typed wrapper.
+    [System.Runtime.InteropServices.DllImport("LibTorchSharp")]
+    private static extern ulong THSStorage_nbytes(IntPtr tensor);
+
+    private SafetensorsException Truncated() => new(Path, "the file ended early; it was truncated while open.");
 
     /// <summary>The raw stored bytes of a tensor (for tests and for copying files without decoding).</summary>
     public ReadOnlySpan<byte> RawBytes(string name)
@@ -142,7 +220,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         {
             int read = RandomAccess.Read(_file!, target, fileOffset);
             if (read == 0)
-                throw new SafetensorsException(Path, "the file ended early; it was truncated while open.");
+                throw Truncated();
             target = target[read..];
             fileOffset += read;
         }
@@ -152,6 +230,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
+        foreach (var mapping in _mappings.Values) mapping.Dispose();
         if (_view != null)
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();

@@ -77,6 +77,13 @@ public sealed class ShardedSafetensors : ITensorSource
             : throw new SafetensorsException(IndexPath, $"the index puts '{name}' in {Path.GetFileName(file)}, which does not hold it.");
     }
 
+    public void CompleteLoading()
+    {
+        List<SafetensorsFile> shards;
+        lock (_gate) shards = [.. _open.Values];
+        foreach (var shard in shards) shard.CompleteLoading();
+    }
+
     public void Dispose()
     {
         lock (_gate)

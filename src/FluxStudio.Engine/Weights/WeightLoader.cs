@@ -38,5 +38,6 @@ public static class WeightLoader
             if (!source.Contains(name)) continue;
             source.LoadInto(name, target);
         }
+        source.CompleteLoading();
     }
 }

@@ -1,6 +1,6 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Embedding = FluxStudio.Engine.Layers.Embedding;
 
 namespace FluxStudio.Engine.Text.Clip;
 
@@ -14,10 +14,8 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
 
     public ClipTextEmbeddings(ClipTextConfig config, ScalarType dtype, Device device) : base(nameof(ClipTextEmbeddings))
     {
-        // Not Embedding_from_pretrained: in TorchSharp 0.107 its registered parameter is not the tensor its forward
-        // reads, so loaded weights would be ignored.
-        token_embedding = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
-        position_embedding = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize, device: device, dtype: dtype);
+        token_embedding = new Embedding(config.VocabSize, config.HiddenSize, dtype, device);
+        position_embedding = new Embedding(config.MaxPositionEmbeddings, config.HiddenSize, dtype, device);
         RegisterComponents();
     }
 

@@ -2,6 +2,7 @@ using FluxStudio.Engine.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Embedding = FluxStudio.Engine.Layers.Embedding;
 
 namespace FluxStudio.Engine.Text.T5;
 
@@ -32,9 +33,8 @@ public sealed class T5Encoder : nn.Module<Tensor, Tensor>
         Config = config;
         DType = dtype;
         Device = device ?? CPU;
-        // T5 does not scale its token embeddings. (Not Embedding_from_pretrained: in TorchSharp 0.107 its registered
-        // parameter is not the tensor its forward reads.)
-        shared = nn.Embedding(config.VocabSize, config.DModel, device: Device, dtype: dtype);
+        // T5 does not scale its token embeddings.
+        shared = new Embedding(config.VocabSize, config.DModel, dtype, Device);
         encoder = new T5Stack(config, dtype, Device);
         RegisterComponents();
         foreach (var parameter in parameters()) parameter.requires_grad = false;
