@@ -49,41 +49,9 @@ public sealed class GenerationWorker
     }
 
     /// <summary>Runs jobs as <paramref name="worker"/> until <paramref name="ct"/> is cancelled (the app stopping).</summary>
-    public async Task RunWorkerAsync(WorkerProfile worker, CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            // Take the signal before looking, so a job queued while we look still wakes us.
-            var signal = _workArrived.Task;
-            try
-            {
-                if (await RunNextAsync(worker, ct))
-                    continue;
-                // Polling also picks up jobs queued by another process.
-                await signal.WaitAsync(_options.PollInterval, _time, ct);
-            }
-            catch (TimeoutException)
-            {
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is not SimulatedCrashException)
-            {
-                // The database being unreachable for a moment must not stop the worker for good.
-                _logger.LogError(ex, "The {Worker} worker could not read the queue; retrying", worker.Name);
-                try
-                {
-                    await Task.Delay(_options.PollInterval, _time, ct);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    public Task RunWorkerAsync(WorkerProfile worker, CancellationToken ct) =>
+        WorkerLoop.RunAsync(token => RunNextAsync(worker, token), () => _workArrived.Task, ex => ex is not SimulatedCrashException,
+            _options.PollInterval, _time, _logger, $"The {worker.Name} worker", ct);
 
     /// <summary>Runs the oldest queued job on <paramref name="device"/> as this machine's worker, which runs any job.</summary>
     public Task<bool> RunNextAsync(string device, CancellationToken ct) => RunNextAsync(WorkerProfile.Local(device), ct);

@@ -273,39 +273,9 @@ public sealed class TrainingJobs
     }
 
     /// <summary>Trains queued runs one at a time as <paramref name="worker"/> until <paramref name="ct"/> (the app stopping) fires.</summary>
-    public async Task RunWorkerAsync(WorkerProfile worker, CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            var signal = _workArrived.Task;
-            try
-            {
-                if (await RunNextAsync(worker, ct))
-                    continue;
-                await signal.WaitAsync(_options.PollInterval, _time, ct);
-            }
-            catch (TimeoutException)
-            {
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is DbException or DatabaseUnavailableException)
-            {
-                // The database being away for a moment must not stop the worker for good.
-                _logger.LogError(ex, "The training worker {Worker} could not read the queue; retrying", worker.Name);
-                try
-                {
-                    await Task.Delay(_options.PollInterval, _time, ct);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    public Task RunWorkerAsync(WorkerProfile worker, CancellationToken ct) =>
+        WorkerLoop.RunAsync(token => RunNextAsync(worker, token), () => _workArrived.Task,
+            ex => ex is DbException or DatabaseUnavailableException, _options.PollInterval, _time, _logger, $"The training worker {worker.Name}", ct);
 
     /// <summary>Trains the oldest queued run on <paramref name="device"/> as this machine's worker, which trains any run.</summary>
     public Task<bool> RunNextAsync(string device, CancellationToken ct) => RunNextAsync(WorkerProfile.Local(device), ct);
