@@ -238,7 +238,7 @@ public sealed class JobStore(StudioDatabase database)
     /// The jobs a worker with <paramref name="capacities"/> can run, as a condition on the job's needs; null capacities run
     /// anything. Parameters are added for each capacity, so the statement carries no value of its own.
     /// </summary>
-    private static string FitCondition(IReadOnlyList<ModelCapacity>? capacities, DynamicParameters parameters)
+    internal static string FitCondition(IReadOnlyList<ModelCapacity>? capacities, DynamicParameters parameters)
     {
         if (capacities is null)
             return "1 = 1";

@@ -115,8 +115,8 @@ public sealed class TrainingJobs
             return;
         var live = await _workers.ListLiveAsync(_time.GetUtcNow() - _options.LeaseDuration, ct);
         var needs = TrainingRunStore.NeedsOf(model, quantize, modelPath);
-        if (live.Count == 0 || live.Any(worker => worker.Capacities is not { } capacities
-                || capacities.Any(c => c.Model == needs.Model && (c.Quantize ?? 0) == (needs.Quantize ?? 0))))
+        // A run needs only the model at its quantization: workers do not estimate a training's memory.
+        if (live.Count == 0 || live.Any(worker => worker.CanRun(new JobNeeds(needs.Model, needs.Quantize, Pixels: 0))))
             return;
         var offered = live.SelectMany(worker => worker.Capacities ?? []).ToList();
         var problem = offered.Any(c => c.Model == needs.Model)

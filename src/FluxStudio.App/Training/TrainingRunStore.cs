@@ -120,14 +120,14 @@ public sealed partial class TrainingRunStore(
         var parameters = new DynamicParameters(new
         {
             device = worker.Device, worker = worker.Name, claim = Guid.NewGuid().ToString("N"), now = Sql.Timestamp(now),
-            leaseUntil = Sql.Timestamp(now + lease), lease,
+            leaseUntil = Sql.Timestamp(now + lease), lease, no = false,
         });
         await using var connection = await OpenAsync(ct);
         var row = await connection.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
             $"""
             UPDATE training_runs SET status = 'running', device = @device, worker = @worker, attempts = attempts + 1, started_at = @now,
-                error = NULL, finished_at = NULL, claim = @claim, lease_expires_at = {Sql.LeaseUntil}, cancel_requested = {Bool(false)}
-            WHERE id = (SELECT id FROM training_runs WHERE status = 'queued' AND {FitCondition(worker.Capacities, parameters)}
+                error = NULL, finished_at = NULL, claim = @claim, lease_expires_at = {Sql.LeaseUntil}, cancel_requested = @no
+            WHERE id = (SELECT id FROM training_runs WHERE status = 'queued' AND {JobStore.FitCondition(ModelOnly(worker.Capacities), parameters)}
                         ORDER BY created_at, id LIMIT 1 {Sql.SkipLocked})
             RETURNING {Columns}
             """, parameters, cancellationToken: ct));
@@ -196,7 +196,7 @@ public sealed partial class TrainingRunStore(
     {
         await using var connection = await OpenAsync(ct);
         return await connection.ExecuteAsync(new CommandDefinition(
-            $"UPDATE training_runs SET cancel_requested = {Bool(true)} WHERE id = @id AND status = 'running'", new { id },
+            "UPDATE training_runs SET cancel_requested = @yes WHERE id = @id AND status = 'running'", new { id, yes = true },
             cancellationToken: ct)) == 1;
     }
 
@@ -207,14 +207,14 @@ public sealed partial class TrainingRunStore(
         {
             run.Id, status = Name(run.Status), run.Step, run.TotalSteps, run.LastLoss, run.Error, run.Crashes, run.LoraName, run.ActivationKeyword,
             run.Claim, resumeFrom = Relative(run.Id, run.ResumeFrom), warnings = JsonSerializer.Serialize(run.Warnings),
-            finishedAt = run.FinishedAt is { } f ? Sql.Timestamp(f) : null,
+            finishedAt = run.FinishedAt is { } f ? Sql.Timestamp(f) : null, no = false,
         });
         await using var connection = await OpenAsync(ct);
         return await connection.ExecuteAsync(new CommandDefinition(
             $"""
             UPDATE training_runs SET status = @status, step = @Step, total_steps = @TotalSteps, last_loss = @LastLoss, error = @Error,
                 warnings = @warnings, resume_from = @resumeFrom, finished_at = @finishedAt, crashes = @Crashes, lora_name = @LoraName,
-                activation_keyword = @ActivationKeyword, claim = @Claim, lease_expires_at = NULL, cancel_requested = {Bool(false)}
+                activation_keyword = @ActivationKeyword, claim = @Claim, lease_expires_at = NULL, cancel_requested = @no
             WHERE id = @Id AND {condition}
             """, parameters, cancellationToken: ct)) == 1;
     }
@@ -339,24 +339,12 @@ public sealed partial class TrainingRunStore(
         CancelRequested = row.CancelRequested,
     };
 
-    /// <summary>The runs a worker with <paramref name="capacities"/> has the model for; null capacities run anything.</summary>
-    private static string FitCondition(IReadOnlyList<ModelCapacity>? capacities, DynamicParameters parameters)
-    {
-        if (capacities is null)
-            return "1 = 1";
-        var models = capacities.Select(c => (c.Model, Quantize: c.Quantize ?? 0)).Distinct().ToList();
-        if (models.Count == 0)
-            return "1 = 0";
-        return "(" + string.Join(" OR ", models.Select((model, i) =>
-        {
-            parameters.Add($"model{i}", model.Model);
-            parameters.Add($"quantize{i}", model.Quantize);
-            return $"(model = @model{i} AND COALESCE(quantize, 0) = @quantize{i})";
-        })) + ")";
-    }
-
-    /// <summary>A boolean literal: SQLite stores booleans as integers.</summary>
-    private string Bool(bool value) => database.IsShared ? (value ? "true" : "false") : (value ? "1" : "0");
+    /// <summary>
+    /// What a worker offers, as far as training goes: a run needs only the model at its quantization (workers do not
+    /// estimate a training's memory), so the pixel limits and the ControlNet are left out of the claim's condition.
+    /// </summary>
+    private static List<ModelCapacity>? ModelOnly(IReadOnlyList<ModelCapacity>? capacities) =>
+        capacities?.Select(c => c with { MaxPixels = null, ControlNet = true }).Distinct().ToList();
 
     internal static string Name(TrainingRunStatus status) => status.ToString().ToLowerInvariant();
 
