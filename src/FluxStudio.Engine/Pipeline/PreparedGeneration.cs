@@ -67,13 +67,16 @@ public sealed class PreparedGeneration : IDisposable
         var (rows, columns) = _pipeline.LatentGrid(width, height);
         var start = _inputs.Start is { } picture ? FluxPipeline.NoisedStart(picture, noise, _inputs.Timesteps[FirstStep]) : noise;
         progress?.Report(new GenerationProgress(GenerationStage.Denoising, FirstStep, steps));
-        var packed = FluxPipeline.Guard(_plan, "denoising", () => EulerSampler.Denoise(model.Transformer, start, _inputs.ImageIds, _inputs.Text,
-            _inputs.Timesteps, Guidance,
-            step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
-                Options.Previews ? FluxPipeline.Preview(step, rows, columns) : null)),
-            cancellationToken, _inputs.ControlNet, FirstStep));
+        var packed = FluxPipeline.Guard(_plan, "denoising", () =>
+        {
+            // Every step frees and allocates the same activations: their pages serve the next step, returned after the last.
+            using var keep = NativeHeap.KeepFreedPages();
+            return EulerSampler.Denoise(model.Transformer, start, _inputs.ImageIds, _inputs.Text, _inputs.Timesteps, Guidance,
+                step => progress?.Report(new GenerationProgress(GenerationStage.Denoising, step.Step + 1, step.Steps,
+                    Options.Previews ? FluxPipeline.Preview(step, rows, columns) : null)),
+                cancellationToken, _inputs.ControlNet, FirstStep);
+        });
 
-        NativeHeap.ReturnFreePages();
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new GenerationProgress(GenerationStage.Decoding, steps, steps));
         var decoded = FluxPipeline.Guard(_plan, "decoding the image", () => _pipeline.Decode(packed, rows, columns));

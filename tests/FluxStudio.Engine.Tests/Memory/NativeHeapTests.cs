@@ -1,0 +1,63 @@
+using System.Runtime.InteropServices;
+using FluxStudio.Engine.Memory;
+using static TorchSharp.torch;
+
+namespace FluxStudio.Engine.Tests.Memory;
+
+[CollectionDefinition(nameof(NativeHeapTests), DisableParallelization = true)]
+public sealed class NativeHeapCollection;
+
+/// <summary>
+/// <see cref="NativeHeap.KeepFreedPages"/> against glibc's own accounting (mallinfo2): alone in its collection, since
+/// the heap's settings and counters are the whole process's.
+/// </summary>
+[Collection(nameof(NativeHeapTests))]
+public sealed class NativeHeapTests
+{
+    // Above glibc's largest mmap threshold (32 MiB), below a thread heap's size (64 MiB).
+    private const long BlockBytes = 48L << 20;
+
+    [Fact]
+    public void WhileKeptALargeTensorComesFromTheHeapAndItsPagesStayAfterItIsFreed()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using (NativeHeap.KeepFreedPages())
+        {
+            var mapped = MappedBytesWhileAllocated();
+            Assert.True(mapped < BlockBytes, $"{mapped} bytes were mapped for a {BlockBytes}-byte tensor");
+            Assert.True(MallInfo().FreeInArenas >= (nuint)BlockBytes, "the freed tensor's block left the heap");
+        }
+        Assert.True(MappedBytesWhileAllocated() >= BlockBytes, "large tensors are not mapped again after the scope");
+    }
+
+    [Fact]
+    public void OverlappingScopesKeepPagesUntilTheLastEnds()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var outer = NativeHeap.KeepFreedPages();
+        using (NativeHeap.KeepFreedPages())
+        {
+        }
+        Assert.True(MappedBytesWhileAllocated() < BlockBytes, "the inner scope's end stopped keeping pages the outer scope keeps");
+        outer.Dispose();
+        outer.Dispose();
+        Assert.True(MappedBytesWhileAllocated() >= BlockBytes, "large tensors are not mapped again after the last scope");
+    }
+
+    private static long MappedBytesWhileAllocated()
+    {
+        var before = MallInfo().MappedBytes;
+        using var tensor = empty(BlockBytes, ScalarType.Byte);
+        return (long)MallInfo().MappedBytes - (long)before;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct HeapInfo
+    {
+        public readonly nuint Arena, OrdinaryBlocks, SmallBlocks, MappedBlocks, MappedBytes, MaxAllocated, FreedSmallBytes,
+            AllocatedBytes, FreeInArenas, Releasable;
+    }
+
+    [DllImport("libc", EntryPoint = "mallinfo2")]
+    private static extern HeapInfo MallInfo();
+}
