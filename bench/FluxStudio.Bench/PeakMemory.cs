@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using FluxStudio.Engine.Memory;
 
 namespace FluxStudio.Bench;
 
@@ -35,7 +36,7 @@ public static class PeakMemory
         }
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        _ = MallocTrim(0);
+        NativeHeap.ReturnFreePages();
         File.WriteAllText("/proc/self/clear_refs", "5");
         long before = Read("VmRSS");
         action();
@@ -47,9 +48,6 @@ public static class PeakMemory
         var match = Regex.Match(File.ReadAllText("/proc/self/status"), $@"{field}:\s+(\d+) kB");
         return long.Parse(match.Groups[1].Value) * 1024;
     }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int MallocTrim(nuint pad);
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int Mallopt(int parameter, int value);
