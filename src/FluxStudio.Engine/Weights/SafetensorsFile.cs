@@ -33,7 +33,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     private readonly SafeFileHandle? _file;
     private readonly long _dataStart;
     private readonly long _fileLength;
-    private readonly Dictionary<ScalarType, Tensor> _mappings = [];
+    private Tensor? _mappedBytes;
     private readonly Lock _mappingGate = new();
     private readonly List<(nint Start, long Length)> _notYetResident = [];
     private bool _disposed;
@@ -145,25 +145,27 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     private Tensor? Mapped(TensorInfo info)
     {
         if (!WeightMapping.IsEnabled || info.ByteLength == 0) return null;
-        long start = _dataStart + info.ByteOffset, elementSize = SafetensorsDType.SizeOf(info.DType);
-        if (start % elementSize != 0) return null;
-        using var elements = Mapping(info.DType, elementSize).narrow(0, start / elementSize, info.ByteLength / elementSize);
-        return elements.view(info.Shape);
+        long start = _dataStart + info.ByteOffset;
+        if (start % SafetensorsDType.SizeOf(info.DType) != 0) return null;
+        var bytes = MappedBytes().narrow(0, start, info.ByteLength);
+        if (info.DType != ScalarType.Byte) return MappedBytesView.Create(bytes, info.DType, info.Shape);
+        using (bytes)
+            return bytes.view(info.Shape);
     }
 
-    /// <summary>The whole file as one tensor of <paramref name="dtype"/> elements (libtorch has no dtype-changing view).</summary>
-    private Tensor Mapping(ScalarType dtype, long elementSize)
+    /// <summary>The whole file as one tensor of bytes, mapped once whatever dtypes the file stores (see <see cref="MappedBytesView"/>).</summary>
+    private Tensor MappedBytes()
     {
         lock (_mappingGate)
         {
-            if (_mappings.TryGetValue(dtype, out var mapping)) return mapping;
+            if (_mappedBytes is { } mapping) return mapping;
             if (RandomAccess.GetLength(_file!) < _fileLength)
                 throw Truncated();
-            mapping = from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype);
+            mapping = from_file(Path, shared: false, size: _fileLength, dtype: ScalarType.Byte);
             // Owned by this file, whatever dispose scope it was first needed in; the tensors made from it keep the
             // mapping alive after the file is closed.
             mapping.DetachFromDisposeScope();
-            return _mappings[dtype] = mapping;
+            return _mappedBytes = mapping;
         }
     }
 
@@ -230,7 +232,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var mapping in _mappings.Values) mapping.Dispose();
+        _mappedBytes?.Dispose();
         if (_view != null)
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();

@@ -112,6 +112,47 @@ public sealed class WeightMappingTests : IDisposable
         Assert.True(target.eq(1).all().item<bool>(), "the loaded values");
     }
 
+    /// <summary>
+    /// A quantized model stores uint8 weights beside bf16 scales: two mappings of one file would count the pages the
+    /// kernel maps around each fault twice in the resident memory. Every dtype shares one mapping, which goes away
+    /// with the last tensor on it.
+    /// </summary>
+    [Fact]
+    public void TensorsOfEveryDtypeShareOneMappingOfTheFile()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var path = _folder.File("mixed.safetensors");
+        var stored = new Dictionary<string, Tensor>
+        {
+            ["bytes"] = arange(0, 4096, dtype: ScalarType.Int32).remainder(251).to(ScalarType.Byte).reshape(64, 64),
+            ["halves"] = linspace(-3, 3, 2048).to(ScalarType.BFloat16).reshape(32, 64),
+            ["floats"] = linspace(-1, 1, 1000).reshape(10, 100),
+        };
+        SafetensorsWriter.Write(path, stored);
+
+        var loaded = stored.ToDictionary(pair => pair.Key, pair => empty(pair.Value.shape, pair.Value.dtype));
+        using (var file = SafetensorsFile.Open(path))
+        {
+            foreach (var (name, target) in loaded) file.LoadInto(name, target);
+            file.CompleteLoading();
+        }
+
+        var mappings = Mappings(path);
+        var holding = loaded.Values.Select(Address).Select(address => mappings.FindIndex(m => m.Start <= address && address < m.End)).ToList();
+        Assert.DoesNotContain(-1, holding);
+        Assert.Single(holding.Distinct());
+        foreach (var (name, value) in stored)
+            Assert.True(value.bytes.SequenceEqual(loaded[name].bytes), $"{name} as stored");
+
+        foreach (var (name, tensor) in loaded)
+        {
+            Assert.Contains(MappedFiles(), file => file == path);
+            tensor.Dispose();
+        }
+        Assert.DoesNotContain(MappedFiles(), file => file == path);
+        foreach (var value in stored.Values) value.Dispose();
+    }
+
     [Fact]
     public void AViewIntoALargerTensorIsWrittenIntoNotGivenTheFilesPages()
     {
