@@ -5,7 +5,9 @@ namespace FluxStudio.Engine.Flux;
 
 /// <summary>
 /// Parallel attention + MLP block over the joint [text, image] sequence: one fused input projection
-/// (q, k, v and the MLP's first layer) and one output projection of [attention | GELU(mlp)].
+/// (q, k, v and the MLP's first layer) and one output projection of [attention | GELU(mlp)], each computed by parts
+/// (<see cref="Linear.ForwardSplit"/>, <see cref="Linear.ForwardJoined"/>) so that neither the fused output nor the
+/// joined input is ever one tensor.
 /// </summary>
 public sealed class SingleStreamBlock : nn.Module
 {
@@ -32,13 +34,12 @@ public sealed class SingleStreamBlock : nn.Module
     {
         using var scope = NewDisposeScope();
         var (mod, _) = modulation.Forward(vec);
-        var projected = linear1.forward(mod.Apply(Modulation.Norm(x)));
-        var parts = projected.split([3L * _config.HiddenSize, _config.MlpHiddenDim], -1);
+        var parts = linear1.ForwardSplit(mod.Apply(Modulation.Norm(x)), 3L * _config.HiddenSize, _config.MlpHiddenDim);
         var (q, k, v) = Attention.SplitHeads(parts[0], _config.NumHeads);
         (q, k) = norm.Forward(q, k, v);
         var attention = Attention.Forward(q, k, v, pe);
         var mlp = TanhGelu.Apply(parts[1]);
-        var output = linear2.forward(cat([attention, mlp], 2));
+        var output = linear2.ForwardJoined(attention, mlp);
         return mod.AddGated(x, output).MoveToOuterDisposeScope();
     }
 }

@@ -46,9 +46,66 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         var output = Quantized is { } quantized
             ? DifferentiableQuantizedLinear.Linear(quantized, input, bias)
             : nn.functional.linear(input, weight, bias);
+        return Adapt(input, output);
+    }
+
+    private Tensor Adapt(Tensor input, Tensor output)
+    {
         foreach (var adapter in Adapters)
             output = adapter.Adapt(input, output);
         return output;
+    }
+
+    /// <summary>
+    /// The output split along its last dimension into parts of <paramref name="sizes"/>, each computed alone from its
+    /// rows of the weight: tensors of their own rather than views into one large output, the same values as splitting
+    /// <see cref="forward"/>'s. A fused projection's output can pass the largest block glibc keeps for reuse (64 MiB in
+    /// a thread's heap), and such a block comes back as fresh pages the kernel zeroes at every step. Adapters see the
+    /// whole input and output: with any, the parts are joined for them and split again, so that the base product is
+    /// the same with an adapter as without (a LoRA at scale 0 changes nothing, to the bit).
+    /// </summary>
+    public Tensor[] ForwardSplit(Tensor input, params long[] sizes)
+    {
+        // A quantized product that records a gradient keeps its weight for the backward pass; a part's weight is a
+        // view that would be gone by then.
+        if (Quantized != null && is_grad_enabled() && input.requires_grad) return forward(input).split(sizes, -1);
+        var parts = new Tensor[sizes.Length];
+        long start = 0;
+        for (int i = 0; i < sizes.Length; start += sizes[i++])
+        {
+            var partBias = bias?.narrow(0, start, sizes[i]);
+            parts[i] = Quantized is { } quantized
+                ? quantized.Rows(start, sizes[i]).Linear(input, partBias)
+                : nn.functional.linear(input, weight.narrow(0, start, sizes[i]), partBias);
+        }
+        return Adapters.Count == 0 ? parts : Adapt(input, cat(parts, -1)).split(sizes, -1);
+    }
+
+    /// <summary>
+    /// The layer applied to <paramref name="inputs"/> joined along their last dimension, without joining them:
+    /// Σ xᵢ·W[:, columnsᵢ]ᵀ + b, each product added into the first's output. Adapters are given the joined input.
+    /// </summary>
+    public Tensor ForwardJoined(params Tensor[] inputs)
+    {
+        long joined = inputs.Sum(input => input.shape[^1]);
+        if (joined != InFeatures)
+            throw new ArgumentException($"The inputs have {joined} features together; this layer takes {InFeatures}.", nameof(inputs));
+        if (Quantized != null) return forward(cat(inputs, -1));
+        long start = inputs[0].shape[^1];
+        var output = nn.functional.linear(inputs[0], weight.narrow(1, 0, start), bias);
+        foreach (var input in inputs.Skip(1))
+        {
+            long columns = input.shape[^1];
+            var part = weight.narrow(1, start, columns);
+            start += columns;
+            // The same product either way, so that a recorded forward gives what an unrecorded one does, to the bit.
+            var (sum, rows) = (output.view(-1, OutFeatures), input.reshape(-1, columns));
+            if (is_grad_enabled() && (input.requires_grad || output.requires_grad))
+                output = sum.addmm(rows, part.t()).view(output.shape);
+            else
+                sum.addmm_(rows, part.t());
+        }
+        return Adapters.Count == 0 ? output : Adapt(cat(inputs, -1), output);
     }
 
     // ---- Quantized storage (FluxStudio.Engine.Quantization) ----

@@ -85,6 +85,12 @@ public sealed class QuantizedWeight
             bias.MoveToOuterDisposeScope(), bits, inFeatures);
     }
 
+    /// <summary>Rows [start, start + count) as a weight of their own: views of this one's storage, valid while it is.</summary>
+    public QuantizedWeight Rows(long start, long count) =>
+        start == 0 && count == OutFeatures
+            ? this
+            : new QuantizedWeight(Packed.narrow(0, start, count), Scales.narrow(0, start, count), Biases.narrow(0, start, count), Bits, InFeatures);
+
     /// <summary>The dense weight rows [start, start + count) in <paramref name="dtype"/>.</summary>
     public Tensor Dequantize(ScalarType dtype = ScalarType.Float32, long start = 0, long? count = null)
     {
