@@ -84,13 +84,15 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     /// <summary>
     /// The layer applied to <paramref name="inputs"/> joined along their last dimension, without joining them:
     /// Σ xᵢ·W[:, columnsᵢ]ᵀ + b, each product added into the first's output. Adapters are given the joined input.
+    /// Only in float32 and float64: in a 16-bit dtype the partial sum would be rounded to it between the products, where
+    /// one product keeps its whole sum in float32, so there the inputs are joined.
     /// </summary>
     public Tensor ForwardJoined(params Tensor[] inputs)
     {
         long joined = inputs.Sum(input => input.shape[^1]);
         if (joined != InFeatures)
             throw new ArgumentException($"The inputs have {joined} features together; this layer takes {InFeatures}.", nameof(inputs));
-        if (Quantized != null) return forward(cat(inputs, -1));
+        if (Quantized != null || inputs[0].dtype is not (ScalarType.Float32 or ScalarType.Float64)) return forward(cat(inputs, -1));
         long start = inputs[0].shape[^1];
         var output = nn.functional.linear(inputs[0], weight.narrow(1, 0, start), bias);
         foreach (var input in inputs.Skip(1))

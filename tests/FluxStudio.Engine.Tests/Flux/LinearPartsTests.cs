@@ -9,10 +9,10 @@ public sealed class LinearPartsTests
     private const long In = 64, Out = 48;
     private static readonly long[] OutputParts = [12, 36], InputParts = [16, 48];
 
-    private static Linear Layer(int? bits)
+    private static Linear Layer(int? bits, ScalarType dtype = ScalarType.Float32)
     {
         var generator = new Generator(7);
-        var layer = new Linear(In, Out);
+        var layer = new Linear(In, Out, dtype: dtype);
         using (no_grad())
         {
             layer.weight.copy_(randn([Out, In], generator: generator));
@@ -54,6 +54,16 @@ public sealed class LinearPartsTests
         var inputs = InputParts.Select((size, i) => Input(size, 10 + (ulong)i)).ToArray();
         var expected = layer.forward(cat(inputs, -1));
         Assert.True(allclose(layer.ForwardJoined(inputs), expected, rtol: 1e-5, atol: 1e-5));
+    }
+
+    /// <summary>In bf16 a sum split over two products would be rounded between them: the inputs are joined instead.</summary>
+    [Fact]
+    public void JoinedBFloat16InputsGiveExactlyTheProductOfTheirConcatenation()
+    {
+        using var scope = NewDisposeScope();
+        using var layer = Layer(bits: null, ScalarType.BFloat16);
+        var inputs = InputParts.Select((size, i) => Input(size, 30 + (ulong)i).to(ScalarType.BFloat16)).ToArray();
+        TensorAssert.Identical(layer.forward(cat(inputs, -1)), layer.ForwardJoined(inputs), "bf16 joined");
     }
 
     [Fact]
