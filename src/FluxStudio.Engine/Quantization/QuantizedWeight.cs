@@ -96,9 +96,10 @@ public sealed class QuantizedWeight
     {
         long rows = count ?? OutFeatures - start;
         using var scope = NewDisposeScope();
-        var q = Unpack(Packed.narrow(0, start, rows), Bits).to(dtype).reshape(rows, InFeatures / GroupSize, GroupSize);
-        var scales = Scales.narrow(0, start, rows).to(dtype).unsqueeze(2);
-        var biases = Biases.narrow(0, start, rows).to(dtype).unsqueeze(2);
+        var part = Rows(start, rows);
+        var q = Unpack(part.Packed, Bits).to(dtype).reshape(rows, InFeatures / GroupSize, GroupSize);
+        var scales = part.Scales.to(dtype).unsqueeze(2);
+        var biases = part.Biases.to(dtype).unsqueeze(2);
         return addcmul(biases, q, scales, 1).reshape(rows, InFeatures).MoveToOuterDisposeScope();
     }
 

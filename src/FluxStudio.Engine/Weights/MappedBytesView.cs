@@ -23,12 +23,12 @@ internal static unsafe class MappedBytesView
     // By data address: the byte views keeping the mapping under each tensor made there (one per tensor).
     private static readonly Dictionary<nint, Stack<Tensor>> Keepers = [];
 
-    /// <summary>A <paramref name="dtype"/> tensor of <paramref name="shape"/> over <paramref name="bytes"/>, which it takes over.</summary>
-    public static Tensor Create(Tensor bytes, ScalarType dtype, long[] shape)
+    /// <summary>The stored tensor <paramref name="info"/> over <paramref name="bytes"/>, its bytes in the mapping, which it takes over.</summary>
+    public static Tensor Create(Tensor bytes, TensorInfo info)
     {
+        var (dtype, shape) = (info.DType, info.Shape);
         var (data, length) = WeightMapping.Range(bytes);
-        long elements = shape.Aggregate(1L, (product, size) => product * size);
-        if (bytes.dtype != ScalarType.Byte || !bytes.is_contiguous() || length != elements * SafetensorsDType.SizeOf(dtype))
+        if (bytes.dtype != ScalarType.Byte || !bytes.is_contiguous() || length != info.ElementCount * SafetensorsDType.SizeOf(dtype))
             throw new ArgumentException("Expected contiguous bytes as many as the tensor's.", nameof(bytes));
         bytes.DetachFromDisposeScope();
         lock (Gate)

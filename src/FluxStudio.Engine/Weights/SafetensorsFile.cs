@@ -148,7 +148,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
         long start = _dataStart + info.ByteOffset;
         if (start % SafetensorsDType.SizeOf(info.DType) != 0) return null;
         var bytes = MappedBytes().narrow(0, start, info.ByteLength);
-        if (info.DType != ScalarType.Byte) return MappedBytesView.Create(bytes, info.DType, info.Shape);
+        if (info.DType != ScalarType.Byte) return MappedBytesView.Create(bytes, info);
         using (bytes)
             return bytes.view(info.Shape);
     }

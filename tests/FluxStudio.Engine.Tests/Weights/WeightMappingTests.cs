@@ -144,7 +144,7 @@ public sealed class WeightMappingTests : IDisposable
         foreach (var (name, value) in stored)
             Assert.True(value.bytes.SequenceEqual(loaded[name].bytes), $"{name} as stored");
 
-        foreach (var (name, tensor) in loaded)
+        foreach (var tensor in loaded.Values)
         {
             Assert.Contains(MappedFiles(), file => file == path);
             tensor.Dispose();
