@@ -45,8 +45,21 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     {
         var output = Quantized is { } quantized
             ? DifferentiableQuantizedLinear.Linear(quantized, input, bias)
-            : nn.functional.linear(input, weight, bias);
+            : Product(input, weight, bias);
         return Adapt(input, output);
+    }
+
+    /// <summary>
+    /// x·Wᵀ + b over the last dimension of <paramref name="input"/>, as one matrix product that adds the bias itself
+    /// (addmm). TorchSharp's functional linear is libtorch's C++-frontend one: an input of three or more dimensions goes
+    /// to matmul and the bias is added in a pass of its own; and matmul, given rows it cannot view as one matrix (a
+    /// sequence narrowed out of a longer one), multiplies them as a batch, copying the whole weight first.
+    /// </summary>
+    public static Tensor Product(Tensor input, Tensor weight, Tensor? bias)
+    {
+        if (input.dim() <= 2) return nn.functional.linear(input, weight, bias);
+        var output = nn.functional.linear(input.reshape(-1, input.shape[^1]), weight, bias);
+        return output.view([.. input.shape[..^1], weight.shape[0]]);
     }
 
     private Tensor Adapt(Tensor input, Tensor output)
@@ -76,7 +89,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
             var partBias = bias?.narrow(0, start, sizes[i]);
             parts[i] = Quantized is { } quantized
                 ? quantized.Rows(start, sizes[i]).Linear(input, partBias)
-                : nn.functional.linear(input, weight.narrow(0, start, sizes[i]), partBias);
+                : Product(input, weight.narrow(0, start, sizes[i]), partBias);
         }
         return Adapters.Count == 0 ? parts : Adapt(input, cat(parts, -1)).split(sizes, -1);
     }
@@ -94,7 +107,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"The inputs have {joined} features together; this layer takes {InFeatures}.", nameof(inputs));
         if (Quantized != null || inputs[0].dtype is not (ScalarType.Float32 or ScalarType.Float64)) return forward(cat(inputs, -1));
         long start = inputs[0].shape[^1];
-        var output = nn.functional.linear(inputs[0], weight.narrow(1, 0, start), bias);
+        var output = Product(inputs[0], weight.narrow(1, 0, start), bias);
         foreach (var input in inputs.Skip(1))
         {
             long columns = input.shape[^1];

@@ -148,7 +148,7 @@ public sealed class QuantizedWeight
             {
                 var weight = DenseMatrix(0, rows);
                 Dequantize(weight, packed, scales, biases);
-                output = nn.functional.linear(input, weight, blockBias);
+                output = Layers.Linear.Product(input, weight, blockBias);
             }
             else
             {
@@ -157,7 +157,7 @@ public sealed class QuantizedWeight
                 var scratch = nibbles!.Matrix(0, rows, columns);
                 Dequantize(low, scratch.copy_(packed).bitwise_and_(0x0F), scales, biases);
                 Dequantize(high, scratch.copy_(packed).bitwise_right_shift_(NibbleShift(device)), scales, biases);
-                output = nn.functional.linear(even!, low, blockBias);
+                output = Layers.Linear.Product(even!, low, blockBias);
                 if (recording)
                     output = output + nn.functional.linear(odd!, high);
                 else
