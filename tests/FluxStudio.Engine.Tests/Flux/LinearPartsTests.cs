@@ -28,6 +28,27 @@ public sealed class LinearPartsTests
     [InlineData(null)]
     [InlineData(4)]
     [InlineData(8)]
+    public void RowsNarrowedOutOfALongerSequenceGiveTheWrittenOutProduct(int? bits)
+    {
+        // The double block's projections take the text and image rows narrowed out of the joint sequence: with a batch of
+        // one they are still one matrix, with two they are not.
+        using var scope = NewDisposeScope();
+        using var layer = Layer(bits);
+        var dense = layer.Quantized?.Dequantize(ScalarType.Float32) ?? layer.weight;
+        foreach (var batch in new[] { 1L, 2L })
+        {
+            var sequence = randn([batch, 9, In], generator: new Generator(3));
+            var rows = sequence.narrow(1, 2, 5);
+            var output = layer.forward(rows);
+            Assert.Equal([batch, 5, Out], output.shape);
+            TensorAssert.Close(rows.matmul(dense.t()) + layer.bias!, output, 1e-4, $"batch {batch}");
+        }
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(4)]
+    [InlineData(8)]
     public void SplitPartsAreTheWholeOutputsSlicesAndTensorsOfTheirOwn(int? bits)
     {
         using var scope = NewDisposeScope();
