@@ -39,7 +39,7 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         if (strength == 0) return output;
         using var scope = NewDisposeScope();
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
-        var delta = nn.functional.linear(nn.functional.linear(x, Down), Up).mul(strength);
+        var delta = Linear.Product(Linear.Product(x, Down, null), Up, null).mul(strength);
         if (Module.RowStart != 0 || Module.RowEnd != _outFeatures)
             delta = nn.functional.pad(delta, [Module.RowStart, _outFeatures - Module.RowEnd]);
         return output.add(delta.to(output.dtype)).MoveToOuterDisposeScope();

@@ -159,7 +159,7 @@ public sealed class QuantizedWeight
                 Dequantize(high, scratch.copy_(packed).bitwise_right_shift_(NibbleShift(device)), scales, biases);
                 output = Layers.Linear.Product(even!, low, blockBias);
                 if (recording)
-                    output = output + nn.functional.linear(odd!, high);
+                    output = output + Layers.Linear.Product(odd!, high, null);
                 else
                     output.view(-1, rows).addmm_(odd!.view(-1, columns), high.t());
             }

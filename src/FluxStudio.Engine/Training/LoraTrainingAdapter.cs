@@ -34,7 +34,7 @@ internal sealed class LoraTrainingAdapter : ILinearAdapter
         {
             if (module.Target.RowStart > row)
                 pieces.Add(zeros([.. leading, module.Target.RowStart - row], ScalarType.Float32, x.device));
-            pieces.Add(nn.functional.linear(nn.functional.linear(x, module.A), module.B));
+            pieces.Add(Linear.Product(Linear.Product(x, module.A, null), module.B, null));
             row = module.Target.RowEnd;
         }
         if (row < _outFeatures)
