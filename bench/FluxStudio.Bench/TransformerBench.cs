@@ -1,3 +1,4 @@
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Memory;
@@ -27,6 +28,8 @@ public static class TransformerBench
             void Product() => matmul(a, b).Dispose();
             // As in a generation's denoising loop: freed activations' pages serve the next forward.
             using var keep = NativeHeap.KeepFreedPages();
+            // Setting up ran on this thread; in the studio no idle OpenMP team is left behind (see ComputeThreads).
+            ComputeThreads.ReleaseTeam();
             var times = OnThreadOfItsOwn(() => Timing.Interleaved([Product, Product, Product, () => slice.Run(model)], rounds));
             double PeakMs(int round) => Math.Min(times[0][round], Math.Min(times[1][round], times[2][round]));
             double sliceMs = Timing.Median(times[3]);
@@ -84,6 +87,22 @@ public static class TransformerBench
         yield return new BenchResult("attention bf16 / matmul peak", Timing.MedianRatio(rounds, r => Fraction(3, r)), "ratio", $"{shape}; blocks of products");
         yield return new BenchResult("attention bf16, libtorch's fused kernel / matmul peak", Timing.MedianRatio(rounds, r => Fraction(4, r)), "ratio", shape);
         yield return new BenchResult("attention bf16, products / fused kernel (time)", Timing.MedianRatio(rounds, r => times[3][r] / times[4][r]), "ratio", shape);
+
+        // Engine work on a thread of its own, once while this thread keeps the OpenMP team it just used, once after
+        // releasing it, alternated (wall time): what ComputeThreads saves where engine work left a team on another thread.
+        double TimeOnThreadOfItsOwn() => OnThreadOfItsOwn(() =>
+            Timing.Median(() => Run(() => ScaledDotProductAttention.Compute(q, k, v)), runs: 3).TotalMilliseconds);
+        var besideIdleTeam = new double[rounds];
+        var alone = new double[rounds];
+        for (int round = 0; round < rounds; round++)
+        {
+            Product();
+            besideIdleTeam[round] = TimeOnThreadOfItsOwn();
+            ComputeThreads.ReleaseTeam();
+            alone[round] = TimeOnThreadOfItsOwn();
+        }
+        yield return new BenchResult("attention bf16 beside an idle OpenMP team / alone (time)",
+            Timing.MedianRatio(rounds, r => besideIdleTeam[r] / alone[r]), "ratio", $"{shape}, {get_num_threads()} threads");
     }
 
     /// <summary>Multiply-adds of every linear map and of attention (q·kᵀ and attention·v), × 2.</summary>

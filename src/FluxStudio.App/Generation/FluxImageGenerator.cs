@@ -57,7 +57,7 @@ public sealed class FluxImageGenerator(
             (k, token) => LoadAsync(k, target, memoryRequest, controlNet, planner, progress, token), ct);
         // Names are files in the LoRA folder; full paths stay as they are.
         var loraFolder = studio.CurrentValue.ResolveLoraFolder();
-        await Task.Run(() =>
+        await ComputeThreads.Run(() =>
         {
             lease.Model.UseLoras(request.Loras.Select(l => (Path.Combine(loraFolder, l.Name), l.Scale)).ToList());
             // Attached only while requests use it: one without a reference picture frees it.
@@ -87,7 +87,7 @@ public sealed class FluxImageGenerator(
         var lease = await _cache.AcquireAsync(key, (k, token) => LoadAsync(k, target, memoryRequest, null, planner, progress, token), ct);
         try
         {
-            await Task.Run(() =>
+            await ComputeThreads.Run(() =>
             {
                 lease.Model.UseLoras([]);
                 lease.Model.UseControlNet(null);
@@ -140,7 +140,7 @@ public sealed class FluxImageGenerator(
         logger.LogInformation("Loading {Model}", key);
         progress.Report(new GenerationProgress(0, 0) { Stage = GenerationStage.LoadingModel });
         var location = await locator.LocateAsync(key.Path, key.ModelAlias, partsFolder: null, DownloadProgress(progress), ct);
-        return await Task.Run(() =>
+        return await ComputeThreads.Run(() =>
         {
             var plan = planner.Check(location, target, key.Quantize, request, controlNet);
             try

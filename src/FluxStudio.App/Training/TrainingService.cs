@@ -3,6 +3,7 @@ using FluxStudio.App.Generation;
 using FluxStudio.App.Outputs;
 using FluxStudio.Engine;
 using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Training;
@@ -49,8 +50,7 @@ public sealed class TrainingService(IServiceProvider services, TrainedLoraCatalo
         });
         using var lease = await Generator(device).AcquireForTrainingAsync(variant, config.Quantize, plan.ModelPath, config.Width, config.Height,
             loading, ct);
-        var outcome = await Task.Factory.StartNew(() => Train(plan, config, new FluxPipeline(lease.Model), samples, checkpoint, progress, ct),
-            ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var outcome = await ComputeThreads.Run(() => Train(plan, config, new FluxPipeline(lease.Model), samples, checkpoint, progress, ct), ct);
         return await RegisterAsync(plan, config, outcome, ct);
     }
 

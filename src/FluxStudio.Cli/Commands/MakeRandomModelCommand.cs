@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.TinyModel;
 
 namespace FluxStudio.Cli.Commands;
@@ -38,7 +39,7 @@ public static class MakeRandomModelCommand
             };
             try
             {
-                long bytes = await Task.Run(() => RandomModelWriter.Write(folder, options,
+                long bytes = await ComputeThreads.Run(() => RandomModelWriter.Write(folder, options,
                     new Progress<string>(stage => Console.Error.WriteLine(stage)), cancellationToken), cancellationToken);
                 Console.WriteLine($"Wrote a random {result.GetValue(model)} model ({bytes / 1e9:F1} GB of weights) to {folder}. Try:");
                 Console.WriteLine($"  fluxstudio generate --path \"{folder}\" --prompt \"a lighthouse\" --width 256 --height 256 --seed 1");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Quantization;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,7 +33,7 @@ public static class SaveCommand
                 var location = host.Services.GetRequiredService<ModelLocator>().Locate(result.GetValue(from), result.GetValue(model)!);
                 var source = Path.GetDirectoryName(location.TransformerPath)!;
                 Console.Error.WriteLine($"Quantizing {location.Origin} to {bits} bits…");
-                await Task.Run(() => QuantizedModelWriter.Save(source, output, bits,
+                await ComputeThreads.Run(() => QuantizedModelWriter.Save(source, output, bits,
                     progress: new Progress<string>(stage => Console.Error.WriteLine(stage)), cancellationToken: cancellationToken), cancellationToken);
                 Console.WriteLine($"Wrote the {bits}-bit model to {output}");
                 return 0;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
@@ -87,16 +88,12 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
 
     public Task<FluxGenerationResult> GenerateAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default) =>
-        RunLong(() => Generate(options, progress, cancellationToken), cancellationToken);
+        ComputeThreads.Run(() => Generate(options, progress, cancellationToken), cancellationToken);
 
     /// <summary><see cref="Prepare"/> on a thread of its own.</summary>
     public Task<PreparedGeneration> PrepareAsync(FluxGenerationOptions options, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default) =>
-        RunLong(() => Prepare(options, progress, cancellationToken), cancellationToken);
-
-    /// <summary>Runs engine work that takes seconds to minutes on a dedicated thread rather than the thread pool.</summary>
-    internal static Task<T> RunLong<T>(Func<T> work, CancellationToken cancellationToken) =>
-        Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        ComputeThreads.Run(() => Prepare(options, progress, cancellationToken), cancellationToken);
 
     /// <summary>Checks a request against this model; the messages say what to change.</summary>
     public void Validate(FluxGenerationOptions options)

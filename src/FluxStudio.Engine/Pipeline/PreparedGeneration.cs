@@ -99,7 +99,7 @@ public sealed class PreparedGeneration : IDisposable
     /// <summary><see cref="Generate"/> on a thread of its own.</summary>
     public Task<FluxGenerationResult> GenerateAsync(ulong seed, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellationToken = default) =>
-        FluxPipeline.RunLong(() => Generate(seed, progress, cancellationToken), cancellationToken);
+        ComputeThreads.Run(() => Generate(seed, progress, cancellationToken), cancellationToken);
 
     public void Dispose()
     {
