@@ -25,8 +25,9 @@ public static class ScaledDotProductAttention
     public const long ChunkScoreBytes = 256L << 20;
 
     /// <summary>
-    /// The score memory one block of <see cref="Products"/> aims at: about one core's L2 cache, so that a block's
-    /// scores stay in cache from their product through the softmax to the product with v.
+    /// The score memory one block of <see cref="Products"/> aims at per libtorch thread: about one core's L2 cache, so
+    /// that a block's scores stay in cache from their product through the softmax to the product with v, on every core
+    /// that shares the block.
     /// </summary>
     public const long BlockScoreBytes = 1L << 20;
 
@@ -41,7 +42,7 @@ public static class ScaledDotProductAttention
         using var scope = NewDisposeScope();
         var (query, key, value) = (LastDimensionDense(q), LastDimensionDense(k), LastDimensionDense(v));
         var result = query.device.type == DeviceType.CPU && query.dtype == ScalarType.BFloat16 && !RecordsGradient(query, key, value)
-            ? Products(query, key, value, BlocksFor(query, key))
+            ? Products(query, key, value, BlocksFor(query, key, get_num_threads()))
             : HasFusedKernel(query.device.type)
             ? nn.functional.scaled_dot_product_attention(query, key, value)
             : Chunked(query, key, value, RowsPerChunk(query, key, ChunkScoreBytes));
@@ -52,17 +53,23 @@ public static class ScaledDotProductAttention
     public readonly record struct Blocks(long Heads, long Rows);
 
     /// <summary>
-    /// <see cref="BlockRows"/> query rows of as many heads as fit in <see cref="BlockScoreBytes"/>; fewer rows (down to
-    /// <see cref="MinBlockRows"/>) when one head's scores alone are larger, so that a block's memory grows linearly
-    /// with the key count.
+    /// <see cref="BlockRows"/> query rows of as many heads as fit in <see cref="BlockScoreBytes"/> per thread; fewer
+    /// rows (down to <see cref="MinBlockRows"/>) when one head's scores alone are larger, so that a block's memory grows
+    /// linearly with the key count.
     /// </summary>
-    public static Blocks BlocksFor(Tensor q, Tensor k)
+    /// <remarks>
+    /// Each operation on a block is one parallel region of libtorch's threads, a few per block: blocks as large as all
+    /// threads' caches halve their number on two threads (bf16 attention at the bench slice's size: 49–55 ms against
+    /// 63–68 ms with one head per block; on one thread the same either way).
+    /// </remarks>
+    public static Blocks BlocksFor(Tensor q, Tensor k, int threads)
     {
         long heads = q.shape[1], queries = q.shape[2], rowBytes = k.shape[2] * q.element_size();
+        long budget = BlockScoreBytes * Math.Max(1, threads);
         long rows = Math.Min(queries, BlockRows);
-        if (rows * rowBytes > BlockScoreBytes)
-            rows = Math.Min(queries, Math.Max(MinBlockRows, BlockScoreBytes / rowBytes));
-        return new Blocks(Math.Clamp(BlockScoreBytes / (rows * rowBytes), 1, heads), rows);
+        if (rows * rowBytes > budget)
+            rows = Math.Min(queries, Math.Max(MinBlockRows, budget / rowBytes));
+        return new Blocks(Math.Clamp(budget / (rows * rowBytes), 1, heads), rows);
     }
 
     /// <summary>

@@ -128,7 +128,7 @@ public sealed class ScaledDotProductAttentionTests
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = BFloat16Inputs(logitSpread: 1, heads: 3, queries: 37, keys: 37, headDim: 16);
-        TensorAssert.Identical(ScaledDotProductAttention.Products(q, k, v, ScaledDotProductAttention.BlocksFor(q, k)),
+        TensorAssert.Identical(ScaledDotProductAttention.Products(q, k, v, ScaledDotProductAttention.BlocksFor(q, k, get_num_threads())),
             ScaledDotProductAttention.Compute(q, k, v), "bf16 attention");
 
         var (q32, k32, v32) = Inputs(ScalarType.Float32);
@@ -151,23 +151,30 @@ public sealed class ScaledDotProductAttentionTests
     }
 
     [Theory]
-    [InlineData(24, 1280, 128)] // the FLUX.1 slice of the bench: 1024 + 256 tokens
-    [InlineData(24, 4608, 128)] // FLUX.1 at 1024²
-    [InlineData(1, 16384, 512)] // the VAE's attention at a 128 × 128 latent
-    [InlineData(1, 65536, 512)] // and at 256 × 256
-    [InlineData(3, 37, 16)]
-    public void ProductBlocksStayNearTheCacheBudgetAndGrowLinearlyWithTheKeys(long heads, long tokens, long headDim)
+    [InlineData(24, 1280, 128, 1)] // the FLUX.1 slice of the bench: 1024 + 256 tokens
+    [InlineData(24, 1280, 128, 2)]
+    [InlineData(24, 4608, 128, 1)] // FLUX.1 at 1024²
+    [InlineData(24, 4608, 128, 16)]
+    [InlineData(1, 16384, 512, 1)] // the VAE's attention at a 128 × 128 latent
+    [InlineData(1, 65536, 512, 1)] // and at 256 × 256
+    [InlineData(1, 65536, 512, 64)]
+    [InlineData(3, 37, 16, 2)]
+    public void ProductBlocksStayNearTheCacheBudgetAndGrowLinearlyWithTheKeys(long heads, long tokens, long headDim, int threads)
     {
         using var scope = NewDisposeScope();
         var q = empty([1, heads, tokens, headDim], ScalarType.BFloat16);
         long rowBytes = tokens * q.element_size();
 
-        var blocks = ScaledDotProductAttention.BlocksFor(q, q);
+        var blocks = ScaledDotProductAttention.BlocksFor(q, q, threads);
 
         Assert.InRange(blocks.Heads, 1, heads);
         Assert.InRange(blocks.Rows, Math.Min(tokens, ScaledDotProductAttention.MinBlockRows), Math.Min(tokens, ScaledDotProductAttention.BlockRows));
         long blockBytes = blocks.Heads * blocks.Rows * rowBytes;
-        Assert.True(blockBytes <= Math.Max(ScaledDotProductAttention.BlockScoreBytes, ScaledDotProductAttention.MinBlockRows * rowBytes),
+        long budget = ScaledDotProductAttention.BlockScoreBytes * threads;
+        Assert.True(blockBytes <= Math.Max(budget, ScaledDotProductAttention.MinBlockRows * rowBytes),
             $"a block of {blocks.Heads} heads × {blocks.Rows} rows holds {blockBytes} bytes of scores");
+        // The budget is used: one more head would not fit.
+        Assert.True(blocks.Heads == heads || (blocks.Heads + 1) * blocks.Rows * rowBytes > budget,
+            $"{blocks.Heads} heads × {blocks.Rows} rows leave room in {budget} bytes");
     }
 }
