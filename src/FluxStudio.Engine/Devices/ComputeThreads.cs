@@ -7,7 +7,7 @@ namespace FluxStudio.Engine.Devices;
 /// libgomp gives every thread that starts a parallel region a team of worker threads of its own, kept for as long as
 /// that thread lives. Once libgomp manages more threads than there are CPUs, every team stops spinning between
 /// regions and puts its workers to sleep instead, so each of a step's thousands of small regions (attention runs a few
-/// per block of queries) pays a futex wake-up: bf16 attention at the transformer slice's size took 1.4–1.6× as long
+/// per block of queries) pays a futex wake-up: bf16 attention at the transformer slice's size took 1.3–1.6× as long
 /// with one idle team left on another thread. Hence engine work runs on a thread of its own that gives its team back
 /// when the work ends, never on the thread pool, whose threads would keep their teams.
 /// </summary>
