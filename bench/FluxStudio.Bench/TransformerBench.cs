@@ -102,7 +102,7 @@ public static class TransformerBench
             alone[round] = TimeOnThreadOfItsOwn();
         }
         yield return new BenchResult("attention bf16 beside an idle OpenMP team / alone (time)",
-            Timing.MedianRatio(rounds, r => besideIdleTeam[r] / alone[r]), "ratio", $"{shape}, {get_num_threads()} threads");
+            Timing.MedianRatio(rounds, r => besideIdleTeam[r] / alone[r]), "ratio", $"{shape}; libtorch threads: {get_num_threads()}");
     }
 
     /// <summary>Multiply-adds of every linear map and of attention (q·kᵀ and attention·v), × 2.</summary>
