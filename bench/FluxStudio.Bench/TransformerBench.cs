@@ -45,17 +45,10 @@ public static class TransformerBench
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> on a new thread, as the studio generates on a worker thread: glibc gives every
-    /// thread but the process's first a heap of its own, which keeps no block over 64 MiB for reuse.
+    /// Runs <paramref name="work"/> the way the studio runs engine work (<see cref="ComputeThreads.Run{T}"/>): on a
+    /// thread of its own, where glibc gives a heap of its own that keeps no block over 64 MiB for reuse.
     /// </summary>
-    private static T OnThreadOfItsOwn<T>(Func<T> work)
-    {
-        T result = default!;
-        var thread = new Thread(() => result = work());
-        thread.Start();
-        thread.Join();
-        return result;
-    }
+    private static T OnThreadOfItsOwn<T>(Func<T> work) => ComputeThreads.Run(work).GetAwaiter().GetResult();
 
     /// <summary>
     /// The slice's joint attention alone in bf16 (24 heads of 128 over all its tokens): the engine's products against
