@@ -65,6 +65,9 @@ public static class TransformerBench
         using var a = randn([n, n]).to(ScalarType.BFloat16);
         using var b = randn([n, n]).to(ScalarType.BFloat16);
         void Product() => matmul(a, b).Dispose();
+        // As in denoising, where attention runs: outside it glibc hands the blocks' scores back to the system, and they
+        // come back as fresh pages the kernel must fault in and zero (2 000–4 000 faults per attention here).
+        using var keep = NativeHeap.KeepFreedPages();
         void Run(Func<Tensor> attention)
         {
             using var scope = NewDisposeScope();

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
+using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Sampling;
 using static TorchSharp.torch;
 
@@ -52,8 +53,9 @@ public sealed class TransformerSlice : IDisposable
     /// <summary>One forward pass, its tensors freed.</summary>
     public void Run(FluxTransformer model)
     {
-        using var scope = NewDisposeScope();
-        Forward(model);
+        using (NewDisposeScope()) Forward(model);
+        // As the sampler does after every step.
+        NativeHeap.FreeStepLeftovers();
     }
 
     public void Dispose()

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Memory;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Sampling;
@@ -57,6 +58,7 @@ public static class EulerSampler
             x.Dispose();
             x = stepped.MoveToOuterDisposeScope();
             afterStep?.Invoke(new DenoiseStep(i, steps, current, next, x, prediction) { Residuals = residuals });
+            NativeHeap.FreeStepLeftovers();
         }
         return x;
     }

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Flux;
+using FluxStudio.Engine.Memory;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -119,6 +120,7 @@ public sealed class LoraTrainer : IDisposable
         }
         cancellationToken.ThrowIfCancellationRequested();
         Optimizer.Step();
+        NativeHeap.FreeStepLeftovers();
         return new TrainingStepResult(Iteration, BatchLoss(losses), losses);
     }
 

@@ -44,6 +44,30 @@ public sealed class NativeHeapTests
         AssertLargeTensorsAreMapped("after the last scope");
     }
 
+    [Fact]
+    public void StepLeftoversAreFreedAtOnce()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const int Sums = 2_000;
+        using var tensor = zeros(1);
+        // Each sum's number becomes a native Scalar that only its finalizer frees. A first round takes what libtorch
+        // allocates once.
+        void Sum()
+        {
+            for (int i = 0; i < Sums; i++) tensor.add_(1.0);
+        }
+        Sum();
+        NativeHeap.FreeStepLeftovers();
+        var before = (long)MallInfo().AllocatedBytes;
+        Sum();
+        var held = (long)MallInfo().AllocatedBytes - before;
+        NativeHeap.FreeStepLeftovers();
+        var freed = held - ((long)MallInfo().AllocatedBytes - before);
+        Assert.Equal(2 * Sums, tensor.item<float>());
+        Assert.True(held >= Sums * 32L, $"{Sums} sums held only {held} bytes of the heap");
+        Assert.True(freed >= held * 9 / 10, $"{freed} of the {held} bytes the sums' numbers held were freed");
+    }
+
     // A freed block that was not at its heap's top stays in glibc's free lists after the scope (its pages returned, its
     // addresses kept), and a request it fits is served from there whatever the settings. So hold large tensors until
     // the heaps' free memory cannot serve one more: with mmap allowed again, that one must be mapped.
