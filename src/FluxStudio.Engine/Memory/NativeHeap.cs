@@ -20,9 +20,9 @@ public static class NativeHeap
     private const int KeptTrimThreshold = int.MaxValue;
 
     // A thread's arena (any thread but the process's first) grows in heaps of up to 64 MiB, each sized to the block that
-    // needed it plus this pad, and libtorch's blocks (posix_memalign) fit a freed block of their own size only with the
-    // alignment's worst case to spare. With glibc's pad the bench slice still gave back and faulted in again about 100 MB
-    // each forward in bf16; with a whole heap's pad, none, for 5 % more resident memory.
+    // needed it plus this pad, and glibc 2.36 serves libtorch's blocks (posix_memalign) from a freed block only with the
+    // alignment's worst case to spare. With glibc's pad the bench slice still gave back and faulted in again about
+    // 100 MB each bf16 forward; with a whole heap's pad, none, for 1–5 % more resident memory.
     private const int KeptTopPad = 64 << 20;
 
     [DllImport("libc", EntryPoint = "malloc_trim")]
@@ -69,17 +69,15 @@ public static class NativeHeap
     });
 
     /// <summary>
-    /// Frees the native memory that only finalizers free, for a stage that repeats the same allocations: call it at the
-    /// end of each step. TorchSharp makes a native Scalar for every number an operation takes, the alpha of every tensor
-    /// sum included (hundreds in a transformer step), and only a Scalar's finalizer frees it. Small managed objects
-    /// bring on a collection rarely, so until then these sit between the step's large freed blocks and keep them from
-    /// joining: the next step's blocks no longer fit, the heap grows, and its new pages must be faulted in and zeroed.
+    /// Hands the native memory that only finalizers free to the finalizer thread, for a stage that repeats the same
+    /// allocations: call it at the end of each step. TorchSharp makes a native Scalar for every number an operation takes,
+    /// the alpha of every tensor sum included (hundreds in a transformer step), and only a Scalar's finalizer frees it.
+    /// Small managed objects bring on a collection rarely, so until then these sit between the step's large freed blocks
+    /// and keep them from joining: the next step's blocks no longer fit, the heap grows, and its new pages must be faulted
+    /// in and zeroed. A collection of the youngest generation finds them; the finalizer thread frees them while the next
+    /// step begins (waiting for it made no difference to the faults).
     /// </summary>
-    public static void FreeStepLeftovers()
-    {
-        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
-        GC.WaitForPendingFinalizers();
-    }
+    public static void FreeStepLeftovers() => GC.Collect(0, GCCollectionMode.Forced, blocking: true);
 
     private static void Call(Action call)
     {
