@@ -17,8 +17,8 @@ public sealed class SharedQueueTests
 {
     private readonly CancellationToken _ct = CancellationToken.None;
 
-    private static StudioSandbox Sandbox(string provider) =>
-        new(provider: provider, configure: o => o.Queue.LeaseDuration = TimeSpan.FromMilliseconds(600));
+    private static StudioSandbox Sandbox(string provider, TimeSpan? lease = null) =>
+        new(provider: provider, configure: o => o.Queue.LeaseDuration = lease ?? TimeSpan.FromMilliseconds(600));
 
     /// <summary>SQLite measures leases by the app's clock (a fake one here), PostgreSQL by its own.</summary>
     private static async Task LetLeasesRunOutAsync(StudioSandbox sandbox)
@@ -253,7 +253,7 @@ public sealed class SharedQueueTests
     {
         // Renewed every third of the lease: a lease long enough that a renewal held up for a second by a busy machine
         // (the whole suite running) still comes in time.
-        using var sandbox = new StudioSandbox(provider: DatabaseOptions.Postgres, configure: o => o.Queue.LeaseDuration = TimeSpan.FromSeconds(2));
+        using var sandbox = Sandbox(DatabaseOptions.Postgres, lease: TimeSpan.FromSeconds(2));
         var hold = new TaskCompletionSource();
         var generator = new FakeImageGenerator { HoldAfterFirstStep = hold.Task };
         var queue = sandbox.CreateQueue(generator);
