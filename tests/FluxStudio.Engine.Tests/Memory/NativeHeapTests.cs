@@ -47,6 +47,38 @@ public sealed class NativeHeapTests
     }
 
     [Fact]
+    public void FreePagesWorthReturningGoBackToTheSystem()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        // In blocks a thread's heap can hold, so that they come from the heap whichever thread runs the test.
+        const long blockBytes = 16L << 20;
+        long blocks = 2 * NativeHeap.WorthReturningBytes / blockBytes, pages = blocks * blockBytes / Environment.SystemPageSize;
+        using (NativeHeap.KeepFreedPages())
+        {
+            // The heap takes a few rounds to settle: libtorch's aligned blocks fit freed ones only once those have joined.
+            long kept = long.MaxValue;
+            for (int round = 0; round < 8 && kept >= pages / 4; round++) kept = FaultsWhileTouching(blocks, blockBytes);
+            Assert.True(kept < pages / 4, $"{kept} page faults for {pages} pages kept in the heap");
+            NativeHeap.ReturnFreePages();
+            var returned = FaultsWhileTouching(blocks, blockBytes);
+            Assert.True(returned > pages / 2, $"{returned} page faults for {pages} pages that should have been returned");
+        }
+    }
+
+    // Allocates the blocks, writes every page, frees them: the process's page faults meanwhile (libtorch's threads write too).
+    private static long FaultsWhileTouching(long blocks, long blockBytes)
+    {
+        var before = MinorFaults();
+        var held = new List<Tensor>();
+        for (long i = 0; i < blocks; i++) held.Add(empty(blockBytes, ScalarType.Byte).fill_(1));
+        held.ForEach(tensor => tensor.Dispose());
+        return MinorFaults() - before;
+    }
+
+    private static long MinorFaults() =>
+        long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
+
+    [Fact]
     public void AStepsDroppedScalarsAreFreedOnceItEnds()
     {
         var scalars = DroppedScalars(1000);
