@@ -83,6 +83,8 @@ public static class TransformerBench
         yield return new BenchResult("attention bf16 / matmul peak", Timing.MedianRatio(rounds, r => Fraction(3, r)), "ratio", $"{shape}; blocks of products");
         yield return new BenchResult("attention bf16, libtorch's fused kernel / matmul peak", Timing.MedianRatio(rounds, r => Fraction(4, r)), "ratio", shape);
         yield return new BenchResult("attention bf16, products / fused kernel (time)", Timing.MedianRatio(rounds, r => times[3][r] / times[4][r]), "ratio", shape);
+        // After the timed rounds, so that a run whose attention slowed down also says whether its results were wrong.
+        yield return new BenchResult("attention bf16, products against float32 fused attention", LargestDifference(q, k, v), "max |diff|", shape);
 
         // Engine work on a thread of its own, once while this thread keeps the OpenMP team it just used, once after
         // releasing it, alternated (wall time): what ComputeThreads saves where engine work left a team on another thread.
@@ -99,6 +101,14 @@ public static class TransformerBench
         }
         yield return new BenchResult("attention bf16 beside an idle OpenMP team / alone (time)",
             Timing.MedianRatio(rounds, r => besideIdleTeam[r] / alone[r]), "ratio", $"{shape}; libtorch threads: {get_num_threads()}");
+    }
+
+    private static double LargestDifference(Tensor q, Tensor k, Tensor v)
+    {
+        using var scope = NewDisposeScope();
+        var (q32, k32, v32) = (q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32));
+        var products = ScaledDotProductAttention.Compute(q, k, v).to(ScalarType.Float32);
+        return (products - nn.functional.scaled_dot_product_attention(q32, k32, v32)).abs().max().item<float>();
     }
 
     /// <summary>Multiply-adds of every linear map and of attention (q·kᵀ and attention·v), × 2.</summary>
