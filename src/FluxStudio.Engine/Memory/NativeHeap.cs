@@ -51,21 +51,28 @@ public static class NativeHeap
     /// </summary>
     public static void ReturnFreePages() => Call(() =>
     {
-        if (FreeHeapBytes() is not { } free || free >= WorthReturningBytes) MallocTrim(0);
+        // Without glibc's counters (before 2.33) every call trims.
+        if (Usage() is not { } usage || usage.FreeBytes >= WorthReturningBytes) MallocTrim(0);
     });
 
-    // Null before glibc 2.33, which has no mallinfo2: there every call trims.
-    private static long? FreeHeapBytes()
+    /// <summary>What glibc counts of its heaps (mallinfo2); null where there is no such call (not glibc, or before 2.33).</summary>
+    public static HeapUsage? Usage()
     {
+        if (_unavailable) return null;
         try
         {
-            return (long)MallInfo().FreeInArenas;
+            var info = MallInfo();
+            return new HeapUsage((long)info.MappedBytes, (long)info.FreeInArenas);
         }
-        catch (EntryPointNotFoundException)
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             return null;
         }
     }
+
+    /// <param name="MappedBytes">Blocks served by mmap of their own, outside the heaps.</param>
+    /// <param name="FreeBytes">Free blocks in the heaps, whether their pages are still resident or already returned.</param>
+    public readonly record struct HeapUsage(long MappedBytes, long FreeBytes);
 
     /// <summary>
     /// Until disposed, freed blocks stay in the heap for the next allocations instead of going back to the system

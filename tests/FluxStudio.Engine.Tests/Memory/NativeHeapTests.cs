@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using FluxStudio.Engine.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -27,7 +26,7 @@ public sealed class NativeHeapTests
         {
             var mapped = MappedBytesWhileAllocated();
             Assert.True(mapped < BlockBytes, $"{mapped} bytes were mapped for a {BlockBytes}-byte tensor");
-            Assert.True(MallInfo().FreeInArenas >= (nuint)BlockBytes, "the freed tensor's block left the heap");
+            Assert.True(Usage().FreeBytes >= BlockBytes, "the freed tensor's block left the heap");
         }
         AssertLargeTensorsAreMapped("after the scope");
     }
@@ -115,9 +114,9 @@ public sealed class NativeHeapTests
         var held = new List<Tensor>();
         try
         {
-            var before = (long)MallInfo().MappedBytes;
-            var attempts = (long)MallInfo().FreeInArenas / BlockBytes + 2;
-            long Mapped() => (long)MallInfo().MappedBytes - before;
+            var before = Usage().MappedBytes;
+            var attempts = Usage().FreeBytes / BlockBytes + 2;
+            long Mapped() => Usage().MappedBytes - before;
             while (held.Count < attempts && Mapped() < BlockBytes) held.Add(empty(BlockBytes, ScalarType.Byte));
             Assert.True(Mapped() >= BlockBytes, $"none of {held.Count} tensors of {BlockBytes} bytes was mapped {when}");
         }
@@ -129,18 +128,11 @@ public sealed class NativeHeapTests
 
     private static long MappedBytesWhileAllocated()
     {
-        var before = MallInfo().MappedBytes;
+        var before = Usage().MappedBytes;
         using var tensor = empty(BlockBytes, ScalarType.Byte);
-        return (long)MallInfo().MappedBytes - (long)before;
+        return Usage().MappedBytes - before;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly struct HeapInfo
-    {
-        public readonly nuint Arena, OrdinaryBlocks, SmallBlocks, MappedBlocks, MappedBytes, MaxAllocated, FreedSmallBytes,
-            AllocatedBytes, FreeInArenas, Releasable;
-    }
-
-    [DllImport("libc", EntryPoint = "mallinfo2")]
-    private static extern HeapInfo MallInfo();
+    private static NativeHeap.HeapUsage Usage() =>
+        NativeHeap.Usage() ?? throw new InvalidOperationException("glibc's heap counters (mallinfo2) are not available here");
 }
