@@ -5,6 +5,7 @@ using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.TinyModel;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Bench;
@@ -15,6 +16,7 @@ namespace FluxStudio.Bench;
 /// </summary>
 public static class GenerationOverheadBench
 {
+    private static readonly Scalar Timestep = 0.5f, Guidance = 3.5f;
 
     public static IEnumerable<BenchResult> Run(BenchOptions options)
     {
@@ -42,8 +44,8 @@ public static class GenerationOverheadBench
             var (rows, columns) = (noise.shape[2] / 2, noise.shape[3] / 2);
             var latent = LatentPacking.Pack(noise);
             var ids = LatentPacking.ImageIds(1, rows, columns);
-            var t = full([1], 0.5f);
-            var g = full([1], 3.5f);
+            var t = full([1], Timestep);
+            var g = full([1], Guidance);
             void Scoped(Action action)
             {
                 using var inner = NewDisposeScope();

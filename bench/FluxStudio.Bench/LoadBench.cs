@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Bench;
@@ -20,7 +21,10 @@ public static class LoadBench
             var path = Path.Combine(directory.FullName, "synthetic.safetensors");
             var tensors = new Dictionary<string, Tensor>();
             for (int i = 0; i < totalBytes / tensorBytes; i++)
-                tensors[$"blocks.{i}.weight"] = full([tensorBytes / 2 / 4096, 4096], i, ScalarType.BFloat16);
+            {
+                using var value = i.ToScalar();
+                tensors[$"blocks.{i}.weight"] = full([tensorBytes / 2 / 4096, 4096], value, ScalarType.BFloat16);
+            }
             SafetensorsWriter.Write(path, tensors);
             foreach (var tensor in tensors.Values) tensor.Dispose();
             long fileBytes = new FileInfo(path).Length;

@@ -2,6 +2,7 @@ using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Bench;
@@ -15,6 +16,8 @@ namespace FluxStudio.Bench;
 /// </summary>
 public static class QuantizationBench
 {
+    private static readonly Scalar SqrtInFeatures = Math.Sqrt(3072);
+
     public static IEnumerable<BenchResult> Run(BenchOptions options)
     {
         foreach (var result in LayerRatios(options)) yield return result;
@@ -81,7 +84,7 @@ public static class QuantizationBench
     {
         using var scope = NewDisposeScope();
         var generator = new Generator(5);
-        var weight = (randn([9216, 3072], generator: generator) / Math.Sqrt(3072)).to(ScalarType.BFloat16);
+        var weight = (randn([9216, 3072], generator: generator) / SqrtInFeatures).to(ScalarType.BFloat16);
         int tokens = options.Quick ? 320 : 1280;
         var input = randn([1, tokens, 3072], generator: generator).to(ScalarType.BFloat16);
         using var _ = no_grad();

@@ -2,6 +2,7 @@ using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Bench;
@@ -13,6 +14,8 @@ namespace FluxStudio.Bench;
 public sealed class TransformerSlice : IDisposable
 {
     public static FluxConfig Config { get; } = FluxConfig.Dev with { Depth = 1, DepthSingleBlocks = 1 };
+
+    private static readonly Scalar Timestep = 0.5f, Guidance = 3.5f;
 
     private readonly Tensor _img, _ids, _txt, _txtIds, _y, _t, _g;
 
@@ -26,8 +29,8 @@ public sealed class TransformerSlice : IDisposable
         _txt = randn([1, TextTokens, Config.ContextInDim], generator: generator);
         _txtIds = LatentPacking.TextIds(1, TextTokens);
         _y = randn([1, Config.VecInDim], generator: generator);
-        _t = full([1], 0.5f);
-        _g = full([1], 3.5f);
+        _t = full([1], Timestep);
+        _g = full([1], Guidance);
     }
 
     public int ImageTokens { get; }

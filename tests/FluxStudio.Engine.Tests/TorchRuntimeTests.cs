@@ -6,6 +6,8 @@ namespace FluxStudio.Engine.Tests;
 
 public sealed class TorchRuntimeTests
 {
+    private static readonly Scalar SqrtHeadDim = Math.Sqrt(8);
+
     [Fact]
     public void LibTorchLoadsAndReportsItself()
     {
@@ -35,7 +37,7 @@ public sealed class TorchRuntimeTests
             q.to(ScalarType.BFloat16), k.to(ScalarType.BFloat16), v.to(ScalarType.BFloat16));
         Assert.Equal(ScalarType.BFloat16, attention.dtype);
 
-        var reference = matmul(softmax(matmul(q, k.transpose(-2, -1)) / Math.Sqrt(8), -1), v);
+        var reference = matmul(softmax(matmul(q, k.transpose(-2, -1)) / SqrtHeadDim, -1), v);
         var difference = (attention.to(ScalarType.Float32) - reference).abs().max().item<float>();
         Assert.True(difference < 0.05f, $"bf16 attention is {difference} away from the float32 definition");
     }

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.ControlNet;
@@ -18,7 +19,8 @@ public sealed record ControlNetGuide(FluxControlNet Model, Tensor Condition, dou
     public BlockResiduals? Residuals(Tensor latent, Tensor imageIds, TextConditioning text, Tensor timestep)
     {
         if (Strength == 0) return null;
-        using var guidance = Model.Config.GuidanceEmbed ? full([latent.shape[0]], Guidance, ScalarType.Float32, latent.device) : null;
+        using var guidanceValue = Guidance.ToScalar();
+        using var guidance = Model.Config.GuidanceEmbed ? full([latent.shape[0]], guidanceValue, ScalarType.Float32, latent.device) : null;
         return Model.Forward(latent, Condition, imageIds, text.Features, text.Ids, timestep, text.Pooled, guidance, Strength);
     }
 }

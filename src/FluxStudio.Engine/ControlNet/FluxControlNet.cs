@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using TorchSharp.Modules;
 using Linear = FluxStudio.Engine.Layers.Linear;
 using static TorchSharp.torch;
@@ -138,8 +139,11 @@ public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
         return new BlockResiduals(doubleResiduals, singleResiduals);
     }
 
-    private static Tensor Residual(Linear projection, Tensor hidden, double strength) =>
-        (projection.forward(hidden) * (float)strength).MoveToOuterDisposeScope();
+    private static Tensor Residual(Linear projection, Tensor hidden, double strength)
+    {
+        using var scale = ((float)strength).ToScalar();
+        return (projection.forward(hidden) * scale).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Reads the ControlNet's <c>config.json</c> (diffusers' <c>FluxControlNetModel</c> keys) as the sizes of its trunk.

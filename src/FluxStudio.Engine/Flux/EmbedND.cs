@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -13,6 +14,8 @@ namespace FluxStudio.Engine.Flux;
 /// </remarks>
 public sealed class EmbedND(double theta, IReadOnlyList<int> axesDim) : IDisposable
 {
+    private static readonly Scalar Zero = 0, Two = 2;
+
     private readonly Lock _gate = new();
     private (Tensor Ids, Tensor Table)? _last;
 
@@ -36,8 +39,9 @@ public sealed class EmbedND(double theta, IReadOnlyList<int> axesDim) : IDisposa
 
     private Tensor Rope(Tensor positions, int dim)
     {
-        var scale = arange(0, dim, 2, ScalarType.Float32, positions.device) / dim;
-        var omega = 1.0f / pow(tensor((float)theta, device: positions.device), scale);
+        using var width = dim.ToScalar();
+        var scale = arange(Zero, width, Two, ScalarType.Float32, positions.device) / width;
+        var omega = pow(tensor((float)theta, device: positions.device), scale).reciprocal();
         var angles = positions.to(ScalarType.Float32).unsqueeze(-1) * omega;
         var (c, s) = (cos(angles), sin(angles));
         var matrices = stack([c, -s, s, c], -1);

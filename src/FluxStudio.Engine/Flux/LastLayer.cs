@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using TorchSharp.Modules;
 using Linear = FluxStudio.Engine.Layers.Linear;
 using static TorchSharp.torch;
@@ -8,6 +9,8 @@ namespace FluxStudio.Engine.Flux;
 /// <summary>Adaptive LayerNorm (shift first, then scale) and the projection back to latent channels.</summary>
 public sealed class LastLayer : nn.Module
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // checkpoint names
     public readonly Linear linear;
     public readonly Sequential adaLN_modulation;
@@ -27,6 +30,6 @@ public sealed class LastLayer : nn.Module
         using var scope = NewDisposeScope();
         var halves = adaLN_modulation.forward(vec).chunk(2, 1);
         var (shift, scale) = (halves[0].unsqueeze(1), halves[1].unsqueeze(1));
-        return linear.forward((1 + scale) * Modulation.Norm(x) + shift).MoveToOuterDisposeScope();
+        return linear.forward((One + scale) * Modulation.Norm(x) + shift).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -7,10 +8,12 @@ namespace FluxStudio.Engine.Flux;
 public readonly record struct ModulationOut(Tensor Shift, Tensor Scale, Tensor Gate)
 {
     /// <summary>(1 + scale) · x + shift.</summary>
-    public Tensor Apply(Tensor normalized) => addcmul(Shift, 1 + Scale, normalized, 1);
+    public Tensor Apply(Tensor normalized) => addcmul(Shift, One + Scale, normalized, One);
 
     /// <summary>residual + gate · output, in one pass.</summary>
-    public Tensor AddGated(Tensor residual, Tensor output) => addcmul(residual, Gate, output, 1);
+    public Tensor AddGated(Tensor residual, Tensor output) => addcmul(residual, Gate, output, One);
+
+    private static readonly Scalar One = 1;
 }
 
 /// <summary>Linear(SiLU(vec)) split into 3 (single block) or 6 (double block: attention then MLP) chunks.</summary>

@@ -9,6 +9,8 @@ namespace FluxStudio.Engine.Layers;
 /// </summary>
 public static class Initialization
 {
+    private static readonly Scalar One = 1, Spread = 0.2;
+
     public static void Randomize(nn.Module module, Generator generator)
     {
         using var _ = no_grad();
@@ -23,13 +25,14 @@ public static class Initialization
     public static Tensor RandomValues(string name, long[] shape, Generator generator)
     {
         if (shape.Length == 1 && IsNormScale(name))
-            return 1 + 0.2 * randn(shape, generator: generator);
+            return One + Spread * randn(shape, generator: generator);
         if (shape.Length >= 2)
         {
             long fanIn = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
-            return randn(shape, generator: generator) / Math.Sqrt(fanIn);
+            using var deviation = Math.Sqrt(fanIn).ToScalar();
+            return randn(shape, generator: generator) / deviation;
         }
-        return 0.2 * randn(shape, generator: generator);
+        return Spread * randn(shape, generator: generator);
     }
 
     private static bool IsNormScale(string name) =>

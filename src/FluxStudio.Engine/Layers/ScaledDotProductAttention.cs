@@ -89,6 +89,7 @@ public static class ScaledDotProductAttention
         using var scope = NewDisposeScope();
         var (batch, heads, length) = (q.shape[0], q.shape[1], q.shape[2]);
         float scale = (float)(1 / Math.Sqrt(q.shape[3]));
+        using var minusScale = (-scale).ToScalar();
         var (keys, values) = (k.contiguous(), v.contiguous());
         var output = empty([batch, length, heads, v.shape[3]], q.dtype, q.device);
         for (long b = 0; b < batch; b++)
@@ -107,7 +108,7 @@ public static class ScaledDotProductAttention
                 Tensor shift;
                 using (no_grad())
                 using (var rough = block.bmm(keysT))
-                    shift = rough.amax([-1], keepdim: true).mul_(-scale);
+                    shift = rough.amax([-1], keepdim: true).mul_(minusScale);
                 // TorchSharp's Tensor.baddbmm(batch2, input): this·batch2·alpha + input·beta.
                 var weights = block.baddbmm(keysT, shift, beta: 1, alpha: scale).softmax(-1);
                 headOutput.narrow(1, start, rows).copy_(weights.bmm(headValues));

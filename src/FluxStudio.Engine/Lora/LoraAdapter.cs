@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Lora;
@@ -39,7 +40,8 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         if (strength == 0) return output;
         using var scope = NewDisposeScope();
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
-        var delta = Linear.Product(Linear.Product(x, Down, null), Up, null).mul(strength);
+        using var scale = strength.ToScalar();
+        var delta = Linear.Product(Linear.Product(x, Down, null), Up, null).mul(scale);
         if (Module.RowStart != 0 || Module.RowEnd != _outFeatures)
             delta = nn.functional.pad(delta, [Module.RowStart, _outFeatures - Module.RowEnd]);
         return output.add(delta.to(output.dtype)).MoveToOuterDisposeScope();
@@ -61,7 +63,8 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var rows = Layer.weight.narrow(0, Module.RowStart, Module.Rows);
-        var merged = rows.to(ScalarType.Float32).add(Up.matmul(Down).mul(strength));
+        using var scale = strength.ToScalar();
+        var merged = rows.to(ScalarType.Float32).add(Up.matmul(Down).mul(scale));
         rows.copy_(merged.to(rows.dtype));
     }
 

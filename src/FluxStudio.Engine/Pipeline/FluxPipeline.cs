@@ -4,6 +4,7 @@ using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Pipeline;
@@ -16,6 +17,8 @@ namespace FluxStudio.Engine.Pipeline;
 /// <param name="memory">Checks each generation against the memory available first (default: this machine's).</param>
 public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = null)
 {
+    private static readonly Scalar PreviewEpsilon = 1e-6, PreviewBlack = 0, PreviewWhite = 255;
+
     public LoadedFluxModel Model { get; } = model;
 
     public int DownsampleFactor => Model.VaeConfig.DownsampleFactor;
@@ -197,7 +200,12 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     /// Where image to image starts: the encoded picture moved along the flow to timestep σ of its first step,
     /// (1 − σ) · picture + σ · noise (mflux's interpolation), in float32.
     /// </summary>
-    public static Tensor NoisedStart(Tensor picture, Tensor noise, float sigma) => picture * (1 - sigma) + noise * sigma;
+    public static Tensor NoisedStart(Tensor picture, Tensor noise, float sigma)
+    {
+        using var pictureShare = (1 - sigma).ToScalar();
+        using var noiseShare = sigma.ToScalar();
+        return picture * pictureShare + noise * noiseShare;
+    }
 
     /// <summary>Unpacks the final latent and decodes it (in tiles when the whole image would take too much memory).</summary>
     public Tensor Decode(Tensor packed, long rows, long columns)
@@ -215,10 +223,11 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     internal static RgbImage Preview(DenoiseStep step, long rows, long columns)
     {
         using var scope = NewDisposeScope();
-        var clean = step.Latent - step.Prediction * step.NextTimestep;
+        using var nextTimestep = step.NextTimestep.ToScalar();
+        var clean = step.Latent - step.Prediction * nextTimestep;
         var latent = LatentPacking.Unpack(clean, rows, columns)[0].narrow(0, 0, 3).to(ScalarType.Float32, CPU);
         var (low, high) = (latent.amin([1, 2], keepdim: true), latent.amax([1, 2], keepdim: true));
-        var scaled = ((latent - low) / (high - low + 1e-6) * 255).clamp(0, 255).permute(1, 2, 0).contiguous();
+        var scaled = ((latent - low) / (high - low + PreviewEpsilon) * PreviewWhite).clamp(PreviewBlack, PreviewWhite).permute(1, 2, 0).contiguous();
         return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).bytes.ToArray());
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Quantization;
@@ -17,6 +18,9 @@ namespace FluxStudio.Engine.Quantization;
 /// </remarks>
 public sealed class QuantizedWeight
 {
+    private static readonly Scalar Zero = 0, One = 1, Sixteen = 16, SmallestSpan = 1e-30;
+    private static readonly Scalar MinusInfinity = double.NegativeInfinity, PlusInfinity = double.PositiveInfinity;
+
     public static readonly int[] SupportedBits = [4, 8];
 
     public QuantizedWeight(Tensor packed, Tensor scales, Tensor biases, int bits, long inFeatures)
@@ -75,10 +79,11 @@ public sealed class QuantizedWeight
         var bias = BFloat16AtMost(minimum);
         var biasValue = bias.to(ScalarType.Float32);
         // A constant group has span 0; any positive scale then represents it exactly enough (q = 0, w = bias).
-        var span = ((maximum - biasValue) / levels).clamp_min(1e-30);
+        using var top = levels.ToScalar();
+        var span = ((maximum - biasValue) / top).clamp_min(SmallestSpan);
         var scale = BFloat16AtLeast(span);
         var scaleValue = scale.to(ScalarType.Float32);
-        var q = ((groups - biasValue.unsqueeze(2)) / scaleValue.unsqueeze(2)).round().clamp(0, levels)
+        var q = ((groups - biasValue.unsqueeze(2)) / scaleValue.unsqueeze(2)).round().clamp(Zero, top)
             .to(ScalarType.Byte).reshape(outFeatures, inFeatures);
         var packed = Pack(q, bits);
         return new QuantizedWeight(packed.MoveToOuterDisposeScope(), scale.MoveToOuterDisposeScope(),
@@ -100,7 +105,7 @@ public sealed class QuantizedWeight
         var q = Unpack(part.Packed, Bits).to(dtype).reshape(rows, InFeatures / GroupSize, GroupSize);
         var scales = part.Scales.to(dtype).unsqueeze(2);
         var biases = part.Biases.to(dtype).unsqueeze(2);
-        return addcmul(biases, q, scales, 1).reshape(rows, InFeatures).MoveToOuterDisposeScope();
+        return addcmul(biases, q, scales, One).reshape(rows, InFeatures).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -212,28 +217,28 @@ public sealed class QuantizedWeight
     private static Tensor BFloat16AtMost(Tensor value)
     {
         var nearest = value.to(ScalarType.BFloat16);
-        return where(nearest.to(ScalarType.Float32) > value, nearest.nextafter(full_like(nearest, double.NegativeInfinity)), nearest);
+        return where(nearest.to(ScalarType.Float32) > value, nearest.nextafter(full_like(nearest, MinusInfinity)), nearest);
     }
 
     /// <summary>The smallest bfloat16 values not below <paramref name="value"/> (float32).</summary>
     private static Tensor BFloat16AtLeast(Tensor value)
     {
         var nearest = value.to(ScalarType.BFloat16);
-        return where(nearest.to(ScalarType.Float32) < value, nearest.nextafter(full_like(nearest, double.PositiveInfinity)), nearest);
+        return where(nearest.to(ScalarType.Float32) < value, nearest.nextafter(full_like(nearest, PlusInfinity)), nearest);
     }
 
     private static Tensor Pack(Tensor q, int bits)
     {
         if (bits == 8) return q.contiguous();
         var pairs = q.reshape(q.shape[0], q.shape[1] / 2, 2);
-        return pairs.select(2, 0).bitwise_or(pairs.select(2, 1).mul(16)).contiguous();
+        return pairs.select(2, 0).bitwise_or(pairs.select(2, 1).mul(Sixteen)).contiguous();
     }
 
     private static Tensor Unpack(Tensor packed, int bits)
     {
         if (bits == 8) return packed;
         var low = packed.bitwise_and(0x0F);
-        var high = packed.div(16, rounding_mode: RoundingMode.floor);
+        var high = packed.div(Sixteen, rounding_mode: RoundingMode.floor);
         return stack([low, high], 2).reshape(packed.shape[0], packed.shape[1] * 2);
     }
 }

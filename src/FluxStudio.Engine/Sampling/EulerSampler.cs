@@ -1,6 +1,7 @@
 using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Memory;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Sampling;
@@ -39,22 +40,24 @@ public static class EulerSampler
         long batch = latent.shape[0];
         var device = latent.device;
         var x = latent.to(ScalarType.Float32).clone();
-        using var guidanceVector = model.Config.GuidanceEmbed
-            ? full([batch], guidance ?? throw new ArgumentException("This model needs a guidance scale.", nameof(guidance)),
-                ScalarType.Float32, device)
+        using var guidanceValue = model.Config.GuidanceEmbed
+            ? (guidance ?? throw new ArgumentException("This model needs a guidance scale.", nameof(guidance))).ToScalar()
             : null;
+        using var guidanceVector = guidanceValue is null ? null : full([batch], guidanceValue, ScalarType.Float32, device);
         int steps = timesteps.Count - 1;
         for (int i = firstStep; i < steps; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             float current = timesteps[i], next = timesteps[i + 1];
-            var timestep = full([batch], current, ScalarType.Float32, device);
+            using var currentValue = current.ToScalar();
+            using var stepSize = ((double)next - current).ToScalar();
+            var timestep = full([batch], currentValue, ScalarType.Float32, device);
             var residuals = controlNet?.Residuals(x, imageIds, text, timestep);
             var prediction = model.Forward(x, imageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceVector, residuals: residuals)
                 .to(ScalarType.Float32);
             // The step size is the difference of the two float32 schedule values taken in double precision.
-            var stepped = x + prediction * ((double)next - current);
+            var stepped = x + prediction * stepSize;
             x.Dispose();
             x = stepped.MoveToOuterDisposeScope();
             afterStep?.Invoke(new DenoiseStep(i, steps, current, next, x, prediction) { Residuals = residuals });

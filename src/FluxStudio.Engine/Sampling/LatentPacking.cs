@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Sampling;
@@ -29,8 +30,10 @@ public static class LatentPacking
     public static Tensor ImageIds(long batch, long rows, long columns, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var rowIds = arange(rows, ScalarType.Float32, device).view(rows, 1).expand(rows, columns);
-        var columnIds = arange(columns, ScalarType.Float32, device).view(1, columns).expand(rows, columns);
+        using var rowCount = rows.ToScalar();
+        using var columnCount = columns.ToScalar();
+        var rowIds = arange(rowCount, ScalarType.Float32, device).view(rows, 1).expand(rows, columns);
+        var columnIds = arange(columnCount, ScalarType.Float32, device).view(1, columns).expand(rows, columns);
         var ids = stack([zeros(rows, columns, ScalarType.Float32, device), rowIds, columnIds], -1);
         return ids.reshape(1, rows * columns, 3).expand(batch, -1, -1).contiguous().MoveToOuterDisposeScope();
     }

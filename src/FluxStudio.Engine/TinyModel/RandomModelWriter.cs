@@ -185,10 +185,16 @@ public static class RandomModelWriter
             {
                 "qweight" => new PendingTensor(name, ScalarType.Byte, weight.Packed.shape,
                     () => randint(0, 256, weight.Packed.shape, ScalarType.Byte, generator: generator)),
-                "scales" => new PendingTensor(name, ScalarType.BFloat16, weight.Scales.shape, () => full(weight.Scales.shape, step, ScalarType.BFloat16)),
-                "biases" => new PendingTensor(name, ScalarType.BFloat16, weight.Biases.shape, () => full(weight.Biases.shape, -half, ScalarType.BFloat16)),
+                "scales" => new PendingTensor(name, ScalarType.BFloat16, weight.Scales.shape, () => Filled(weight.Scales.shape, step)),
+                "biases" => new PendingTensor(name, ScalarType.BFloat16, weight.Biases.shape, () => Filled(weight.Biases.shape, -half)),
                 _ => throw new InvalidOperationException($"{name}: not a quantized layer's tensor"),
             };
+        }
+
+        private static Tensor Filled(long[] shape, double value)
+        {
+            using var fill = value.ToScalar();
+            return full(shape, fill, ScalarType.BFloat16);
         }
 
         public void Dispose() => module.Dispose();

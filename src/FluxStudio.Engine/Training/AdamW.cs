@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -83,13 +84,15 @@ public sealed class AdamW : IDisposable
     {
         var s = Settings;
         double lr = LearningRate;
-        parameter.mul_(1 - lr * s.WeightDecay);
-        m.mul_(s.Beta1).add_(gradient, alpha: 1 - s.Beta1);
-        v.mul_(s.Beta2).addcmul_(gradient, gradient, value: 1 - s.Beta2);
         double correction1 = 1 - Math.Pow(s.Beta1, StepCount);
         double correction2Sqrt = Math.Sqrt(1 - Math.Pow(s.Beta2, StepCount));
-        using var denominator = v.sqrt().div_(correction2Sqrt).add_(s.Eps);
-        parameter.addcdiv_(m, denominator, value: -(lr / correction1));
+        using Scalar decay = 1 - lr * s.WeightDecay, beta1 = s.Beta1, gradientShare = 1 - s.Beta1, beta2 = s.Beta2,
+            squareShare = 1 - s.Beta2, correction2 = correction2Sqrt, eps = s.Eps, stepSize = -(lr / correction1);
+        parameter.mul_(decay);
+        m.mul_(beta1).add_(gradient, alpha: gradientShare);
+        v.mul_(beta2).addcmul_(gradient, gradient, value: squareShare);
+        using var denominator = v.sqrt().div_(correction2).add_(eps);
+        parameter.addcdiv_(m, denominator, value: stepSize);
     }
 
     /// <summary>MLX's AdamW without bias correction: scalars are float32 arrays, combined in float32 before they meet the tensors.</summary>
@@ -97,10 +100,12 @@ public sealed class AdamW : IDisposable
     {
         var s = Settings;
         float lr = (float)LearningRate;
-        parameter.mul_(1f - lr * (float)s.WeightDecay);
-        m.mul_((float)s.Beta1).add_(gradient.mul((float)(1 - s.Beta1)));
-        v.mul_((float)s.Beta2).add_(gradient.square().mul_((float)(1 - s.Beta2)));
-        using var update = m.mul(lr).div_(v.sqrt().add_((float)s.Eps));
+        using Scalar decay = 1f - lr * (float)s.WeightDecay, beta1 = (float)s.Beta1, gradientShare = (float)(1 - s.Beta1),
+            beta2 = (float)s.Beta2, squareShare = (float)(1 - s.Beta2), rate = lr, eps = (float)s.Eps;
+        parameter.mul_(decay);
+        m.mul_(beta1).add_(gradient.mul(gradientShare));
+        v.mul_(beta2).add_(gradient.square().mul_(squareShare));
+        using var update = m.mul(rate).div_(v.sqrt().add_(eps));
         parameter.sub_(update);
     }
 

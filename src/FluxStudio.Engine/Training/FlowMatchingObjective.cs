@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Flux;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -46,7 +47,9 @@ public sealed class FlowMatchingObjective(FluxTransformer transformer, int steps
         var device = example.CleanLatent.device;
         var clean = example.CleanLatent;
         var noise = draw.Noise;
-        var noisy = clean * (1f - sigma) + noise * sigma;
+        using var cleanShare = (1f - sigma).ToScalar();
+        using var noiseShare = sigma.ToScalar();
+        var noisy = clean * cleanShare + noise * noiseShare;
         using var timestep = tensor(new[] { sigma }, device: device);
         using var guidanceInput = Transformer.Config.GuidanceEmbed ? tensor(new[] { (float)Guidance }, device: device) : null;
         var text = example.Text;

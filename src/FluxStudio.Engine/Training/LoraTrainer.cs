@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Memory;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -110,7 +111,8 @@ public sealed class LoraTrainer : IDisposable
             var forward = Objective.Forward(batch[i], draws[i]);
             try
             {
-                forward.Loss.div(batch.Count).backward();
+                using var batchSize = batch.Count.ToScalar();
+                forward.Loss.div(batchSize).backward();
             }
             finally
             {

@@ -2,6 +2,7 @@ using System.Globalization;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Lora;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
@@ -195,7 +196,10 @@ public sealed class TrainableLora : IDisposable
                     $"configuration need [{string.Join(", ", module.A.shape)}] and [{string.Join(", ", module.B.shape)}].");
             string alphaKey = $"{module.PeftModule}.alpha";
             if (alphas.Contains(alphaKey))
-                b = b.mul(file.Load(alphaKey, ScalarType.Float64).reshape(1)[0].item<double>() / module.Rank);
+            {
+                using var alphaOverRank = (file.Load(alphaKey, ScalarType.Float64).reshape(1)[0].item<double>() / module.Rank).ToScalar();
+                b = b.mul(alphaOverRank);
+            }
             module.A.copy_(a);
             module.B.copy_(b);
         }

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -77,7 +78,8 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var mean = EncodeMoments(image).narrow(1, 0, Config.LatentChannels);
-        return mean.sub(Config.ShiftFactor).mul_(Config.ScaleFactor).MoveToOuterDisposeScope();
+        using Scalar shift = Config.ShiftFactor, scale = Config.ScaleFactor;
+        return mean.sub(shift).mul_(scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>Latent [B, z, h, w] as the transformer sees it → image [B, C, h·f, w·f], roughly in [-1, 1].</summary>
@@ -113,8 +115,11 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
         return Decode(latent);
     }
 
-    private Tensor Unscale(Tensor latent) =>
-        ToModel(latent, Config.LatentChannels, "latent").div(Config.ScaleFactor).add_(Config.ShiftFactor);
+    private Tensor Unscale(Tensor latent)
+    {
+        using Scalar shift = Config.ShiftFactor, scale = Config.ScaleFactor;
+        return ToModel(latent, Config.LatentChannels, "latent").div(scale).add_(shift);
+    }
 
     private Tensor ToModel(Tensor input, int channels, string what)
     {

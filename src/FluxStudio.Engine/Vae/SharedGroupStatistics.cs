@@ -14,6 +14,8 @@ namespace FluxStudio.Engine.Vae;
 /// </remarks>
 internal sealed class SharedGroupStatistics : IDisposable
 {
+    private static readonly Scalar Zero = 0;
+
     private readonly List<(Tensor Sum, Tensor SquareSum, long Count)?> _gathering = [];
     private readonly List<(Tensor Mean, Tensor Variance)> _frozen = [];
     private int _next;
@@ -40,8 +42,9 @@ internal sealed class SharedGroupStatistics : IDisposable
         {
             var (sum, squareSum, count) = sums ?? throw new InvalidOperationException("a norm gathered no pixels");
             using var scope = NewDisposeScope();
-            var mean = sum / count;
-            var variance = (squareSum / count - mean.square()).clamp_min(0);
+            using var pixels = count.ToScalar();
+            var mean = sum / pixels;
+            var variance = (squareSum / pixels - mean.square()).clamp_min(Zero);
             _frozen.Add((mean.DetachFromDisposeScope(), variance.DetachFromDisposeScope()));
             sum.Dispose();
             squareSum.Dispose();
@@ -62,7 +65,8 @@ internal sealed class SharedGroupStatistics : IDisposable
         var batch = x.shape[0];
         var (mean, variance) = _frozen[index];
         var grouped = x.reshape(batch, groups, -1);
-        var normalized = (grouped - mean.to(x.dtype).unsqueeze(-1)) * (variance + epsilon).rsqrt().to(x.dtype).unsqueeze(-1);
+        using var eps = epsilon.ToScalar();
+        var normalized = (grouped - mean.to(x.dtype).unsqueeze(-1)) * (variance + eps).rsqrt().to(x.dtype).unsqueeze(-1);
         return normalized.reshape(x.shape).MoveToOuterDisposeScope();
     }
 

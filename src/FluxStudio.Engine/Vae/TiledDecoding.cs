@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -5,6 +6,8 @@ namespace FluxStudio.Engine.Vae;
 /// <summary>Runs the decoder's up path tile by tile over latent-resolution features and blends the tiles.</summary>
 internal static class TiledDecoding
 {
+    private static readonly Scalar Zero = 0, One = 1, Half = 0.5;
+
     public static Tensor Decode(Decoder decoder, Tensor features, AutoEncoderConfig config, VaeTiling tiling,
         IProgress<double>? progress, CancellationToken cancellationToken)
     {
@@ -85,11 +88,12 @@ internal static class TiledDecoding
         /// </summary>
         public Tensor BlendRamp(int factor, Device device)
         {
-            var band = Math.Max(1.0, Overlap * factor / 2.0);
-            var position = arange(Length * factor, ScalarType.Float32, device).add_(0.5);
+            using Scalar band = Math.Max(1.0, Overlap * factor / 2.0), length = Length * factor,
+                ownedStart = OwnedStart * factor, ownedEnd = (OwnedStart + OwnedLength) * factor;
+            var position = arange(length, ScalarType.Float32, device).add_(Half);
             var weight = ones(Length * factor, ScalarType.Float32, device);
-            if (HasPrevious) weight = minimum(weight, ((position - OwnedStart * factor) / band + 0.5).clamp(0, 1));
-            if (HasNext) weight = minimum(weight, (((OwnedStart + OwnedLength) * factor - position) / band + 0.5).clamp(0, 1));
+            if (HasPrevious) weight = minimum(weight, ((position - ownedStart) / band + Half).clamp(Zero, One));
+            if (HasNext) weight = minimum(weight, ((ownedEnd - position) / band + Half).clamp(Zero, One));
             return weight;
         }
     }

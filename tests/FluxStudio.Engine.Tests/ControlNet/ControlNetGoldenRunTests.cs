@@ -3,6 +3,7 @@ using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Tests.Pipeline;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.ControlNet;
@@ -60,9 +61,11 @@ public sealed class ControlNetGoldenRunTests : IClassFixture<ControlNetTinyModel
         using var scope = NewDisposeScope();
         var edges = CannyControlImage.Prepare(_controlImage, ControlNetTiny.RunParameters.Width, ControlNetTiny.RunParameters.Height);
         var vae = _pipeline.Model.Vae.Config;
+        using var shiftFactor = vae.ShiftFactor.ToScalar();
+        using var scaleFactor = vae.ScaleFactor.ToScalar();
         var raw = _pipeline.EncodeControlImage(edges, ControlNetEncoding.Mflux);
         var scaled = _pipeline.EncodeControlImage(edges, ControlNetEncoding.Diffusers);
-        TensorAssert.Close((raw - vae.ShiftFactor) * vae.ScaleFactor, scaled, 1e-5, "diffusers' conditioning from mflux's");
+        TensorAssert.Close((raw - shiftFactor) * scaleFactor, scaled, 1e-5, "diffusers' conditioning from mflux's");
     }
 
     [Theory]

@@ -1,11 +1,14 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
 
 public sealed class EmbedNDTests
 {
+    private static readonly Scalar Mark = 1;
+
     private static Tensor Ids(int rows, int columns) => cat([LatentPacking.TextIds(1, 8), LatentPacking.ImageIds(1, rows, columns)], 1);
 
     [Fact]
@@ -21,10 +24,10 @@ public sealed class EmbedNDTests
         using (var second = embed.Forward(sameIds))
         {
             TensorAssert.Identical(expected, second, "kept table");
-            second.add_(1); // marks the kept table, to tell it from a recomputed one
+            second.add_(Mark); // marks the kept table, to tell it from a recomputed one
         }
         using (var third = embed.Forward(sameIds))
-            TensorAssert.Identical(expected + 1, third, "the kept table, not a new one");
+            TensorAssert.Identical(expected + Mark, third, "the kept table, not a new one");
 
         using var otherIds = Ids(6, 4);
         using var other = embed.Forward(otherIds);

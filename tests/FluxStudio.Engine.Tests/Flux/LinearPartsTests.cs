@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
@@ -135,6 +136,8 @@ public sealed class LinearPartsTests
 
     private sealed class RecordingAdapter : ILinearAdapter
     {
+        private static readonly Scalar Addition = 1;
+
         public long[]? InputShape { get; private set; }
 
         public long[]? OutputShape { get; private set; }
@@ -142,7 +145,7 @@ public sealed class LinearPartsTests
         public Tensor Adapt(Tensor input, Tensor output)
         {
             (InputShape, OutputShape) = (input.shape, output.shape);
-            return output + 1;
+            return output + Addition;
         }
     }
 }

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
@@ -9,7 +10,8 @@ public sealed class ScaledDotProductAttentionTests
     private static Tensor Reference(Tensor q, Tensor k, Tensor v)
     {
         var (q64, k64, v64) = (q.to(ScalarType.Float64), k.to(ScalarType.Float64), v.to(ScalarType.Float64));
-        var scores = q64.matmul(k64.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]);
+        using var sqrtHeadDim = Math.Sqrt(q.shape[^1]).ToScalar();
+        var scores = q64.matmul(k64.transpose(-2, -1)) / sqrtHeadDim;
         return scores.softmax(-1).matmul(v64);
     }
 
@@ -27,7 +29,7 @@ public sealed class ScaledDotProductAttentionTests
     private static (Tensor Q, Tensor K, Tensor V) BFloat16Inputs(double logitSpread, long heads, long queries, long keys, long headDim)
     {
         var generator = new Generator(3);
-        var magnitude = Math.Sqrt(logitSpread);
+        using var magnitude = Math.Sqrt(logitSpread).ToScalar();
         var q = (randn([2, heads, queries, headDim], generator: generator) * magnitude).to(ScalarType.BFloat16);
         var k = (randn([2, heads, keys, headDim], generator: generator) * magnitude).to(ScalarType.BFloat16);
         var v = randn([2, heads, keys, headDim], generator: generator).to(ScalarType.BFloat16);

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
@@ -38,12 +39,13 @@ public sealed class TransformerGradientTests
 
         var direction = randn(img.shape, generator: generator);
         const double step = 1e-2;
+        using var stepScalar = step.ToScalar();
         double Objective(Tensor x)
         {
             using var _ = no_grad();
             return (Forward(x) * weighting).sum().item<float>();
         }
-        double numeric = (Objective(img + step * direction) - Objective(img - step * direction)) / (2 * step);
+        double numeric = (Objective(img + stepScalar * direction) - Objective(img - stepScalar * direction)) / (2 * step);
         double analytic = (input.grad! * direction).sum().item<float>();
         Assert.True(Math.Abs(numeric - analytic) <= 0.02 * Math.Abs(numeric) + 1e-3,
             $"directional derivative: autograd {analytic}, finite difference {numeric}");

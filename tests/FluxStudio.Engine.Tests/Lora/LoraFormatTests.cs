@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Lora;
+using TorchSharp;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
 
@@ -12,6 +13,7 @@ namespace FluxStudio.Engine.Tests.Lora;
 public sealed class LoraFormatTests : IDisposable
 {
     private const long H = 64, M = 256;
+    private static readonly Scalar FactorScale = 0.2f, FiniteValue = 0.1f;
 
     private readonly TempFolder _folder = new();
     private readonly FluxTransformer _model = LoraTestModel.Load();
@@ -33,7 +35,7 @@ public sealed class LoraFormatTests : IDisposable
     private static (Tensor Down, Tensor Up) Factors(long rank, long inFeatures, long rows, int seed)
     {
         using var generator = new Generator((ulong)seed, CPU);
-        return (randn([rank, inFeatures], generator: generator).mul(0.2f), randn([rows, rank], generator: generator).mul(0.2f));
+        return (randn([rank, inFeatures], generator: generator).mul(FactorScale), randn([rows, rank], generator: generator).mul(FactorScale));
     }
 
     private TestLora PeftLora()
@@ -296,8 +298,8 @@ public sealed class LoraFormatTests : IDisposable
         const string module = "lora_unet_double_blocks_0_img_attn_proj";
         var tensors = new Dictionary<string, Tensor>
         {
-            [$"{module}.lora_down.weight"] = full(4, H, 0.1f),
-            [$"{module}.lora_up.weight"] = full(H, 4, 0.1f),
+            [$"{module}.lora_down.weight"] = full(4, H, FiniteValue),
+            [$"{module}.lora_up.weight"] = full(H, 4, FiniteValue),
             [$"{module}.alpha"] = tensor(4f),
         };
         tensors[$"{module}.{part}"].view(-1)[0] = tensor(bad);

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Lora;
@@ -28,7 +29,8 @@ internal static class LoraTestModel
     {
         using var _ = no_grad();
         var parameter = model.named_parameters().Single(p => p.name == weight).parameter;
-        parameter.narrow(0, rowStart, up.shape[0]).add_(up.to(ScalarType.Float64).matmul(down.to(ScalarType.Float64)).mul(strength).to(parameter.dtype));
+        using var scale = strength.ToScalar();
+        parameter.narrow(0, rowStart, up.shape[0]).add_(up.to(ScalarType.Float64).matmul(down.to(ScalarType.Float64)).mul(scale).to(parameter.dtype));
     }
 
     public static string Write(string directory, string name, IEnumerable<KeyValuePair<string, Tensor>> tensors)

@@ -18,6 +18,9 @@ public sealed class NativeHeapTests
     // Above glibc's largest mmap threshold (32 MiB), below a thread heap's size (64 MiB).
     private const long BlockBytes = 48L << 20;
 
+    /// <summary>The byte every page of a touched block is set to.</summary>
+    private static readonly Scalar Written = 1;
+
     [Fact]
     public void WhileKeptALargeTensorComesFromTheHeapAndItsPagesStayAfterItIsFreed()
     {
@@ -69,7 +72,7 @@ public sealed class NativeHeapTests
     {
         var before = MinorFaults();
         var held = new List<Tensor>();
-        for (long i = 0; i < blocks; i++) held.Add(empty(blockBytes, ScalarType.Byte).fill_(1));
+        for (long i = 0; i < blocks; i++) held.Add(empty(blockBytes, ScalarType.Byte).fill_(Written));
         held.ForEach(tensor => tensor.Dispose());
         return MinorFaults() - before;
     }

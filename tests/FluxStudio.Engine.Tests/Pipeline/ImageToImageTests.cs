@@ -4,6 +4,7 @@ using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Tests.ControlNet;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Pipeline;
@@ -154,13 +155,17 @@ public sealed class ImageToImageTests(ControlNetTinyModel tiny) : IClassFixture<
         using var _ = no_grad();
         var pixels = ImageConversion.FromRgb(LanczosResize.Resize(Picture, options.Width, options.Height));
         var mean = vae.EncodeMoments(pixels).narrow(1, 0, vae.Config.LatentChannels);
-        var picture = LatentPacking.Pack(((mean - vae.Config.ShiftFactor) * vae.Config.ScaleFactor).to(ScalarType.Float32));
+        using var shiftFactor = vae.Config.ShiftFactor.ToScalar();
+        using var scaleFactor = vae.Config.ScaleFactor.ToScalar();
+        var picture = LatentPacking.Pack(((mean - shiftFactor) * scaleFactor).to(ScalarType.Float32));
         var noise = LatentPacking.Pack(SeededNoise.Draw(options.Seed, vae.Config.LatentChannels, options.Height, options.Width,
             vae.Config.DownsampleFactor));
         long rows = options.Height / (2 * vae.Config.DownsampleFactor), columns = options.Width / (2 * vae.Config.DownsampleFactor);
         var timesteps = FlowMatchSchedule.Timesteps(steps, (int)(rows * columns), shift: model.IsGuidanceDistilled);
         float sigma = timesteps[k];
-        var start = (1 - sigma) * picture + sigma * noise;
+        using var pictureShare = (1 - sigma).ToScalar();
+        using var noiseShare = sigma.ToScalar();
+        var start = pictureShare * picture + noiseShare * noise;
         var final = EulerSampler.Denoise(model.Transformer, start, LatentPacking.ImageIds(1, rows, columns), pipeline.EncodePrompt(options.Prompt),
             timesteps, options.Guidance, controlNet: guide, firstStep: k);
         return ImageConversion.ToRgb(pipeline.Decode(final, rows, columns));

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Quantization;
+using TorchSharp;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
 
@@ -6,14 +7,18 @@ namespace FluxStudio.Engine.Tests.Quantization;
 
 public sealed class QuantizedWeightTests
 {
+    private static readonly Scalar SpreadRange = 3, SmallestSpread = 0.01, FarOffset = 50;
+    private static readonly Scalar One = 1, Two = 2, Hundred = 100;
+    private static readonly Scalar Float32Rounding = 1e-6, BFloat16Widening = 1.01, Tiny = 1e-30;
+
     /// <summary>Rows of differing spread and offset, including a constant group and one far from zero.</summary>
     private static Tensor TestWeight(long outFeatures, long inFeatures, ulong seed)
     {
         var generator = new Generator(seed);
-        var weight = randn([outFeatures, inFeatures], generator: generator) * (rand([outFeatures, 1], generator: generator) * 3 + 0.01)
+        var weight = randn([outFeatures, inFeatures], generator: generator) * (rand([outFeatures, 1], generator: generator) * SpreadRange + SmallestSpread)
                      + randn([outFeatures, 1], generator: generator);
         weight[0, TensorIndex.Slice(0, 64)] = 0.37f;
-        weight[1] = weight[1] + 50;
+        weight[1] = weight[1] + FarOffset;
         return weight;
     }
 
@@ -33,14 +38,15 @@ public sealed class QuantizedWeightTests
         var error = (quantized.Dequantize().reshape(48, 4, 64) - groups).abs().amax([2]);
         var scale = quantized.Scales.to(ScalarType.Float32);
         // Half a quantization step, plus float32 rounding of scale·q + bias.
-        var allowed = scale / 2 + 1e-6 * (groups.abs().amax([2]) + 1);
+        var allowed = scale / Two + Float32Rounding * (groups.abs().amax([2]) + One);
         Assert.True((error <= allowed).all().item<bool>(), $"max excess {(error - allowed).max().item<float>():E3}");
 
         // The step is the group's range over 2^bits − 1, widened only by rounding the bias down and the scale up to bf16
         // (each by less than one bf16 ulp, 2^-7 relative).
         var minimum = groups.amin([2]);
-        var ideal = (groups.amax([2]) - minimum + minimum.abs() / 100) / ((1 << bits) - 1);
-        Assert.True((scale <= ideal * 1.01 + 1e-30).all().item<bool>(), $"max step excess {(scale / ideal).max().item<float>()}");
+        using var steps = ((1 << bits) - 1).ToScalar();
+        var ideal = (groups.amax([2]) - minimum + minimum.abs() / Hundred) / steps;
+        Assert.True((scale <= ideal * BFloat16Widening + Tiny).all().item<bool>(), $"max step excess {(scale / ideal).max().item<float>()}");
         Assert.True(error.max().item<float>() > 0, "quantization cannot be lossless on random weights");
     }
 

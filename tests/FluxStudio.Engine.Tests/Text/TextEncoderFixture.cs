@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Text;
@@ -23,8 +24,10 @@ public static class TextEncoderFixture
         using var scope = NewDisposeScope();
         var want = expected.to(ScalarType.Float64, CPU);
         var got = actual.to(ScalarType.Float64, CPU);
+        using var atolScalar = atol.ToScalar();
+        using var rtolScalar = rtol.ToScalar();
         var error = (got - want).abs();
-        var excess = (error - (atol + rtol * want.abs())).max().item<double>();
+        var excess = (error - (atolScalar + rtolScalar * want.abs())).max().item<double>();
         Assert.True(excess <= 0 && !got.isnan().any().item<bool>(),
             $"{name}: max abs error {error.max().item<double>():G3} exceeds {atol:G2} + {rtol:G2}·|expected|");
     }

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
 
@@ -9,6 +10,8 @@ namespace FluxStudio.Engine.Tests.Training;
 /// <summary>QLoRA: LoRA factors train through a frozen 4- or 8-bit transformer.</summary>
 public sealed class QuantizedTrainingTests
 {
+    private static readonly Scalar SqrtInFeatures = Math.Sqrt(128);
+
     public static TheoryData<int> Bits() => [.. QuantizedWeight.SupportedBits];
 
     [Theory]
@@ -20,7 +23,7 @@ public sealed class QuantizedTrainingTests
         using var layer = new Linear(128, 96);
         using (no_grad())
         {
-            layer.weight.copy_(randn([96, 128], generator: generator) / Math.Sqrt(128));
+            layer.weight.copy_(randn([96, 128], generator: generator) / SqrtInFeatures);
             layer.bias!.copy_(randn([96], generator: generator));
         }
         layer.Quantize(bits, 64);

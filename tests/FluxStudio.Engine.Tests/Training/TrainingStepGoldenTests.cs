@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Training;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Training;
@@ -80,6 +81,7 @@ public sealed class TrainingStepGoldenTests : IDisposable
 
         trainer.Optimizer.ZeroGrad();
         var losses = new List<float>();
+        using var exampleCount = examples.Count.ToScalar();
         for (int i = 0; i < examples.Count; i++)
         {
             using var scope = NewDisposeScope();
@@ -89,7 +91,7 @@ public sealed class TrainingStepGoldenTests : IDisposable
             TensorAssert.Close(golden.Load($"ex{i}.pred"), forward.Prediction, _fixture.Tolerance("pred_abs"), $"prediction {i}");
             TrainingAssert.RelativeClose(golden.Load($"ex{i}.loss").item<float>(), forward.Loss.item<float>(), _fixture.Tolerance("loss_rel"), $"loss {i}");
             TrainingAssert.RelativeClose(expected["ex_losses"]![i]!.GetValue<double>(), forward.Loss.item<float>(), _fixture.Tolerance("loss_rel"), $"loss {i}");
-            forward.Loss.div(examples.Count).backward();
+            forward.Loss.div(exampleCount).backward();
             losses.Add(forward.Loss.item<float>());
         }
         TrainingAssert.RelativeClose(expected["loss"]!.GetValue<double>(), losses.Average(), _fixture.Tolerance("loss_rel"), "batch loss");

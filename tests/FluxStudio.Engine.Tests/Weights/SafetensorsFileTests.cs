@@ -1,11 +1,14 @@
 using System.Text;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Weights;
 
 public sealed class SafetensorsFileTests : IDisposable
 {
+    private static readonly Scalar LargeCount = 6_000_000, ShardValue = 7f;
+
     private readonly string _dir = Directory.CreateTempSubdirectory("fluxstudio-st-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -88,7 +91,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void LoadsIntoExistingTensorsDirectlyOrConverting()
     {
         var path = Path.Combine(_dir, "into.safetensors");
-        var large = arange(6_000_000, ScalarType.Float32).reshape(3000, 2000); // 24 MB: the chunked, parallel copy
+        var large = arange(LargeCount, ScalarType.Float32).reshape(3000, 2000); // 24 MB: the chunked, parallel copy
         var small = randn(7, 3).to(ScalarType.BFloat16);
         SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["large"] = large, ["small"] = small });
         using var file = SafetensorsFile.Open(path);
@@ -106,7 +109,7 @@ public sealed class SafetensorsFileTests : IDisposable
     public void ReadsShardedCheckpointsThroughTheirIndex()
     {
         SafetensorsWriter.Write(Path.Combine(_dir, "model-00001-of-00002.safetensors"), new Dictionary<string, Tensor> { ["a"] = ones(2) });
-        SafetensorsWriter.Write(Path.Combine(_dir, "model-00002-of-00002.safetensors"), new Dictionary<string, Tensor> { ["b"] = full(3, 7f) });
+        SafetensorsWriter.Write(Path.Combine(_dir, "model-00002-of-00002.safetensors"), new Dictionary<string, Tensor> { ["b"] = full(3, ShardValue) });
         File.WriteAllText(Path.Combine(_dir, "model.safetensors.index.json"),
             """{"metadata": {"total_size": 20}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}""");
 

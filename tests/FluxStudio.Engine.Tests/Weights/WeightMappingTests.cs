@@ -4,6 +4,7 @@ using FluxStudio.Engine.Text.Clip;
 using FluxStudio.Engine.TinyModel;
 using FluxStudio.Engine.Vae;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Weights;
@@ -11,6 +12,11 @@ namespace FluxStudio.Engine.Tests.Weights;
 /// <summary>Weights whose memory is the file's own pages (<see cref="WeightMapping"/>) against weights read into memory.</summary>
 public sealed class WeightMappingTests : IDisposable
 {
+    private static readonly Scalar Zero = 0, One = 1;
+    private static readonly Scalar ByteCount = 4096, ByteModulus = 251;
+    private static readonly Scalar FrontLength = 8, WeightLength = 1000, BlobLength = 1 << 16;
+    private static readonly Scalar FirstLength = 4096, SecondLength = 1 << 20;
+
     private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
@@ -109,7 +115,7 @@ public sealed class WeightMappingTests : IDisposable
             Assert.True(resident >= bytes, $"{resident >> 20} MiB of the file resident for a 128 MiB weight");
         else
             Assert.True(resident < bytes / 2, $"{resident >> 20} MiB of the file still resident after reading a 128 MiB weight");
-        Assert.True(target.eq(1).all().item<bool>(), "the loaded values");
+        Assert.True(target.eq(One).all().item<bool>(), "the loaded values");
     }
 
     /// <summary>
@@ -124,7 +130,7 @@ public sealed class WeightMappingTests : IDisposable
         var path = _folder.File("mixed.safetensors");
         var stored = new Dictionary<string, Tensor>
         {
-            ["bytes"] = arange(0, 4096, dtype: ScalarType.Int32).remainder(251).to(ScalarType.Byte).reshape(64, 64),
+            ["bytes"] = arange(Zero, ByteCount, dtype: ScalarType.Int32).remainder(ByteModulus).to(ScalarType.Byte).reshape(64, 64),
             ["halves"] = linspace(-3, 3, 2048).to(ScalarType.BFloat16).reshape(32, 64),
             ["floats"] = linspace(-1, 1, 1000).reshape(10, 100),
         };
@@ -157,7 +163,7 @@ public sealed class WeightMappingTests : IDisposable
     public void AViewIntoALargerTensorIsWrittenIntoNotGivenTheFilesPages()
     {
         var path = _folder.File("w.safetensors");
-        using (var values = arange(8, ScalarType.Float32).to(ScalarType.BFloat16))
+        using (var values = arange(FrontLength, ScalarType.Float32).to(ScalarType.BFloat16))
             SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = values });
         using var whole = zeros(16, ScalarType.BFloat16);
         using var front = whole.narrow(0, 0, 8);
@@ -187,9 +193,9 @@ public sealed class WeightMappingTests : IDisposable
 
         using var file = SafetensorsFile.Open(path);
         using (var loaded = file.Load("w"))
-            Assert.True(loaded.eq(1).all().item<bool>(), "the loaded values");
+            Assert.True(loaded.eq(One).all().item<bool>(), "the loaded values");
         using (var widened = file.Load("w", ScalarType.Float32))
-            Assert.True(widened.eq(1).all().item<bool>(), "the converted values");
+            Assert.True(widened.eq(One).all().item<bool>(), "the converted values");
 
         long resident = WeightMapping.ResidentBytes(path);
         Assert.True(resident < bytes / 2, $"{resident >> 20} MiB of the file resident while it is open, after loading 128 MiB from it twice");
@@ -199,7 +205,7 @@ public sealed class WeightMappingTests : IDisposable
     public void WritingToAMappedWeightNeverChangesTheFile()
     {
         var path = _folder.File("w.safetensors");
-        using (var values = arange(1000, ScalarType.Float32))
+        using (var values = arange(WeightLength, ScalarType.Float32))
             SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["w"] = values });
         var stored = File.ReadAllBytes(path);
 
@@ -208,7 +214,7 @@ public sealed class WeightMappingTests : IDisposable
         {
             file.LoadInto("w", loaded);
             file.CompleteLoading();
-            loaded.add_(1);
+            loaded.add_(One);
             Assert.Equal(1f, loaded[0].item<float>());
         }
 
@@ -222,8 +228,8 @@ public sealed class WeightMappingTests : IDisposable
     public void AFileCutShortAfterItWasOpenedGivesTheClearError()
     {
         var path = _folder.File("cut.safetensors");
-        using (var a = arange(4096, ScalarType.Float32))
-        using (var b = arange(1 << 20, ScalarType.Float32))
+        using (var a = arange(FirstLength, ScalarType.Float32))
+        using (var b = arange(SecondLength, ScalarType.Float32))
             SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b });
 
         using (var file = SafetensorsFile.Open(path))
@@ -239,8 +245,8 @@ public sealed class WeightMappingTests : IDisposable
 
         // Cut after the first tensor was mapped: the second one's pages are gone.
         var whole = _folder.File("whole.safetensors");
-        using (var a = arange(4096, ScalarType.Float32))
-        using (var b = arange(1 << 20, ScalarType.Float32))
+        using (var a = arange(FirstLength, ScalarType.Float32))
+        using (var b = arange(SecondLength, ScalarType.Float32))
             SafetensorsWriter.Write(whole, new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b });
         using (var file = SafetensorsFile.Open(whole))
         {
@@ -266,7 +272,7 @@ public sealed class WeightMappingTests : IDisposable
     {
         // The Hugging Face cache's snapshots link to its blobs.
         var blob = _folder.File("blob");
-        using (var values = arange(1 << 16, ScalarType.Float32))
+        using (var values = arange(BlobLength, ScalarType.Float32))
             SafetensorsWriter.Write(blob, new Dictionary<string, Tensor> { ["w"] = values });
         var link = _folder.File("linked.safetensors");
         File.CreateSymbolicLink(link, blob);

@@ -34,7 +34,8 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor maskBias)
     {
         // As in the reference, q is scaled after its bias is added, before the product.
-        var q = SplitHeads(q_proj.call(hidden) * _scale);
+        using var scale = _scale.ToScalar();
+        var q = SplitHeads(q_proj.call(hidden) * scale);
         var k = SplitHeads(k_proj.call(hidden));
         var v = SplitHeads(v_proj.call(hidden));
         var weights = (q.matmul(k.transpose(-1, -2)) + maskBias).softmax(-1);

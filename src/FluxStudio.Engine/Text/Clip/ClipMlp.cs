@@ -7,6 +7,8 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>fc2(act(fc1(x))), with CLIP's quick GELU by default.</summary>
 public sealed class ClipMlp : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar QuickGeluSlope = 1.702;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Linear fc1;
     private readonly Linear fc2;
@@ -25,7 +27,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
 
     private Tensor Activate(Tensor x) => _activation switch
     {
-        ClipActivation.QuickGelu => x * (1.702 * x).sigmoid(),
+        ClipActivation.QuickGelu => x * (QuickGeluSlope * x).sigmoid(),
         ClipActivation.Gelu => nn.functional.gelu(x),
         _ => throw new InvalidOperationException($"Unknown CLIP activation {_activation}."),
     };

@@ -23,7 +23,8 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor inputIds)
     {
         // Positions always count from 0; checkpoints that store a position_ids buffer store exactly this.
-        var positions = arange(inputIds.shape[1], ScalarType.Int64, inputIds.device);
+        using var length = inputIds.shape[1].ToScalar();
+        var positions = arange(length, ScalarType.Int64, inputIds.device);
         return token_embedding.call(inputIds) + position_embedding.call(positions);
     }
 }

@@ -9,6 +9,8 @@ namespace FluxStudio.Engine.Text.Clip;
 /// </summary>
 public sealed class ClipTextTransformer : nn.Module
 {
+    private static readonly Scalar Zero = 0;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ClipTextEmbeddings embeddings;
     private readonly ClipEncoder encoder;
@@ -44,10 +46,12 @@ public sealed class ClipTextTransformer : nn.Module
     /// position of the largest id, first on ties, which is the first end token because &lt;|endoftext|&gt; is the
     /// largest id and padding repeats it. Other configs name the end token and its first position is taken.
     /// </remarks>
-    public Tensor PooledIndex(Tensor inputIds) =>
-        _eosTokenId == ClipTextConfig.LegacyEosTokenId
-            ? inputIds.argmax(-1)
-            : inputIds.eq(_eosTokenId).to(ScalarType.Int32).argmax(-1);
+    public Tensor PooledIndex(Tensor inputIds)
+    {
+        if (_eosTokenId == ClipTextConfig.LegacyEosTokenId) return inputIds.argmax(-1);
+        using var eosTokenId = _eosTokenId.ToScalar();
+        return inputIds.eq(eosTokenId).to(ScalarType.Int32).argmax(-1);
+    }
 
     /// <summary>
     /// The causal mask (a query sees itself and earlier keys) plus, if given, the padding mask (keys where the
@@ -55,10 +59,10 @@ public sealed class ClipTextTransformer : nn.Module
     /// </summary>
     private static Tensor MaskBias(long length, Tensor? attentionMask, ScalarType dtype, Device device)
     {
-        var minimum = finfo(dtype).min;
+        using var minimum = finfo(dtype).min.ToScalar();
         var bias = full([length, length], minimum, dtype, device).triu(1).view(1, 1, length, length);
         if (attentionMask is null) return bias;
-        var padding = zeros(attentionMask.shape, dtype, device).masked_fill(attentionMask.eq(0), minimum);
+        var padding = zeros(attentionMask.shape, dtype, device).masked_fill(attentionMask.eq(Zero), minimum);
         return bias + padding.view(attentionMask.shape[0], 1, 1, length);
     }
 }

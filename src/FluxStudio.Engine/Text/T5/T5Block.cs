@@ -36,6 +36,8 @@ public sealed class T5Block : nn.Module<Tensor, Tensor, Tensor>
         if (hidden.dtype != ScalarType.Float16) return hidden;
         var max = finfo(ScalarType.Float16).max;
         var limit = hidden.isinf().any().item<bool>() ? max - 1000 : max;
-        return hidden.clamp(-limit, limit);
+        using var low = (-limit).ToScalar();
+        using var high = limit.ToScalar();
+        return hidden.clamp(low, high);
     }
 }

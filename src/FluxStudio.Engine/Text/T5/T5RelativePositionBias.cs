@@ -10,6 +10,8 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5RelativePositionBias : nn.Module<long, Tensor>
 {
+    private static readonly Scalar Zero = 0;
+
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     private readonly Parameter weight;
 #pragma warning restore IDE1006
@@ -38,19 +40,26 @@ public sealed class T5RelativePositionBias : nn.Module<long, Tensor>
     /// </summary>
     public static Tensor Buckets(long queryLength, long keyLength, int numBuckets, int maxDistance, Device? device = null)
     {
-        var query = arange(queryLength, ScalarType.Int64, device).unsqueeze(1);
-        var key = arange(keyLength, ScalarType.Int64, device).unsqueeze(0);
+        using var queries = queryLength.ToScalar();
+        using var keys = keyLength.ToScalar();
+        var query = arange(queries, ScalarType.Int64, device).unsqueeze(1);
+        var key = arange(keys, ScalarType.Int64, device).unsqueeze(0);
         var relative = key - query;
 
         var half = numBuckets / 2;
-        var direction = relative.gt(0).to(ScalarType.Int64) * half;
+        using var bucketsPerDirection = half.ToScalar();
+        var direction = relative.gt(Zero).to(ScalarType.Int64) * bucketsPerDirection;
         var distance = relative.abs();
 
         var maxExact = half / 2;
+        using var exactLimit = maxExact.ToScalar();
+        using var logRange = Math.Log((double)maxDistance / maxExact).ToScalar();
+        using var logarithmicBuckets = (half - maxExact).ToScalar();
+        using var lastBucket = (half - 1).ToScalar();
         // Same float32 operations as the reference, so distances at bucket boundaries round the same way.
-        var logarithmic = maxExact + (log(distance.to(ScalarType.Float32) / maxExact)
-            / Math.Log((double)maxDistance / maxExact) * (half - maxExact)).to(ScalarType.Int64);
-        logarithmic = logarithmic.clamp_max(half - 1);
-        return direction + where(distance.lt(maxExact), distance, logarithmic);
+        var logarithmic = exactLimit + (log(distance.to(ScalarType.Float32) / exactLimit)
+            / logRange * logarithmicBuckets).to(ScalarType.Int64);
+        logarithmic = logarithmic.clamp_max(lastBucket);
+        return direction + where(distance.lt(exactLimit), distance, logarithmic);
     }
 }

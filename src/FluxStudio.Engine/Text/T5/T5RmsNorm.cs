@@ -10,6 +10,8 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5RmsNorm : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar Two = 2;
+
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     private readonly Parameter weight;
 #pragma warning restore IDE1006
@@ -24,8 +26,9 @@ public sealed class T5RmsNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor hidden)
     {
-        var variance = hidden.to(ScalarType.Float32).pow(2).mean([-1], keepdim: true);
-        var normalized = hidden * (variance + _eps).rsqrt();
+        using var eps = _eps.ToScalar();
+        var variance = hidden.to(ScalarType.Float32).pow(Two).mean([-1], keepdim: true);
+        var normalized = hidden * (variance + eps).rsqrt();
         return weight * normalized.to(weight.dtype);
     }
 }

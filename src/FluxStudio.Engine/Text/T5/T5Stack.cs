@@ -7,6 +7,8 @@ namespace FluxStudio.Engine.Text.T5;
 /// <summary>The T5 encoder's blocks and final norm, with the position bias computed once in block 0 and shared.</summary>
 public sealed class T5Stack : nn.Module
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ModuleList<T5Block> block;
     private readonly T5RmsNorm final_layer_norm;
@@ -31,7 +33,8 @@ public sealed class T5Stack : nn.Module
         var scoreBias = PositionBias(embeddings.shape[1]);
         if (attentionMask is not null)
         {
-            var padding = (1 - attentionMask.to(scoreBias.dtype)) * finfo(scoreBias.dtype).min;
+            using var minimum = finfo(scoreBias.dtype).min.ToScalar();
+            var padding = (One - attentionMask.to(scoreBias.dtype)) * minimum;
             scoreBias = scoreBias + padding.view(attentionMask.shape[0], 1, 1, attentionMask.shape[1]);
         }
 

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Text.Clip;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static FluxStudio.Engine.Tests.Text.TextEncoderFixture;
 using static TorchSharp.torch;
 
@@ -8,6 +9,7 @@ namespace FluxStudio.Engine.Tests.Text.Clip;
 public sealed class ClipTextModelTests : IDisposable
 {
     private const string Model = "clip_tiny_a";
+    private static readonly Scalar LegacyEos = ClipTextConfig.LegacyEosTokenId, PositionCount = 77L, OutOfVocabularyId = 200L;
     private readonly SafetensorsFile _golden = TextEncoderFixture.Golden(Model);
     private readonly ClipTextModel _model = ClipTextModel.Load(Folder(Model));
     private readonly string _temp = Directory.CreateTempSubdirectory("fluxstudio-clip-").FullName;
@@ -70,7 +72,7 @@ public sealed class ClipTextModelTests : IDisposable
         AssertExact(expected, index, "pooled_index");
         // The short prompt holds the config's stale eos_token_id 2 before its real end token.
         Assert.Equal(ClipTextConfig.LegacyEosTokenId, _model.Config.EosTokenId);
-        Assert.True(ids[0].eq(ClipTextConfig.LegacyEosTokenId).any().item<bool>());
+        Assert.True(ids[0].eq(LegacyEos).any().item<bool>());
     }
 
     [Fact]
@@ -126,7 +128,7 @@ public sealed class ClipTextModelTests : IDisposable
     public void IgnoresThePositionIdsBufferOfOlderExports()
     {
         var folder = CopyModel(Model, Path.Combine(_temp, "with-position-ids"),
-            tensors => tensors["text_model.embeddings.position_ids"] = arange(77L).unsqueeze(0));
+            tensors => tensors["text_model.embeddings.position_ids"] = arange(PositionCount).unsqueeze(0));
         AssertLoadsTheReferenceModel(folder);
     }
 
@@ -182,7 +184,7 @@ public sealed class ClipTextModelTests : IDisposable
     [Fact]
     public void RejectsIdsTheModelCannotEmbed()
     {
-        using var outOfVocabulary = full(1, 77, 200L);
+        using var outOfVocabulary = full(1, 77, OutOfVocabularyId);
         using var tooLong = zeros(1, 78, ScalarType.Int64);
         using var floats = zeros(1, 77);
 

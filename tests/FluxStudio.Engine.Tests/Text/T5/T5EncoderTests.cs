@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FluxStudio.Engine.Text.T5;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using static FluxStudio.Engine.Tests.Text.TextEncoderFixture;
 using static TorchSharp.torch;
 
@@ -9,6 +10,7 @@ namespace FluxStudio.Engine.Tests.Text.T5;
 public sealed class T5EncoderTests : IDisposable
 {
     private const string Model = "t5_tiny_a";
+    private static readonly Scalar OutOfVocabularyId = 128L;
     private readonly SafetensorsFile _golden = TextEncoderFixture.Golden(Model);
     private readonly T5Encoder _model = T5Encoder.Load(Folder(Model));
     private readonly string _temp = Directory.CreateTempSubdirectory("fluxstudio-t5-").FullName;
@@ -223,7 +225,7 @@ public sealed class T5EncoderTests : IDisposable
     public void RejectsIdsOutsideTheVocabularyAndMismatchedMasks()
     {
         using var ids = Golden("input_ids");
-        using var outOfVocabulary = full(1, 8, 128L);
+        using var outOfVocabulary = full(1, 8, OutOfVocabularyId);
         using var shortMask = ones(2, 11, ScalarType.Int64);
 
         Assert.Contains("[0, 128)", Assert.Throws<ArgumentException>(() => _model.forward(outOfVocabulary)).Message);
