@@ -11,7 +11,9 @@ namespace FluxStudio.Analyzers;
 /// pointer to libtorch and no longer references the managed object, so a garbage collection on another thread can
 /// run its finalizer, which frees the native Scalar while libtorch still reads it: the call then fails
 /// ("Expected false to be true") or computes with a garbage number. A Scalar held by a static field or a
-/// <c>using</c> variable lives until the call returns.
+/// <c>using</c> variable lives until the call returns. TorchSharp makes such Scalars itself too: for a tensor operator
+/// with a number, and for the alpha of 1 that <c>a + b</c>, <c>add</c>, <c>add_</c> and <c>addcdiv</c> pass on when
+/// not given one.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
@@ -28,10 +30,16 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         "Tensor operator '{0}' with a number makes a Scalar that the finalizer may free while libtorch reads it; use a Scalar held by a static readonly field or a using variable",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
+    public static readonly DiagnosticDescriptor HiddenAlpha = new(
+        "FS0003",
+        "TorchSharp sum with a hidden temporary Scalar",
+        "'{0}' makes its alpha of 1 a temporary Scalar inside TorchSharp that the finalizer may free while libtorch reads it; pass the alpha, held by a static readonly field ('a.add(b, One)')",
+        "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
+
     private const string ScalarType = "TorchSharp.Scalar";
     private const string TensorType = "TorchSharp.torch.Tensor";
 
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(ImplicitScalar, NumberOperator);
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(ImplicitScalar, NumberOperator, HiddenAlpha);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -39,6 +47,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterOperationAction(AnalyzeConversion, OperationKind.Conversion);
         context.RegisterOperationAction(AnalyzeOperator, OperationKind.Binary, OperationKind.CompoundAssignment);
+        context.RegisterOperationAction(AnalyzeInvocation, OperationKind.Invocation);
     }
 
     private static void AnalyzeConversion(OperationAnalysisContext context)
@@ -71,7 +80,31 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         if (method?.ContainingType?.ToDisplayString() != TensorType)
             return;
         if (method.Parameters.All(p => p.Type.ToDisplayString() is TensorType or ScalarType))
+        {
+            // a + b is a.add(b), and s - a is (-a).add(s): both sums take TorchSharp's hidden alpha.
+            bool scalarMinusTensor = method.Name == "op_Subtraction" && method.Parameters[0].Type.ToDisplayString() == ScalarType;
+            if (method.Name == "op_Addition" || scalarMinusTensor)
+                context.ReportDiagnostic(Diagnostic.Create(HiddenAlpha, context.Operation.Syntax.GetLocation(), method.Name));
             return;
+        }
         context.ReportDiagnostic(Diagnostic.Create(NumberOperator, context.Operation.Syntax.GetLocation(), method.Name));
+    }
+
+    /// <summary>The overloads of add and addcdiv without their multiplier call their sibling with a literal 1.</summary>
+    private static void AnalyzeInvocation(OperationAnalysisContext context)
+    {
+        var method = ((IInvocationOperation)context.Operation).TargetMethod;
+        string? type = method.ContainingType?.ToDisplayString();
+        if (type is not (TensorType or "TorchSharp.torch"))
+            return;
+        int tensors = method.Parameters.Count(p => p.Type.ToDisplayString() is TensorType or ScalarType) + (method.IsStatic ? 0 : 1);
+        bool hidden = method.Name switch
+        {
+            "add" or "add_" => tensors == 2 && method.Parameters.Length == (method.IsStatic ? 2 : 1),
+            "addcdiv" or "addcdiv_" => tensors == 3 && method.Parameters.Length == (method.IsStatic ? 3 : 2),
+            _ => false,
+        };
+        if (hidden)
+            context.ReportDiagnostic(Diagnostic.Create(HiddenAlpha, context.Operation.Syntax.GetLocation(), method.Name));
     }
 }

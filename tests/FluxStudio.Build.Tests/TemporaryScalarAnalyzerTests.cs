@@ -16,7 +16,13 @@ public class TemporaryScalarAnalyzerTests
     [InlineData("a * 0.5", "FS0002")]
     [InlineData("1 + a", "FS0002")]
     [InlineData("a / (long)value", "FS0002")]
-    public void FlagsANumberThatBecomesAScalarForOneCall(string expression, string rule)
+    [InlineData("a + b", "FS0003")]
+    [InlineData("a.add(b)", "FS0003")]
+    [InlineData("a.add_(One)", "FS0003")]
+    [InlineData("add(a, b)", "FS0003")]
+    [InlineData("a.addcdiv(b, c)", "FS0003")]
+    [InlineData("One - a", "FS0003")]
+    public void FlagsAScalarThatLivesForOneCall(string expression, string rule)
     {
         var diagnostics = Analyze($"var result = {expression};");
 
@@ -24,19 +30,22 @@ public class TemporaryScalarAnalyzerTests
     }
 
     [Fact]
-    public void FlagsACompoundAssignmentWithANumber()
+    public void FlagsCompoundAssignments()
     {
-        var diagnostics = Analyze("var result = a.clone(); result *= 2;");
+        var diagnostics = Analyze("var result = a.clone(); result *= 2; result += b;");
 
         Assert.Contains(diagnostics, d => d.Id == "FS0002");
+        Assert.Contains(diagnostics, d => d.Id == "FS0003");
     }
 
     [Theory]
     [InlineData("var result = addcmul(a, b, c, One);")]
-    [InlineData("var result = a * Half + b;")]
+    [InlineData("var result = (a * Half).add(b, One);")]
+    [InlineData("var result = a - b.sub(c) - One;")]
+    [InlineData("var result = addcdiv(a, b, c, One);")]
     [InlineData("using var scale = value.ToScalar(); var result = a.mul(scale);")]
     [InlineData("using Scalar low = -value, high = value; var result = a.clamp(low, high);")]
-    [InlineData("var result = a * b + a.sum();")]
+    [InlineData("var result = a * b / a.sum();")]
     public void AcceptsScalarsThatOutliveTheCall(string statements)
     {
         Assert.Empty(Analyze(statements));

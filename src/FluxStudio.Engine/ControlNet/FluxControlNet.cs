@@ -22,6 +22,8 @@ namespace FluxStudio.Engine.ControlNet;
 /// </remarks>
 public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // checkpoint names
     public readonly Linear img_in;
     public readonly Linear controlnet_x_embedder;
@@ -115,7 +117,7 @@ public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
         var controlEmbedded = controlnet_x_embedder.forward(control.to(DType));
         observe?.Invoke("img_in", embedded);
         observe?.Invoke("controlnet_x_embedder", controlEmbedded);
-        var imgHidden = embedded + controlEmbedded;
+        var imgHidden = embedded.add(controlEmbedded, One);
         var txtHidden = txt_in.forward(txt.to(DType));
 
         var doubleResiduals = new List<Tensor>();

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Weights;
+using TorchSharp;
 using TorchSharp.Modules;
 using Linear = FluxStudio.Engine.Layers.Linear;
 using static TorchSharp.torch;
@@ -14,6 +15,8 @@ namespace FluxStudio.Engine.Flux;
 /// </summary>
 public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // checkpoint names
     public readonly Linear img_in;
     public readonly MLPEmbedder time_in;
@@ -88,7 +91,7 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         {
             (imgHidden, txtHidden) = RunBlock(double_blocks[i], imgHidden, txtHidden, vec, pe);
             if (residuals?.ForDoubleBlock(i, double_blocks.Count) is { } residual)
-                imgHidden = imgHidden + residual.to(DType);
+                imgHidden = imgHidden.add(residual.to(DType), One);
             observe?.Invoke($"double_blocks.{i}.img", imgHidden);
             observe?.Invoke($"double_blocks.{i}.txt", txtHidden);
         }
@@ -99,7 +102,7 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
         {
             joint = RunBlock(single_blocks[i], joint, vec, pe);
             if (residuals?.ForSingleBlock(i, single_blocks.Count) is { } residual)
-                joint = cat([joint.narrow(1, 0, textLength), joint.narrow(1, textLength, joint.shape[1] - textLength) + residual.to(DType)], 1);
+                joint = cat([joint.narrow(1, 0, textLength), joint.narrow(1, textLength, joint.shape[1] - textLength).add(residual.to(DType), One)], 1);
             observe?.Invoke($"single_blocks.{i}.out", joint);
         }
 
@@ -138,8 +141,8 @@ public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
     {
         var vec = timeIn.forward(TimestepEmbedding.Sinusoidal(timesteps).to(dtype));
         if (guidanceIn != null)
-            vec = vec + guidanceIn.forward(TimestepEmbedding.Sinusoidal(guidance!).to(dtype));
-        return vec + vectorIn.forward(y.to(dtype));
+            vec = vec.add(guidanceIn.forward(TimestepEmbedding.Sinusoidal(guidance!).to(dtype)), One);
+        return vec.add(vectorIn.forward(y.to(dtype)), One);
     }
 
     protected override void Dispose(bool disposing)

@@ -30,6 +30,6 @@ public sealed class LastLayer : nn.Module
         using var scope = NewDisposeScope();
         var halves = adaLN_modulation.forward(vec).chunk(2, 1);
         var (shift, scale) = (halves[0].unsqueeze(1), halves[1].unsqueeze(1));
-        return linear.forward((One + scale) * Modulation.Norm(x) + shift).MoveToOuterDisposeScope();
+        return linear.forward((scale.add(One, One) * Modulation.Norm(x)).add(shift, One)).MoveToOuterDisposeScope();
     }
 }

@@ -8,7 +8,7 @@ namespace FluxStudio.Engine.Flux;
 public readonly record struct ModulationOut(Tensor Shift, Tensor Scale, Tensor Gate)
 {
     /// <summary>(1 + scale) · x + shift.</summary>
-    public Tensor Apply(Tensor normalized) => addcmul(Shift, One + Scale, normalized, One);
+    public Tensor Apply(Tensor normalized) => addcmul(Shift, Scale.add(One, One), normalized, One);
 
     /// <summary>residual + gate · output, in one pass.</summary>
     public Tensor AddGated(Tensor residual, Tensor output) => addcmul(residual, Gate, output, One);

@@ -25,7 +25,7 @@ public static class Initialization
     public static Tensor RandomValues(string name, long[] shape, Generator generator)
     {
         if (shape.Length == 1 && IsNormScale(name))
-            return One + Spread * randn(shape, generator: generator);
+            return (Spread * randn(shape, generator: generator)).add(One, One);
         if (shape.Length >= 2)
         {
             long fanIn = shape.Skip(1).Aggregate(1L, (a, b) => a * b);

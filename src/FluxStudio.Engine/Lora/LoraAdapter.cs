@@ -10,6 +10,8 @@ namespace FluxStudio.Engine.Lora;
 /// </summary>
 internal sealed class LoraAdapter : ILinearAdapter, IDisposable
 {
+    private static readonly Scalar One = 1;
+
     private readonly AppliedLora _owner;
     private readonly long _outFeatures;
 
@@ -44,7 +46,7 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         var delta = Linear.Product(Linear.Product(x, Down, null), Up, null).mul(scale);
         if (Module.RowStart != 0 || Module.RowEnd != _outFeatures)
             delta = nn.functional.pad(delta, [Module.RowStart, _outFeatures - Module.RowEnd]);
-        return output.add(delta.to(output.dtype)).MoveToOuterDisposeScope();
+        return output.add(delta.to(output.dtype), One).MoveToOuterDisposeScope();
     }
 
     public void CheckFusable()
@@ -64,7 +66,7 @@ internal sealed class LoraAdapter : ILinearAdapter, IDisposable
         using var _ = no_grad();
         var rows = Layer.weight.narrow(0, Module.RowStart, Module.Rows);
         using var scale = strength.ToScalar();
-        var merged = rows.to(ScalarType.Float32).add(Up.matmul(Down).mul(scale));
+        var merged = rows.to(ScalarType.Float32).add(Up.matmul(Down).mul(scale), One);
         rows.copy_(merged.to(rows.dtype));
     }
 

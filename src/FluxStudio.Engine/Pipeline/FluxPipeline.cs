@@ -17,7 +17,7 @@ namespace FluxStudio.Engine.Pipeline;
 /// <param name="memory">Checks each generation against the memory available first (default: this machine's).</param>
 public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = null)
 {
-    private static readonly Scalar PreviewEpsilon = 1e-6, PreviewBlack = 0, PreviewWhite = 255;
+    private static readonly Scalar One = 1, PreviewEpsilon = 1e-6, PreviewBlack = 0, PreviewWhite = 255;
 
     public LoadedFluxModel Model { get; } = model;
 
@@ -204,7 +204,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
     {
         using var pictureShare = (1 - sigma).ToScalar();
         using var noiseShare = sigma.ToScalar();
-        return picture * pictureShare + noise * noiseShare;
+        return (picture * pictureShare).add(noise * noiseShare, One);
     }
 
     /// <summary>Unpacks the final latent and decodes it (in tiles when the whole image would take too much memory).</summary>
@@ -227,7 +227,7 @@ public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = 
         var clean = step.Latent - step.Prediction * nextTimestep;
         var latent = LatentPacking.Unpack(clean, rows, columns)[0].narrow(0, 0, 3).to(ScalarType.Float32, CPU);
         var (low, high) = (latent.amin([1, 2], keepdim: true), latent.amax([1, 2], keepdim: true));
-        var scaled = ((latent - low) / (high - low + PreviewEpsilon) * PreviewWhite).clamp(PreviewBlack, PreviewWhite).permute(1, 2, 0).contiguous();
+        var scaled = ((latent - low) / (high - low).add(PreviewEpsilon, One) * PreviewWhite).clamp(PreviewBlack, PreviewWhite).permute(1, 2, 0).contiguous();
         return new RgbImage((int)latent.shape[2], (int)latent.shape[1], scaled.to(ScalarType.Byte).bytes.ToArray());
     }
 

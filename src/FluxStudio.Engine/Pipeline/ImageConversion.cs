@@ -16,7 +16,7 @@ public static class ImageConversion
         if (decoded.dim() != 4 || decoded.shape[0] != 1 || decoded.shape[1] != 3)
             throw new ArgumentException($"expected one RGB image (1, 3, H, W), got [{string.Join(", ", decoded.shape)}]", nameof(decoded));
         using var scope = NewDisposeScope();
-        var hwc = ((decoded[0].to(ScalarType.Float32, CPU).clamp(MinusOne, One) + One) * HalfWhite).permute(1, 2, 0).contiguous();
+        var hwc = ((decoded[0].to(ScalarType.Float32, CPU).clamp(MinusOne, One).add(One, One)) * HalfWhite).permute(1, 2, 0).contiguous();
         var bytes = hwc.to(ScalarType.Byte).bytes.ToArray();
         return new RgbImage((int)decoded.shape[3], (int)decoded.shape[2], bytes);
     }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Quantization;
@@ -9,6 +10,8 @@ namespace FluxStudio.Engine.Quantization;
 /// </summary>
 internal sealed class DifferentiableQuantizedLinear : autograd.SingleTensorFunction<DifferentiableQuantizedLinear>
 {
+    private static readonly Scalar One = 1;
+
     private const string WeightKey = "weight";
 
     public override string Name => nameof(DifferentiableQuantizedLinear);
@@ -39,7 +42,7 @@ internal sealed class DifferentiableQuantizedLinear : autograd.SingleTensorFunct
                 long rows = Math.Min(rowsPerBlock, weight.OutFeatures - start);
                 using var dense = weight.Dequantize(gradOutput.dtype, start, rows);
                 var part = gradOutput.narrow(-1, start, rows).matmul(dense);
-                gradInput = gradInput is null ? part : gradInput.add_(part);
+                gradInput = gradInput is null ? part : gradInput.add_(part, One);
             }
             gradInput!.DetachFromDisposeScope();
         }

@@ -164,7 +164,7 @@ public sealed class QuantizedWeight
                 Dequantize(high, scratch.copy_(packed).bitwise_right_shift_(NibbleShift(device)), scales, biases);
                 output = Layers.Linear.Product(even!, low, blockBias);
                 if (recording)
-                    output = output + Layers.Linear.Product(odd!, high, null);
+                    output = output.add(Layers.Linear.Product(odd!, high, null), One);
                 else
                     output.view(-1, rows).addmm_(odd!.view(-1, columns), high.t());
             }
@@ -178,7 +178,7 @@ public sealed class QuantizedWeight
     {
         long rows = target.shape[0], groups = InFeatures / GroupSize;
         var grouped = target.view(rows, groups, -1);
-        grouped.copy_(q.view(rows, groups, -1)).mul_(scales).add_(biases);
+        grouped.copy_(q.view(rows, groups, -1)).mul_(scales).add_(biases, One);
     }
 
     private static Tensor NibbleShift(Device device) => tensor((byte)4, device: device);

@@ -22,6 +22,8 @@ public sealed record TextConditioning(Tensor Features, Tensor Ids, Tensor Pooled
 /// </summary>
 public static class EulerSampler
 {
+    private static readonly Scalar One = 1;
+
     /// <param name="latent">Packed noise (B, L, C); the result has the same shape, in float32.</param>
     /// <param name="timesteps">From 1 down to 0, one more than the number of steps.</param>
     /// <param name="guidance">Guidance scale, required for models that embed it, ignored otherwise.</param>
@@ -57,7 +59,7 @@ public static class EulerSampler
             var prediction = model.Forward(x, imageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceVector, residuals: residuals)
                 .to(ScalarType.Float32);
             // The step size is the difference of the two float32 schedule values taken in double precision.
-            var stepped = x + prediction * stepSize;
+            var stepped = x.add(prediction * stepSize, One);
             x.Dispose();
             x = stepped.MoveToOuterDisposeScope();
             afterStep?.Invoke(new DenoiseStep(i, steps, current, next, x, prediction) { Residuals = residuals });

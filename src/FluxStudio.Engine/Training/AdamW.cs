@@ -33,6 +33,8 @@ public sealed record AdamWSettings(
 /// </summary>
 public sealed class AdamW : IDisposable
 {
+    private static readonly Scalar One = 1;
+
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> _parameters;
     private readonly Tensor[] _expAvg;
     private readonly Tensor[] _expAvgSq;
@@ -91,7 +93,7 @@ public sealed class AdamW : IDisposable
         parameter.mul_(decay);
         m.mul_(beta1).add_(gradient, alpha: gradientShare);
         v.mul_(beta2).addcmul_(gradient, gradient, value: squareShare);
-        using var denominator = v.sqrt().div_(correction2).add_(eps);
+        using var denominator = v.sqrt().div_(correction2).add_(eps, One);
         parameter.addcdiv_(m, denominator, value: stepSize);
     }
 
@@ -103,9 +105,9 @@ public sealed class AdamW : IDisposable
         using Scalar decay = 1f - lr * (float)s.WeightDecay, beta1 = (float)s.Beta1, gradientShare = (float)(1 - s.Beta1),
             beta2 = (float)s.Beta2, squareShare = (float)(1 - s.Beta2), rate = lr, eps = (float)s.Eps;
         parameter.mul_(decay);
-        m.mul_(beta1).add_(gradient.mul(gradientShare));
-        v.mul_(beta2).add_(gradient.square().mul_(squareShare));
-        using var update = m.mul(rate).div_(v.sqrt().add_(eps));
+        m.mul_(beta1).add_(gradient.mul(gradientShare), One);
+        v.mul_(beta2).add_(gradient.square().mul_(squareShare), One);
+        using var update = m.mul(rate).div_(v.sqrt().add_(eps, One));
         parameter.sub_(update);
     }
 

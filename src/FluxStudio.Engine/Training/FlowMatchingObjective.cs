@@ -19,6 +19,8 @@ public sealed record ExampleForward(float Sigma, Tensor NoisyLatent, Tensor Pred
 /// <param name="guidance">The guidance input of guidance-distilled (dev) models; ignored for others.</param>
 public sealed class FlowMatchingObjective(FluxTransformer transformer, int steps, double guidance)
 {
+    private static readonly Scalar One = 1;
+
     private readonly Dictionary<int, float[]> _sigmas = [];
 
     public FluxTransformer Transformer { get; } = transformer;
@@ -49,13 +51,13 @@ public sealed class FlowMatchingObjective(FluxTransformer transformer, int steps
         var noise = draw.Noise;
         using var cleanShare = (1f - sigma).ToScalar();
         using var noiseShare = sigma.ToScalar();
-        var noisy = clean * cleanShare + noise * noiseShare;
+        var noisy = (clean * cleanShare).add(noise * noiseShare, One);
         using var timestep = tensor(new[] { sigma }, device: device);
         using var guidanceInput = Transformer.Config.GuidanceEmbed ? tensor(new[] { (float)Guidance }, device: device) : null;
         var text = example.Text;
         var prediction = Transformer.Forward(noisy, example.ImageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceInput)
             .to(ScalarType.Float32);
-        var loss = (clean + prediction - noise).square().mean();
+        var loss = (clean.add(prediction, One) - noise).square().mean();
         return new ExampleForward(sigma, noisy, prediction, noise - clean, loss);
     }
 }

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -11,6 +12,8 @@ namespace FluxStudio.Engine.Training;
 /// </summary>
 internal sealed class LoraTrainingAdapter : ILinearAdapter
 {
+    private static readonly Scalar One = 1;
+
     private readonly IReadOnlyList<TrainableLoraModule> _modules;
     private readonly long _outFeatures;
 
@@ -40,6 +43,6 @@ internal sealed class LoraTrainingAdapter : ILinearAdapter
         if (row < _outFeatures)
             pieces.Add(zeros([.. leading, _outFeatures - row], ScalarType.Float32, x.device));
         var delta = pieces.Count == 1 ? pieces[0] : cat(pieces, -1);
-        return output.add(delta.to(output.dtype)).MoveToOuterDisposeScope();
+        return output.add(delta.to(output.dtype), One).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.Layers;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -9,6 +10,8 @@ namespace FluxStudio.Engine.Vae;
 /// </summary>
 public sealed class AttnBlock : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Field names are the checkpoint's names.
     private readonly GroupNormalization norm;
     private readonly Convolution2d q;
@@ -36,7 +39,7 @@ public sealed class AttnBlock : nn.Module<Tensor, Tensor>
         // b c h w → b 1 (h w) c: one head whose features are the channels; SDPA's default scale is 1/√C.
         var attended = ScaledDotProductAttention.Compute(Tokens(q.call(h)), Tokens(k.call(h)), Tokens(v.call(h)));
         var image = attended.squeeze(1).transpose(1, 2).reshape(batch, channels, height, width);
-        return proj_out.call(image).add_(x).MoveToOuterDisposeScope();
+        return proj_out.call(image).add_(x, One).MoveToOuterDisposeScope();
     }
 
     private static Tensor Tokens(Tensor image) => image.flatten(2).transpose(1, 2).unsqueeze(1);

@@ -15,6 +15,8 @@ namespace FluxStudio.Engine.Vae;
 /// </remarks>
 public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Field names are the checkpoint's names.
     private readonly Encoder encoder;
     private readonly Decoder decoder;
@@ -118,7 +120,7 @@ public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
     private Tensor Unscale(Tensor latent)
     {
         using Scalar shift = Config.ShiftFactor, scale = Config.ScaleFactor;
-        return ToModel(latent, Config.LatentChannels, "latent").div(scale).add_(shift);
+        return ToModel(latent, Config.LatentChannels, "latent").div(scale).add_(shift, One);
     }
 
     private Tensor ToModel(Tensor input, int channels, string what)

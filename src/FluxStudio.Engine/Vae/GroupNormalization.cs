@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -6,6 +7,8 @@ namespace FluxStudio.Engine.Vae;
 /// <summary>GroupNorm with a learned scale and shift, eps 1e-6, as every norm of the FLUX.1 autoencoder.</summary>
 public sealed class GroupNormalization : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     public readonly Parameter weight;
     public readonly Parameter bias;
@@ -31,6 +34,6 @@ public sealed class GroupNormalization : nn.Module<Tensor, Tensor>
         if (Shared?.Normalize(input, _groups, Epsilon) is not { } normalized)
             return nn.functional.group_norm(input, _groups, weight, bias, Epsilon);
         var channels = weight.shape[0];
-        return normalized.mul_(weight.view(1, channels, 1, 1)).add_(bias.view(1, channels, 1, 1));
+        return normalized.mul_(weight.view(1, channels, 1, 1)).add_(bias.view(1, channels, 1, 1), One);
     }
 }

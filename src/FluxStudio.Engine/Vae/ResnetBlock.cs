@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -8,6 +9,8 @@ namespace FluxStudio.Engine.Vae;
 /// </summary>
 public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Field names are the checkpoint's names.
     private readonly GroupNormalization norm1;
     private readonly Convolution2d conv1;
@@ -34,6 +37,6 @@ public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
         var h = conv1.call(norm1.call(x).silu_());
         h = conv2.call(norm2.call(h).silu_());
         var skip = nin_shortcut?.call(x) ?? x;
-        return h.add_(skip).MoveToOuterDisposeScope();
+        return h.add_(skip, One).MoveToOuterDisposeScope();
     }
 }

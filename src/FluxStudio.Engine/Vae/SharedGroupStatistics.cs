@@ -14,7 +14,7 @@ namespace FluxStudio.Engine.Vae;
 /// </remarks>
 internal sealed class SharedGroupStatistics : IDisposable
 {
-    private static readonly Scalar Zero = 0;
+    private static readonly Scalar Zero = 0, One = 1;
 
     private readonly List<(Tensor Sum, Tensor SquareSum, long Count)?> _gathering = [];
     private readonly List<(Tensor Mean, Tensor Variance)> _frozen = [];
@@ -66,7 +66,7 @@ internal sealed class SharedGroupStatistics : IDisposable
         var (mean, variance) = _frozen[index];
         var grouped = x.reshape(batch, groups, -1);
         using var eps = epsilon.ToScalar();
-        var normalized = (grouped - mean.to(x.dtype).unsqueeze(-1)) * (variance + eps).rsqrt().to(x.dtype).unsqueeze(-1);
+        var normalized = (grouped - mean.to(x.dtype).unsqueeze(-1)) * variance.add(eps, One).rsqrt().to(x.dtype).unsqueeze(-1);
         return normalized.reshape(x.shape).MoveToOuterDisposeScope();
     }
 
@@ -82,8 +82,8 @@ internal sealed class SharedGroupStatistics : IDisposable
         while (_gathering.Count <= index) _gathering.Add(null);
         if (_gathering[index] is { } gathered)
         {
-            gathered.Sum.add_(sum);
-            gathered.SquareSum.add_(squareSum);
+            gathered.Sum.add_(sum, One);
+            gathered.SquareSum.add_(squareSum, One);
             _gathering[index] = gathered with { Count = gathered.Count + grouped.shape[2] };
         }
         else

@@ -49,8 +49,8 @@ internal static class TiledDecoding
                 shared?.BeginTile(row.OwnedStart, column.OwnedStart, row.OwnedLength, column.OwnedLength, row.Length);
                 var pixels = decoder.ToImage(Crop(features, row, column)).to(ScalarType.Float32);
                 var weight = outer(row.BlendRamp(f, features.device), column.BlendRamp(f, features.device));
-                sum.narrow(2, row.Start * f, row.Length * f).narrow(3, column.Start * f, column.Length * f).add_(pixels.mul_(weight));
-                weightSum.narrow(0, row.Start * f, row.Length * f).narrow(1, column.Start * f, column.Length * f).add_(weight);
+                sum.narrow(2, row.Start * f, row.Length * f).narrow(3, column.Start * f, column.Length * f).add_(pixels.mul_(weight), One);
+                weightSum.narrow(0, row.Start * f, row.Length * f).narrow(1, column.Start * f, column.Length * f).add_(weight, One);
                 progress?.Report(++done / (double)steps);
             }
             return sum.div_(weightSum).MoveToOuterDisposeScope();
@@ -90,10 +90,10 @@ internal static class TiledDecoding
         {
             using Scalar band = Math.Max(1.0, Overlap * factor / 2.0), length = Length * factor,
                 ownedStart = OwnedStart * factor, ownedEnd = (OwnedStart + OwnedLength) * factor;
-            var position = arange(length, ScalarType.Float32, device).add_(Half);
+            var position = arange(length, ScalarType.Float32, device).add_(Half, One);
             var weight = ones(Length * factor, ScalarType.Float32, device);
-            if (HasPrevious) weight = minimum(weight, ((position - ownedStart) / band + Half).clamp(Zero, One));
-            if (HasNext) weight = minimum(weight, ((ownedEnd - position) / band + Half).clamp(Zero, One));
+            if (HasPrevious) weight = minimum(weight, ((position - ownedStart) / band).add(Half, One).clamp(Zero, One));
+            if (HasNext) weight = minimum(weight, (position.negative().add(ownedEnd, One) / band).add(Half, One).clamp(Zero, One));
             return weight;
         }
     }

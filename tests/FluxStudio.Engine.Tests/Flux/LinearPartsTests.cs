@@ -9,6 +9,7 @@ public sealed class LinearPartsTests
 {
     private const long In = 64, Out = 48;
     private static readonly long[] OutputParts = [12, 36], InputParts = [16, 48];
+    private static readonly Scalar One = 1;
 
     private static Linear Layer(int? bits, ScalarType dtype = ScalarType.Float32)
     {
@@ -42,7 +43,7 @@ public sealed class LinearPartsTests
             var rows = sequence.narrow(1, 2, 5);
             var output = layer.forward(rows);
             Assert.Equal([batch, 5, Out], output.shape);
-            TensorAssert.Close(rows.matmul(dense.t()) + layer.bias!, output, 1e-4, $"batch {batch}");
+            TensorAssert.Close(rows.matmul(dense.t()).add(layer.bias!, One), output, 1e-4, $"batch {batch}");
         }
     }
 
@@ -145,7 +146,7 @@ public sealed class LinearPartsTests
         public Tensor Adapt(Tensor input, Tensor output)
         {
             (InputShape, OutputShape) = (input.shape, output.shape);
-            return output + Addition;
+            return output.add(Addition, One);
         }
     }
 }

@@ -9,6 +9,8 @@ namespace FluxStudio.Engine.Tests.Lora;
 /// <summary>The tiny transformer of tests/Fixtures/pipeline-tiny, fixed inputs for it, and LoRA files written in tests.</summary>
 internal static class LoraTestModel
 {
+    private static readonly Scalar One = 1;
+
     public static FluxTransformer Load() => FluxTransformer.Load(Fixtures.Path("pipeline-tiny", "model", "transformer"));
 
     public static Tensor Forward(FluxTransformer model)
@@ -30,7 +32,7 @@ internal static class LoraTestModel
         using var _ = no_grad();
         var parameter = model.named_parameters().Single(p => p.name == weight).parameter;
         using var scale = strength.ToScalar();
-        parameter.narrow(0, rowStart, up.shape[0]).add_(up.to(ScalarType.Float64).matmul(down.to(ScalarType.Float64)).mul(scale).to(parameter.dtype));
+        parameter.narrow(0, rowStart, up.shape[0]).add_(up.to(ScalarType.Float64).matmul(down.to(ScalarType.Float64)).mul(scale).to(parameter.dtype), One);
     }
 
     public static string Write(string directory, string name, IEnumerable<KeyValuePair<string, Tensor>> tensors)

@@ -16,6 +16,8 @@ namespace FluxStudio.Engine.Tests.Pipeline;
 /// </summary>
 public sealed class ImageToImageTests(ControlNetTinyModel tiny) : IClassFixture<ControlNetTinyModel>
 {
+    private static readonly Scalar One = 1;
+
     private readonly FluxPipeline _pipeline = new(tiny.Model);
 
     /// <summary>The baseline run's prompt, seed, size, steps and guidance.</summary>
@@ -165,7 +167,7 @@ public sealed class ImageToImageTests(ControlNetTinyModel tiny) : IClassFixture<
         float sigma = timesteps[k];
         using var pictureShare = (1 - sigma).ToScalar();
         using var noiseShare = sigma.ToScalar();
-        var start = pictureShare * picture + noiseShare * noise;
+        var start = (pictureShare * picture).add(noiseShare * noise, One);
         var final = EulerSampler.Denoise(model.Transformer, start, LatentPacking.ImageIds(1, rows, columns), pipeline.EncodePrompt(options.Prompt),
             timesteps, options.Guidance, controlNet: guide, firstStep: k);
         return ImageConversion.ToRgb(pipeline.Decode(final, rows, columns));

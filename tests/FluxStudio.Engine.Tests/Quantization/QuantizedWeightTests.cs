@@ -15,10 +15,10 @@ public sealed class QuantizedWeightTests
     private static Tensor TestWeight(long outFeatures, long inFeatures, ulong seed)
     {
         var generator = new Generator(seed);
-        var weight = randn([outFeatures, inFeatures], generator: generator) * (rand([outFeatures, 1], generator: generator) * SpreadRange + SmallestSpread)
-                     + randn([outFeatures, 1], generator: generator);
+        var weight = (randn([outFeatures, inFeatures], generator: generator) * (rand([outFeatures, 1], generator: generator) * SpreadRange).add(SmallestSpread, One))
+            .add(randn([outFeatures, 1], generator: generator), One);
         weight[0, TensorIndex.Slice(0, 64)] = 0.37f;
-        weight[1] = weight[1] + FarOffset;
+        weight[1] = weight[1].add(FarOffset, One);
         return weight;
     }
 
@@ -38,15 +38,15 @@ public sealed class QuantizedWeightTests
         var error = (quantized.Dequantize().reshape(48, 4, 64) - groups).abs().amax([2]);
         var scale = quantized.Scales.to(ScalarType.Float32);
         // Half a quantization step, plus float32 rounding of scale·q + bias.
-        var allowed = scale / Two + Float32Rounding * (groups.abs().amax([2]) + One);
+        var allowed = (scale / Two).add(Float32Rounding * groups.abs().amax([2]).add(One, One), One);
         Assert.True((error <= allowed).all().item<bool>(), $"max excess {(error - allowed).max().item<float>():E3}");
 
         // The step is the group's range over 2^bits − 1, widened only by rounding the bias down and the scale up to bf16
         // (each by less than one bf16 ulp, 2^-7 relative).
         var minimum = groups.amin([2]);
         using var steps = ((1 << bits) - 1).ToScalar();
-        var ideal = (groups.amax([2]) - minimum + minimum.abs() / Hundred) / steps;
-        Assert.True((scale <= ideal * BFloat16Widening + Tiny).all().item<bool>(), $"max step excess {(scale / ideal).max().item<float>()}");
+        var ideal = (groups.amax([2]) - minimum).add(minimum.abs() / Hundred, One) / steps;
+        Assert.True((scale <= (ideal * BFloat16Widening).add(Tiny, One)).all().item<bool>(), $"max step excess {(scale / ideal).max().item<float>()}");
         Assert.True(error.max().item<float>() > 0, "quantization cannot be lossless on random weights");
     }
 

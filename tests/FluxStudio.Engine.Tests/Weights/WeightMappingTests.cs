@@ -214,7 +214,7 @@ public sealed class WeightMappingTests : IDisposable
         {
             file.LoadInto("w", loaded);
             file.CompleteLoading();
-            loaded.add_(One);
+            loaded.add_(One, One);
             Assert.Equal(1f, loaded[0].item<float>());
         }
 

@@ -7,6 +7,8 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>Multi-head self-attention with biases; the additive mask carries causality and padding.</summary>
 public sealed class ClipAttention : nn.Module<Tensor, Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Linear k_proj;
     private readonly Linear v_proj;
@@ -38,7 +40,7 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor, Tensor>
         var q = SplitHeads(q_proj.call(hidden) * scale);
         var k = SplitHeads(k_proj.call(hidden));
         var v = SplitHeads(v_proj.call(hidden));
-        var weights = (q.matmul(k.transpose(-1, -2)) + maskBias).softmax(-1);
+        var weights = q.matmul(k.transpose(-1, -2)).add(maskBias, One).softmax(-1);
         return out_proj.call(MergeHeads(weights.matmul(v)));
     }
 

@@ -7,6 +7,8 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x)).</summary>
 public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ClipAttention self_attn;
     private readonly LayerNorm layer_norm1;
@@ -25,7 +27,7 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 
     public override Tensor forward(Tensor hidden, Tensor maskBias)
     {
-        hidden = hidden + self_attn.call(layer_norm1.call(hidden), maskBias);
-        return hidden + mlp.call(layer_norm2.call(hidden));
+        hidden = hidden.add(self_attn.call(layer_norm1.call(hidden), maskBias), One);
+        return hidden.add(mlp.call(layer_norm2.call(hidden)), One);
     }
 }

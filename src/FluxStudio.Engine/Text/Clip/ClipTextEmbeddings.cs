@@ -7,6 +7,8 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>Token embedding plus a learned absolute position embedding.</summary>
 public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Embedding token_embedding;
     private readonly Embedding position_embedding;
@@ -25,6 +27,6 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         // Positions always count from 0; checkpoints that store a position_ids buffer store exactly this.
         using var length = inputIds.shape[1].ToScalar();
         var positions = arange(length, ScalarType.Int64, inputIds.device);
-        return token_embedding.call(inputIds) + position_embedding.call(positions);
+        return token_embedding.call(inputIds).add(position_embedding.call(positions), One);
     }
 }

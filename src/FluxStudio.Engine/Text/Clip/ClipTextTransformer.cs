@@ -9,7 +9,7 @@ namespace FluxStudio.Engine.Text.Clip;
 /// </summary>
 public sealed class ClipTextTransformer : nn.Module
 {
-    private static readonly Scalar Zero = 0;
+    private static readonly Scalar Zero = 0, One = 1;
 
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ClipTextEmbeddings embeddings;
@@ -63,6 +63,6 @@ public sealed class ClipTextTransformer : nn.Module
         var bias = full([length, length], minimum, dtype, device).triu(1).view(1, 1, length, length);
         if (attentionMask is null) return bias;
         var padding = zeros(attentionMask.shape, dtype, device).masked_fill(attentionMask.eq(Zero), minimum);
-        return bias + padding.view(attentionMask.shape[0], 1, 1, length);
+        return bias.add(padding.view(attentionMask.shape[0], 1, 1, length), One);
     }
 }

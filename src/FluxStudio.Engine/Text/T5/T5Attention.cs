@@ -10,6 +10,8 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Linear q;
     private readonly Linear k;
@@ -44,7 +46,7 @@ public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
         var queries = SplitHeads(q.call(hidden));
         var keys = SplitHeads(k.call(hidden));
         var values = SplitHeads(v.call(hidden));
-        var scores = queries.matmul(keys.transpose(-1, -2)) + scoreBias;
+        var scores = queries.matmul(keys.transpose(-1, -2)).add(scoreBias, One);
         var weights = scores.to(ScalarType.Float32).softmax(-1).to(scores.dtype);
         return o.call(MergeHeads(weights.matmul(values)));
     }

@@ -6,6 +6,8 @@ namespace FluxStudio.Engine.Text.T5;
 /// <summary>The feed-forward half of a T5 block: x + feedForward(norm(x)).</summary>
 public sealed class T5FeedForwardLayer : nn.Module<Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names ("DenseReluDense" even when gated GELU).
     private readonly T5GatedFeedForward DenseReluDense;
     private readonly T5RmsNorm layer_norm;
@@ -18,5 +20,5 @@ public sealed class T5FeedForwardLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden) => hidden + DenseReluDense.call(layer_norm.call(hidden));
+    public override Tensor forward(Tensor hidden) => hidden.add(DenseReluDense.call(layer_norm.call(hidden)), One);
 }

@@ -10,7 +10,7 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5RelativePositionBias : nn.Module<long, Tensor>
 {
-    private static readonly Scalar Zero = 0;
+    private static readonly Scalar Zero = 0, One = 1;
 
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     private readonly Parameter weight;
@@ -57,9 +57,9 @@ public sealed class T5RelativePositionBias : nn.Module<long, Tensor>
         using var logarithmicBuckets = (half - maxExact).ToScalar();
         using var lastBucket = (half - 1).ToScalar();
         // Same float32 operations as the reference, so distances at bucket boundaries round the same way.
-        var logarithmic = exactLimit + (log(distance.to(ScalarType.Float32) / exactLimit)
-            / logRange * logarithmicBuckets).to(ScalarType.Int64);
+        var logarithmic = (log(distance.to(ScalarType.Float32) / exactLimit)
+            / logRange * logarithmicBuckets).to(ScalarType.Int64).add(exactLimit, One);
         logarithmic = logarithmic.clamp_max(lastBucket);
-        return direction + where(distance.lt(exactLimit), distance, logarithmic);
+        return direction.add(where(distance.lt(exactLimit), distance, logarithmic), One);
     }
 }

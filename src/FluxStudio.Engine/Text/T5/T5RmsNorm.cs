@@ -10,7 +10,7 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar Two = 2;
+    private static readonly Scalar One = 1, Two = 2;
 
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     private readonly Parameter weight;
@@ -28,7 +28,7 @@ public sealed class T5RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var eps = _eps.ToScalar();
         var variance = hidden.to(ScalarType.Float32).pow(Two).mean([-1], keepdim: true);
-        var normalized = hidden * (variance + eps).rsqrt();
+        var normalized = hidden * variance.add(eps, One).rsqrt();
         return weight * normalized.to(weight.dtype);
     }
 }

@@ -6,6 +6,8 @@ namespace FluxStudio.Engine.Text.T5;
 /// <summary>The attention half of a T5 block: x + attention(norm(x)).</summary>
 public sealed class T5SelfAttentionLayer : nn.Module<Tensor, Tensor, Tensor>
 {
+    private static readonly Scalar One = 1;
+
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly T5Attention SelfAttention;
     private readonly T5RmsNorm layer_norm;
@@ -22,5 +24,5 @@ public sealed class T5SelfAttentionLayer : nn.Module<Tensor, Tensor, Tensor>
     public T5Attention Attention => SelfAttention;
 
     public override Tensor forward(Tensor hidden, Tensor scoreBias) =>
-        hidden + SelfAttention.call(layer_norm.call(hidden), scoreBias);
+        hidden.add(SelfAttention.call(layer_norm.call(hidden), scoreBias), One);
 }

@@ -34,8 +34,8 @@ public sealed class T5Stack : nn.Module
         if (attentionMask is not null)
         {
             using var minimum = finfo(scoreBias.dtype).min.ToScalar();
-            var padding = (One - attentionMask.to(scoreBias.dtype)) * minimum;
-            scoreBias = scoreBias + padding.view(attentionMask.shape[0], 1, 1, attentionMask.shape[1]);
+            var padding = attentionMask.to(scoreBias.dtype).negative().add(One, One) * minimum;
+            scoreBias = scoreBias.add(padding.view(attentionMask.shape[0], 1, 1, attentionMask.shape[1]), One);
         }
 
         var state = embeddings;
