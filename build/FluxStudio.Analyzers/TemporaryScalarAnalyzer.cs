@@ -12,8 +12,8 @@ namespace FluxStudio.Analyzers;
 /// run its finalizer, which frees the native Scalar while libtorch still reads it: the call then fails
 /// ("Expected false to be true") or computes with a garbage number. A Scalar held by a static field or a
 /// <c>using</c> variable lives until the call returns. TorchSharp makes such Scalars itself too: for a tensor operator
-/// with a number, and for the alpha of 1 that <c>a + b</c>, <c>add</c>, <c>add_</c> and <c>addcdiv</c> pass on when
-/// not given one.
+/// with a number, for the alpha of 1 that <c>a + b</c>, <c>add</c>, <c>add_</c> and <c>addcdiv</c> pass on when
+/// not given one, and for the exponent of <c>square</c>.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
@@ -32,8 +32,8 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
 
     public static readonly DiagnosticDescriptor HiddenAlpha = new(
         "FS0003",
-        "TorchSharp sum with a hidden temporary Scalar",
-        "'{0}' makes its alpha of 1 a temporary Scalar inside TorchSharp that the finalizer may free while libtorch reads it; pass the alpha, held by a static readonly field ('a.add(b, One)')",
+        "TorchSharp call with a hidden temporary Scalar",
+        "'{0}' makes a number of its own (the alpha of 1 of a sum, the exponent 2 of square) a temporary Scalar inside TorchSharp that the finalizer may free while libtorch reads it; pass it, held by a static readonly field ('a.add(b, One)', 'a.pow(Two)')",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     private const string ScalarType = "TorchSharp.Scalar";
@@ -90,7 +90,10 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         context.ReportDiagnostic(Diagnostic.Create(NumberOperator, context.Operation.Syntax.GetLocation(), method.Name));
     }
 
-    /// <summary>The overloads of add and addcdiv without their multiplier call their sibling with a literal 1.</summary>
+    /// <summary>
+    /// The overloads of add and addcdiv without their multiplier call their sibling with a literal 1, and square is
+    /// pow(2).
+    /// </summary>
     private static void AnalyzeInvocation(OperationAnalysisContext context)
     {
         var method = ((IInvocationOperation)context.Operation).TargetMethod;
@@ -102,6 +105,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         {
             "add" or "add_" => tensors == 2 && method.Parameters.Length == (method.IsStatic ? 2 : 1),
             "addcdiv" or "addcdiv_" => tensors == 3 && method.Parameters.Length == (method.IsStatic ? 3 : 2),
+            "square" => true,
             _ => false,
         };
         if (hidden)

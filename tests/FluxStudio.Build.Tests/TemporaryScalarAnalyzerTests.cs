@@ -22,6 +22,7 @@ public class TemporaryScalarAnalyzerTests
     [InlineData("add(a, b)", "FS0003")]
     [InlineData("a.addcdiv(b, c)", "FS0003")]
     [InlineData("One - a", "FS0003")]
+    [InlineData("a.square()", "FS0003")]
     public void FlagsAScalarThatLivesForOneCall(string expression, string rule)
     {
         var diagnostics = Analyze($"var result = {expression};");
@@ -43,6 +44,7 @@ public class TemporaryScalarAnalyzerTests
     [InlineData("var result = (a * Half).add(b, One);")]
     [InlineData("var result = a - b.sub(c) - One;")]
     [InlineData("var result = addcdiv(a, b, c, One);")]
+    [InlineData("var result = a.pow(b);")]
     [InlineData("using var scale = value.ToScalar(); var result = a.mul(scale);")]
     [InlineData("using Scalar low = -value, high = value; var result = a.clamp(low, high);")]
     [InlineData("var result = a * b / a.sum();")]

@@ -33,7 +33,7 @@ public sealed record AdamWSettings(
 /// </summary>
 public sealed class AdamW : IDisposable
 {
-    private static readonly Scalar One = 1;
+    private static readonly Scalar One = 1, Two = 2;
 
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> _parameters;
     private readonly Tensor[] _expAvg;
@@ -106,7 +106,7 @@ public sealed class AdamW : IDisposable
             beta2 = (float)s.Beta2, squareShare = (float)(1 - s.Beta2), rate = lr, eps = (float)s.Eps;
         parameter.mul_(decay);
         m.mul_(beta1).add_(gradient.mul(gradientShare), One);
-        v.mul_(beta2).add_(gradient.square().mul_(squareShare), One);
+        v.mul_(beta2).add_(gradient.pow(Two).mul_(squareShare), One);
         using var update = m.mul(rate).div_(v.sqrt().add_(eps, One));
         parameter.sub_(update);
     }

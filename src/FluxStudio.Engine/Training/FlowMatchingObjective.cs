@@ -19,7 +19,7 @@ public sealed record ExampleForward(float Sigma, Tensor NoisyLatent, Tensor Pred
 /// <param name="guidance">The guidance input of guidance-distilled (dev) models; ignored for others.</param>
 public sealed class FlowMatchingObjective(FluxTransformer transformer, int steps, double guidance)
 {
-    private static readonly Scalar One = 1;
+    private static readonly Scalar One = 1, Two = 2;
 
     private readonly Dictionary<int, float[]> _sigmas = [];
 
@@ -57,7 +57,7 @@ public sealed class FlowMatchingObjective(FluxTransformer transformer, int steps
         var text = example.Text;
         var prediction = Transformer.Forward(noisy, example.ImageIds, text.Features, text.Ids, timestep, text.Pooled, guidanceInput)
             .to(ScalarType.Float32);
-        var loss = (clean.add(prediction, One) - noise).square().mean();
+        var loss = (clean.add(prediction, One) - noise).pow(Two).mean();
         return new ExampleForward(sigma, noisy, prediction, noise - clean, loss);
     }
 }

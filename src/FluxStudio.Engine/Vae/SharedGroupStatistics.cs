@@ -14,7 +14,7 @@ namespace FluxStudio.Engine.Vae;
 /// </remarks>
 internal sealed class SharedGroupStatistics : IDisposable
 {
-    private static readonly Scalar Zero = 0, One = 1;
+    private static readonly Scalar Zero = 0, One = 1, Two = 2;
 
     private readonly List<(Tensor Sum, Tensor SquareSum, long Count)?> _gathering = [];
     private readonly List<(Tensor Mean, Tensor Variance)> _frozen = [];
@@ -44,7 +44,7 @@ internal sealed class SharedGroupStatistics : IDisposable
             using var scope = NewDisposeScope();
             using var pixels = count.ToScalar();
             var mean = sum / pixels;
-            var variance = (squareSum / pixels - mean.square()).clamp_min(Zero);
+            var variance = (squareSum / pixels - mean.pow(Two)).clamp_min(Zero);
             _frozen.Add((mean.DetachFromDisposeScope(), variance.DetachFromDisposeScope()));
             sum.Dispose();
             squareSum.Dispose();
@@ -78,7 +78,7 @@ internal sealed class SharedGroupStatistics : IDisposable
         var owned = x.narrow(2, _owned.Top * scale, _owned.Height * scale).narrow(3, _owned.Left * scale, _owned.Width * scale)
             .to(AccumulationType(x.device));
         var grouped = owned.reshape(x.shape[0], groups, -1);
-        var (sum, squareSum) = (grouped.sum(-1), grouped.square().sum(-1));
+        var (sum, squareSum) = (grouped.sum(-1), grouped.pow(Two).sum(-1));
         while (_gathering.Count <= index) _gathering.Add(null);
         if (_gathering[index] is { } gathered)
         {
