@@ -30,7 +30,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         "Tensor operator '{0}' with a number makes a Scalar that the finalizer may free while libtorch reads it; use a Scalar held by a static readonly field or a using variable",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
-    public static readonly DiagnosticDescriptor HiddenAlpha = new(
+    public static readonly DiagnosticDescriptor HiddenScalar = new(
         "FS0003",
         "TorchSharp call with a hidden temporary Scalar",
         "'{0}' makes a number of its own (the alpha of 1 of a sum, the exponent 2 of square) a temporary Scalar inside TorchSharp that the finalizer may free while libtorch reads it; pass it, held by a static readonly field ('a.add(b, One)', 'a.pow(Two)')",
@@ -39,7 +39,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
     private const string ScalarType = "TorchSharp.Scalar";
     private const string TensorType = "TorchSharp.torch.Tensor";
 
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(ImplicitScalar, NumberOperator, HiddenAlpha);
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(ImplicitScalar, NumberOperator, HiddenScalar);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -84,7 +84,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
             // a + b is a.add(b), and s - a is (-a).add(s): both sums take TorchSharp's hidden alpha.
             bool scalarMinusTensor = method.Name == "op_Subtraction" && method.Parameters[0].Type.ToDisplayString() == ScalarType;
             if (method.Name == "op_Addition" || scalarMinusTensor)
-                context.ReportDiagnostic(Diagnostic.Create(HiddenAlpha, context.Operation.Syntax.GetLocation(), method.Name));
+                context.ReportDiagnostic(Diagnostic.Create(HiddenScalar, context.Operation.Syntax.GetLocation(), method.Name));
             return;
         }
         context.ReportDiagnostic(Diagnostic.Create(NumberOperator, context.Operation.Syntax.GetLocation(), method.Name));
@@ -100,15 +100,15 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         string? type = method.ContainingType?.ToDisplayString();
         if (type is not (TensorType or "TorchSharp.torch"))
             return;
-        int tensors = method.Parameters.Count(p => p.Type.ToDisplayString() is TensorType or ScalarType) + (method.IsStatic ? 0 : 1);
+        int operands = method.Parameters.Count(p => p.Type.ToDisplayString() is TensorType or ScalarType) + (method.IsStatic ? 0 : 1);
         bool hidden = method.Name switch
         {
-            "add" or "add_" => tensors == 2 && method.Parameters.Length == (method.IsStatic ? 2 : 1),
-            "addcdiv" or "addcdiv_" => tensors == 3 && method.Parameters.Length == (method.IsStatic ? 3 : 2),
+            "add" or "add_" => operands == 2 && method.Parameters.Length == (method.IsStatic ? 2 : 1),
+            "addcdiv" or "addcdiv_" => operands == 3 && method.Parameters.Length == (method.IsStatic ? 3 : 2),
             "square" => true,
             _ => false,
         };
         if (hidden)
-            context.ReportDiagnostic(Diagnostic.Create(HiddenAlpha, context.Operation.Syntax.GetLocation(), method.Name));
+            context.ReportDiagnostic(Diagnostic.Create(HiddenScalar, context.Operation.Syntax.GetLocation(), method.Name));
     }
 }
