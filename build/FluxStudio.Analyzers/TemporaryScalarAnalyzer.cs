@@ -33,7 +33,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
     public static readonly DiagnosticDescriptor HiddenScalar = new(
         "FS0003",
         "TorchSharp call with a hidden temporary Scalar",
-        "'{0}' makes a number of its own (the alpha of 1 of a sum, the exponent 2 of square) a temporary Scalar inside TorchSharp that the finalizer may free while libtorch reads it; pass it, held by a static readonly field ('a.add(b, One)', 'a.pow(Two)')",
+        "'{0}' makes a number of its own (the alpha of 1 of a sum, the exponent 2 of square) a temporary Scalar inside TorchSharp that the finalizer may free while libtorch reads it; pass it, held by a static readonly field ('a.add(b, Scalars.One)', 'a.pow(Scalars.Two)')",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     private const string ScalarType = "TorchSharp.Scalar";

@@ -6,6 +6,7 @@ using FluxStudio.Engine.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using Linear = FluxStudio.Engine.Layers.Linear;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.ControlNet;
@@ -22,8 +23,6 @@ namespace FluxStudio.Engine.ControlNet;
 /// </remarks>
 public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // checkpoint names
     public readonly Linear img_in;
     public readonly Linear controlnet_x_embedder;

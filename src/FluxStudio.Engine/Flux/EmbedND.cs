@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -14,8 +15,6 @@ namespace FluxStudio.Engine.Flux;
 /// </remarks>
 public sealed class EmbedND(double theta, IReadOnlyList<int> axesDim) : IDisposable
 {
-    private static readonly Scalar Zero = 0, Two = 2;
-
     private readonly Lock _gate = new();
     private (Tensor Ids, Tensor Table)? _last;
 

@@ -1,9 +1,9 @@
 using FluxStudio.Engine.Layers;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Weights;
-using TorchSharp;
 using TorchSharp.Modules;
 using Linear = FluxStudio.Engine.Layers.Linear;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -15,8 +15,6 @@ namespace FluxStudio.Engine.Flux;
 /// </summary>
 public sealed class FluxTransformer : nn.Module, IFullPrecisionLayers
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // checkpoint names
     public readonly Linear img_in;
     public readonly MLPEmbedder time_in;

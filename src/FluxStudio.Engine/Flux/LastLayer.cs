@@ -1,7 +1,7 @@
 using FluxStudio.Engine.Layers;
-using TorchSharp;
 using TorchSharp.Modules;
 using Linear = FluxStudio.Engine.Layers.Linear;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -9,8 +9,6 @@ namespace FluxStudio.Engine.Flux;
 /// <summary>Adaptive LayerNorm (shift first, then scale) and the projection back to latent channels.</summary>
 public sealed class LastLayer : nn.Module
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // checkpoint names
     public readonly Linear linear;
     public readonly Sequential adaLN_modulation;

@@ -1,5 +1,5 @@
 using FluxStudio.Engine.Layers;
-using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -12,8 +12,6 @@ public readonly record struct ModulationOut(Tensor Shift, Tensor Scale, Tensor G
 
     /// <summary>residual + gate · output, in one pass.</summary>
     public Tensor AddGated(Tensor residual, Tensor output) => addcmul(residual, Gate, output, One);
-
-    private static readonly Scalar One = 1;
 }
 
 /// <summary>Linear(SiLU(vec)) split into 3 (single block) or 6 (double block: attention then MLP) chunks.</summary>

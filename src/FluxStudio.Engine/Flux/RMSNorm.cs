@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
@@ -7,7 +8,7 @@ namespace FluxStudio.Engine.Flux;
 /// <summary>x / √(mean(x²) + 1e-6) · scale, normalised in float32 whatever the model's dtype.</summary>
 public sealed class RMSNorm : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar Epsilon = 1e-6, One = 1, Two = 2;
+    private static readonly Scalar Epsilon = 1e-6;
 
 #pragma warning disable IDE1006 // checkpoint name
     public readonly Parameter scale;

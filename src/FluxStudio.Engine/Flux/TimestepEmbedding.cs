@@ -1,12 +1,11 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Flux;
 
 public static class TimestepEmbedding
 {
-    private static readonly Scalar Zero = 0;
-
     /// <summary>
     /// Sinusoidal embedding of t ∈ [0, 1] (or of a guidance scale): t is first multiplied by 1000, then
     /// [cos(t·fᵢ) | sin(t·fᵢ)] with fᵢ = exp(−ln(10000)·i/half), cosines first, computed in float32.

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Layers;
@@ -9,7 +10,7 @@ namespace FluxStudio.Engine.Layers;
 /// </summary>
 public static class Initialization
 {
-    private static readonly Scalar One = 1, Spread = 0.2;
+    private static readonly Scalar Spread = 0.2;
 
     public static void Randomize(nn.Module module, Generator generator)
     {

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Layers;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Lora;
@@ -10,8 +11,6 @@ namespace FluxStudio.Engine.Lora;
 /// </summary>
 internal sealed class LoraAdapter : ILinearAdapter, IDisposable
 {
-    private static readonly Scalar One = 1;
-
     private readonly AppliedLora _owner;
     private readonly long _outFeatures;
 

@@ -5,6 +5,7 @@ using FluxStudio.Engine.Memory;
 using FluxStudio.Engine.Models;
 using FluxStudio.Engine.Sampling;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Pipeline;
@@ -17,7 +18,7 @@ namespace FluxStudio.Engine.Pipeline;
 /// <param name="memory">Checks each generation against the memory available first (default: this machine's).</param>
 public sealed class FluxPipeline(LoadedFluxModel model, MemoryPlanner? memory = null)
 {
-    private static readonly Scalar One = 1, PreviewEpsilon = 1e-6, PreviewBlack = 0, PreviewWhite = 255;
+    private static readonly Scalar PreviewEpsilon = 1e-6, PreviewBlack = 0, PreviewWhite = 255;
 
     public LoadedFluxModel Model { get; } = model;
 

@@ -1,11 +1,12 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Pipeline;
 
 public static class ImageConversion
 {
-    private static readonly Scalar MinusOne = -1, One = 1, HalfWhite = 127.5;
+    private static readonly Scalar MinusOne = -1, HalfWhite = 127.5;
 
     /// <summary>
     /// A decoded image (1, 3, H, W) in [−1, 1] to 8-bit RGB the way the reference saves it: clamp, 127.5·(x + 1),

@@ -1,4 +1,4 @@
-using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Quantization;
@@ -10,8 +10,6 @@ namespace FluxStudio.Engine.Quantization;
 /// </summary>
 internal sealed class DifferentiableQuantizedLinear : autograd.SingleTensorFunction<DifferentiableQuantizedLinear>
 {
-    private static readonly Scalar One = 1;
-
     private const string WeightKey = "weight";
 
     public override string Name => nameof(DifferentiableQuantizedLinear);

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Quantization;
@@ -18,7 +19,7 @@ namespace FluxStudio.Engine.Quantization;
 /// </remarks>
 public sealed class QuantizedWeight
 {
-    private static readonly Scalar Zero = 0, One = 1, Sixteen = 16, SmallestSpan = 1e-30;
+    private static readonly Scalar Sixteen = 16, SmallestSpan = 1e-30;
     private static readonly Scalar MinusInfinity = double.NegativeInfinity, PlusInfinity = double.PositiveInfinity;
 
     public static readonly int[] SupportedBits = [4, 8];

@@ -2,6 +2,7 @@ using FluxStudio.Engine.ControlNet;
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Memory;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Sampling;
@@ -22,8 +23,6 @@ public sealed record TextConditioning(Tensor Features, Tensor Ids, Tensor Pooled
 /// </summary>
 public static class EulerSampler
 {
-    private static readonly Scalar One = 1;
-
     /// <param name="latent">Packed noise (B, L, C); the result has the same shape, in float32.</param>
     /// <param name="timesteps">From 1 down to 0, one more than the number of steps.</param>
     /// <param name="guidance">Guidance scale, required for models that embed it, ignored otherwise.</param>

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -33,8 +34,6 @@ public sealed record AdamWSettings(
 /// </summary>
 public sealed class AdamW : IDisposable
 {
-    private static readonly Scalar One = 1, Two = 2;
-
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> _parameters;
     private readonly Tensor[] _expAvg;
     private readonly Tensor[] _expAvgSq;

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Flux;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -19,8 +20,6 @@ public sealed record ExampleForward(float Sigma, Tensor NoisyLatent, Tensor Pred
 /// <param name="guidance">The guidance input of guidance-distilled (dev) models; ignored for others.</param>
 public sealed class FlowMatchingObjective(FluxTransformer transformer, int steps, double guidance)
 {
-    private static readonly Scalar One = 1, Two = 2;
-
     private readonly Dictionary<int, float[]> _sigmas = [];
 
     public FluxTransformer Transformer { get; } = transformer;

@@ -1,5 +1,5 @@
 using FluxStudio.Engine.Layers;
-using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Training;
@@ -12,8 +12,6 @@ namespace FluxStudio.Engine.Training;
 /// </summary>
 internal sealed class LoraTrainingAdapter : ILinearAdapter
 {
-    private static readonly Scalar One = 1;
-
     private readonly IReadOnlyList<TrainableLoraModule> _modules;
     private readonly long _outFeatures;
 

@@ -1,5 +1,5 @@
 using FluxStudio.Engine.Layers;
-using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -10,8 +10,6 @@ namespace FluxStudio.Engine.Vae;
 /// </summary>
 public sealed class AttnBlock : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Field names are the checkpoint's names.
     private readonly GroupNormalization norm;
     private readonly Convolution2d q;

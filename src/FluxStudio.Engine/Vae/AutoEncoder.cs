@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Weights;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -15,8 +16,6 @@ namespace FluxStudio.Engine.Vae;
 /// </remarks>
 public sealed class AutoEncoder : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Field names are the checkpoint's names.
     private readonly Encoder encoder;
     private readonly Decoder decoder;

@@ -1,5 +1,5 @@
-using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -7,8 +7,6 @@ namespace FluxStudio.Engine.Vae;
 /// <summary>GroupNorm with a learned scale and shift, eps 1e-6, as every norm of the FLUX.1 autoencoder.</summary>
 public sealed class GroupNormalization : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     public readonly Parameter weight;
     public readonly Parameter bias;

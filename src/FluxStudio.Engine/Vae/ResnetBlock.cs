@@ -1,4 +1,4 @@
-using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -9,8 +9,6 @@ namespace FluxStudio.Engine.Vae;
 /// </summary>
 public sealed class ResnetBlock : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Field names are the checkpoint's names.
     private readonly GroupNormalization norm1;
     private readonly Convolution2d conv1;

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -14,8 +15,6 @@ namespace FluxStudio.Engine.Vae;
 /// </remarks>
 internal sealed class SharedGroupStatistics : IDisposable
 {
-    private static readonly Scalar Zero = 0, One = 1, Two = 2;
-
     private readonly List<(Tensor Sum, Tensor SquareSum, long Count)?> _gathering = [];
     private readonly List<(Tensor Mean, Tensor Variance)> _frozen = [];
     private int _next;

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Vae;
@@ -6,7 +7,7 @@ namespace FluxStudio.Engine.Vae;
 /// <summary>Runs the decoder's up path tile by tile over latent-resolution features and blends the tiles.</summary>
 internal static class TiledDecoding
 {
-    private static readonly Scalar Zero = 0, One = 1, Half = 0.5;
+    private static readonly Scalar Half = 0.5;
 
     public static Tensor Decode(Decoder decoder, Tensor features, AutoEncoderConfig config, VaeTiling tiling,
         IProgress<double>? progress, CancellationToken cancellationToken)

@@ -1,13 +1,14 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Sampling;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
 
 public sealed class EmbedNDTests
 {
-    private static readonly Scalar Mark = 1, One = 1;
+    private static readonly Scalar Mark = 1;
 
     private static Tensor Ids(int rows, int columns) => cat([LatentPacking.TextIds(1, 8), LatentPacking.ImageIds(1, rows, columns)], 1);
 

@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Layers;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
@@ -9,8 +10,6 @@ public sealed class LinearPartsTests
 {
     private const long In = 64, Out = 48;
     private static readonly long[] OutputParts = [12, 36], InputParts = [16, 48];
-    private static readonly Scalar One = 1;
-
     private static Linear Layer(int? bits, ScalarType dtype = ScalarType.Float32)
     {
         var generator = new Generator(7);

@@ -2,6 +2,7 @@ using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Quantization;
 using FluxStudio.Engine.Weights;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Flux;
@@ -12,8 +13,6 @@ namespace FluxStudio.Engine.Tests.Flux;
 /// </summary>
 public sealed class TransformerGradientTests
 {
-    private static readonly Scalar One = 1;
-
     private static string Tiny(params string[] parts) => Fixtures.Path(["flux-tiny", .. parts]);
 
     [Theory]

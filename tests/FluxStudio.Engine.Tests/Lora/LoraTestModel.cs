@@ -2,6 +2,7 @@ using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Weights;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Lora;
@@ -9,8 +10,6 @@ namespace FluxStudio.Engine.Tests.Lora;
 /// <summary>The tiny transformer of tests/Fixtures/pipeline-tiny, fixed inputs for it, and LoRA files written in tests.</summary>
 internal static class LoraTestModel
 {
-    private static readonly Scalar One = 1;
-
     public static FluxTransformer Load() => FluxTransformer.Load(Fixtures.Path("pipeline-tiny", "model", "transformer"));
 
     public static Tensor Forward(FluxTransformer model)

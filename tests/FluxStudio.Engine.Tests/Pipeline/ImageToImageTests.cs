@@ -5,6 +5,7 @@ using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Tests.ControlNet;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Pipeline;
@@ -16,8 +17,6 @@ namespace FluxStudio.Engine.Tests.Pipeline;
 /// </summary>
 public sealed class ImageToImageTests(ControlNetTinyModel tiny) : IClassFixture<ControlNetTinyModel>
 {
-    private static readonly Scalar One = 1;
-
     private readonly FluxPipeline _pipeline = new(tiny.Model);
 
     /// <summary>The baseline run's prompt, seed, size, steps and guidance.</summary>

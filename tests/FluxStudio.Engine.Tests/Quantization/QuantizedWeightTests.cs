@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Quantization;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
 
@@ -8,7 +9,7 @@ namespace FluxStudio.Engine.Tests.Quantization;
 public sealed class QuantizedWeightTests
 {
     private static readonly Scalar SpreadRange = 3, SmallestSpread = 0.01, FarOffset = 50;
-    private static readonly Scalar One = 1, Two = 2, Hundred = 100;
+    private static readonly Scalar Hundred = 100;
     private static readonly Scalar Float32Rounding = 1e-6, BFloat16Widening = 1.01, Tiny = 1e-30;
 
     /// <summary>Rows of differing spread and offset, including a constant group and one far from zero.</summary>

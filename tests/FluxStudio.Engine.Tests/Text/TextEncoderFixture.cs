@@ -1,5 +1,6 @@
 using FluxStudio.Engine.Weights;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Text;
@@ -12,8 +13,6 @@ public static class TextEncoderFixture
 {
     public const double Atol = 1e-5;
     public const double Rtol = 1e-5;
-
-    private static readonly Scalar One = 1;
 
     public static string Folder(string model) => Fixtures.Path("text-encoders", model);
 

@@ -1,6 +1,7 @@
 using FluxStudio.Engine.Flux;
 using FluxStudio.Engine.Weights;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Training;
@@ -8,8 +9,6 @@ namespace FluxStudio.Engine.Tests.Training;
 /// <summary>The fixture's three AdamW steps in both forms and from both initialisations, and its overfitting runs.</summary>
 public sealed class AdamWGoldenTests : IDisposable
 {
-    private static readonly Scalar Zero = 0;
-
     private readonly TrainingTiny _fixture = TrainingTiny.Open();
     private readonly FluxTransformer _transformer;
 

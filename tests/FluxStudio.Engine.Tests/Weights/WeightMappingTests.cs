@@ -5,6 +5,7 @@ using FluxStudio.Engine.TinyModel;
 using FluxStudio.Engine.Vae;
 using FluxStudio.Engine.Weights;
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Tests.Weights;
@@ -12,7 +13,6 @@ namespace FluxStudio.Engine.Tests.Weights;
 /// <summary>Weights whose memory is the file's own pages (<see cref="WeightMapping"/>) against weights read into memory.</summary>
 public sealed class WeightMappingTests : IDisposable
 {
-    private static readonly Scalar Zero = 0, One = 1;
     private static readonly Scalar ByteCount = 4096, ByteModulus = 251;
     private static readonly Scalar FrontLength = 8, WeightLength = 1000, BlobLength = 1 << 16;
     private static readonly Scalar FirstLength = 4096, SecondLength = 1 << 20;

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
 
@@ -7,8 +8,6 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>Multi-head self-attention with biases; the additive mask carries causality and padding.</summary>
 public sealed class ClipAttention : nn.Module<Tensor, Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Linear k_proj;
     private readonly Linear v_proj;

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Text.Clip;
@@ -7,8 +8,6 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x)).</summary>
 public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ClipAttention self_attn;
     private readonly LayerNorm layer_norm1;

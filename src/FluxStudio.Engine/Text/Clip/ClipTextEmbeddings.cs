@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 using Embedding = FluxStudio.Engine.Layers.Embedding;
 
@@ -7,8 +8,6 @@ namespace FluxStudio.Engine.Text.Clip;
 /// <summary>Token embedding plus a learned absolute position embedding.</summary>
 public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Embedding token_embedding;
     private readonly Embedding position_embedding;

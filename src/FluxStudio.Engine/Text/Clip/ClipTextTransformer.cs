@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Text.Clip;
@@ -9,8 +10,6 @@ namespace FluxStudio.Engine.Text.Clip;
 /// </summary>
 public sealed class ClipTextTransformer : nn.Module
 {
-    private static readonly Scalar Zero = 0, One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ClipTextEmbeddings embeddings;
     private readonly ClipEncoder encoder;

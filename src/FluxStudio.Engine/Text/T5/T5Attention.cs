@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 using Linear = FluxStudio.Engine.Layers.Linear;
 
@@ -10,8 +11,6 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5Attention : nn.Module<Tensor, Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly Linear q;
     private readonly Linear k;

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Text.T5;
@@ -10,8 +11,6 @@ namespace FluxStudio.Engine.Text.T5;
 /// </summary>
 public sealed class T5RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1, Two = 2;
-
 #pragma warning disable IDE1006 // Parameter names are the checkpoint's names.
     private readonly Parameter weight;
 #pragma warning restore IDE1006

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Text.T5;
@@ -6,8 +7,6 @@ namespace FluxStudio.Engine.Text.T5;
 /// <summary>The attention half of a T5 block: x + attention(norm(x)).</summary>
 public sealed class T5SelfAttentionLayer : nn.Module<Tensor, Tensor, Tensor>
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly T5Attention SelfAttention;
     private readonly T5RmsNorm layer_norm;

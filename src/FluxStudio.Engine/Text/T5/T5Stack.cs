@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using static FluxStudio.Engine.Layers.Scalars;
 using static TorchSharp.torch;
 
 namespace FluxStudio.Engine.Text.T5;
@@ -7,8 +8,6 @@ namespace FluxStudio.Engine.Text.T5;
 /// <summary>The T5 encoder's blocks and final norm, with the position bias computed once in block 0 and shared.</summary>
 public sealed class T5Stack : nn.Module
 {
-    private static readonly Scalar One = 1;
-
 #pragma warning disable IDE1006 // Module names are the checkpoint's names.
     private readonly ModuleList<T5Block> block;
     private readonly T5RmsNorm final_layer_norm;
