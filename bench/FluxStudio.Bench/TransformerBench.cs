@@ -30,7 +30,11 @@ public static class TransformerBench
             using var keep = NativeHeap.KeepFreedPages();
             // Setting up ran on this thread; in the studio no idle OpenMP team is left behind (see ComputeThreads).
             ComputeThreads.ReleaseTeam();
-            var times = OnThreadOfItsOwn(() => Timing.Interleaved([Product, Product, Product, () => slice.Run(model)], rounds));
+            // bf16 is the precision short of the goal: its rounds also time the slice's parts alone, to say where the rest goes.
+            using var parts = dtype == ScalarType.BFloat16 ? new SliceParts(slice, model) : null;
+            List<Action> actions = [Product, Product, Product, () => slice.Run(model)];
+            if (parts != null) actions.AddRange([parts.RunLinearLayers, parts.RunAttention]);
+            var times = OnThreadOfItsOwn(() => Timing.Interleaved(actions, rounds));
             double PeakMs(int round) => Math.Min(times[0][round], Math.Min(times[1][round], times[2][round]));
             double sliceMs = Timing.Median(times[3]);
             double peak = peakFlops / Timing.Median(Enumerable.Range(0, rounds).Select(PeakMs)) / 1e6;
@@ -40,6 +44,15 @@ public static class TransformerBench
             yield return new BenchResult($"matmul {n}³ {name}, in the same rounds", peak, "GFLOP/s", "fastest of 3 per round");
             yield return new BenchResult($"transformer slice {name} / matmul peak",
                 Timing.MedianRatio(rounds, r => flops / times[3][r] / (peakFlops / PeakMs(r))), "ratio", $"goal ≥ 0.90; median of {rounds} rounds");
+            if (parts == null) continue;
+            yield return new BenchResult($"transformer slice {name}: its linear layers alone / matmul peak",
+                Timing.MedianRatio(rounds, r => parts.LinearFlops / times[4][r] / (peakFlops / PeakMs(r))), "ratio", $"{parts.LinearLayerCount} layers, each on its rows");
+            double Share(Func<int, double> partMs) => Timing.MedianRatio(rounds, r => partMs(r) / times[3][r]);
+            yield return new BenchResult($"transformer slice {name}: share of its time in linear layers", Share(r => times[4][r]), "ratio", "the layers alone / the slice, round by round");
+            yield return new BenchResult($"transformer slice {name}: share of its time in attention", Share(r => times[5][r]), "ratio",
+                $"{SliceParts.AttentionCalls} calls over {slice.Tokens} alone / the slice");
+            yield return new BenchResult($"transformer slice {name}: share of its time elsewhere", Share(r => times[3][r] - times[4][r] - times[5][r]), "ratio",
+                "norms, modulation, RoPE, GELU, softmax's neighbours, copies: the slice less the two above");
         }
         foreach (var result in Attention(slice, n, rounds)) yield return result;
     }
@@ -109,6 +122,57 @@ public static class TransformerBench
         var (q32, k32, v32) = (q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32));
         var products = ScaledDotProductAttention.Compute(q, k, v).to(ScalarType.Float32);
         return (products - nn.functional.scaled_dot_product_attention(q32, k32, v32)).abs().max().item<float>();
+    }
+
+    /// <summary>
+    /// Inputs for the slice's parts alone: each linear layer on random rows of the count it multiplies in a forward, and
+    /// the joint attention (one per double and per single block) on random q, k, v of the slice's heads and tokens.
+    /// </summary>
+    private sealed class SliceParts : IDisposable
+    {
+        private readonly List<(Linear Layer, Tensor Input)> _linear;
+        private readonly Tensor _q, _k, _v;
+
+        public SliceParts(TransformerSlice slice, FluxTransformer model)
+        {
+            var config = TransformerSlice.Config;
+            var generator = new Generator(17);
+            var dtype = model.DType;
+            var layers = slice.LinearLayers(model);
+            _linear = layers.Select(l => (l.Layer, randn([l.Rows, l.Layer.InFeatures], generator: generator).to(dtype))).ToList();
+            LinearFlops = layers.Sum(l => 2.0 * l.Rows * l.Layer.InFeatures * l.Layer.OutFeatures);
+            long tokens = slice.ImageTokens + slice.TextTokens;
+            Tensor Heads() => randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(dtype);
+            (_q, _k, _v) = (Heads(), Heads(), Heads());
+        }
+
+        public static int AttentionCalls => TransformerSlice.Config.Depth + TransformerSlice.Config.DepthSingleBlocks;
+
+        public double LinearFlops { get; }
+
+        public int LinearLayerCount => _linear.Count;
+
+        public void RunLinearLayers()
+        {
+            using var _ = no_grad();
+            foreach (var (layer, input) in _linear)
+                using (NewDisposeScope()) layer.forward(input);
+            NativeHeap.FreeStepLeftovers();
+        }
+
+        public void RunAttention()
+        {
+            using var _ = no_grad();
+            for (int call = 0; call < AttentionCalls; call++)
+                using (NewDisposeScope()) ScaledDotProductAttention.Compute(_q, _k, _v);
+            NativeHeap.FreeStepLeftovers();
+        }
+
+        public void Dispose()
+        {
+            foreach (var (_, input) in _linear) input.Dispose();
+            foreach (var tensor in new[] { _q, _k, _v }) tensor.Dispose();
+        }
     }
 
     /// <summary>Multiply-adds of every linear map and of attention (q·kᵀ and attention·v), × 2.</summary>

@@ -47,6 +47,21 @@ public sealed class TransformerSlice : IDisposable
         return model;
     }
 
+    /// <summary>
+    /// The model's linear layers, each with the rows it multiplies in one forward: the image stream's layers take the
+    /// image tokens, the text stream's the text tokens, the single blocks' both, the embedders and modulations one row.
+    /// </summary>
+    public IReadOnlyList<(Linear Layer, long Rows)> LinearLayers(FluxTransformer model) =>
+        model.named_modules().Where(m => m.module is Linear).Select(m => ((Linear)m.module, RowsOf(m.name))).ToList();
+
+    private long RowsOf(string layer) => layer switch
+    {
+        _ when layer.Contains("mod", StringComparison.Ordinal) || layer.EndsWith("_layer", StringComparison.Ordinal) => 1,
+        _ when layer.StartsWith("single_blocks", StringComparison.Ordinal) => ImageTokens + TextTokens,
+        _ when layer.Contains("txt", StringComparison.Ordinal) => TextTokens,
+        _ => ImageTokens,
+    };
+
     public Tensor Forward(FluxTransformer model)
     {
         using var _ = no_grad();
