@@ -86,6 +86,7 @@ public sealed class FluxControlNet : nn.Module, IFullPrecisionLayers
     /// </summary>
     public static long EstimateParameterBytes(string folder, ScalarType dtype, int? quantizeBits = null)
     {
+        using var scope = NewDisposeScope();
         using var model = new FluxControlNet(ReadConfig(folder), dtype, new Device(TorchSharp.DeviceType.META));
         if (quantizeBits is { } bits) Quantizer.PrepareForQuantizedLoading(model, bits);
         return model.ParameterBytes;

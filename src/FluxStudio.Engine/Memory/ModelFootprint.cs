@@ -87,20 +87,20 @@ public sealed record ModelFootprint(
     {
         var bytes = new Dictionary<ModelPart, long>
         {
-            [ModelPart.Transformer] = Bytes(new FluxTransformer(transformer, dtype, Meta), transformerBits),
-            [ModelPart.T5] = Bytes(new T5Encoder(t5, dtype, Meta), t5Bits),
-            [ModelPart.Clip] = Bytes(new ClipTextModel(clip, dtype, Meta), null),
-            [ModelPart.Vae] = Bytes(new AutoEncoder(vae, dtype, Meta), null),
+            [ModelPart.Transformer] = Bytes(() => new FluxTransformer(transformer, dtype, Meta), transformerBits),
+            [ModelPart.T5] = Bytes(() => new T5Encoder(t5, dtype, Meta), t5Bits),
+            [ModelPart.Clip] = Bytes(() => new ClipTextModel(clip, dtype, Meta), null),
+            [ModelPart.Vae] = Bytes(() => new AutoEncoder(vae, dtype, Meta), null),
         };
         return new ModelFootprint(dtype, transformerBits, stored, transformer, t5, clip, vae, bytes);
     }
 
-    private static long Bytes(nn.Module module, int? bits)
+    /// <summary>The resident bytes of a module made on the meta device for the purpose, inside a scope that frees it.</summary>
+    private static long Bytes(Func<nn.Module> create, int? bits)
     {
-        using (module)
-        {
-            if (bits is { } quantize) Quantizer.PrepareForQuantizedLoading(module, quantize);
-            return Quantizer.ResidentBytes(module);
-        }
+        using var scope = NewDisposeScope();
+        using var module = create();
+        if (bits is { } quantize) Quantizer.PrepareForQuantizedLoading(module, quantize);
+        return Quantizer.ResidentBytes(module);
     }
 }

@@ -284,17 +284,14 @@ public sealed class LoadedFluxModel : IDisposable
         LoadTextEncoders();
         try
         {
+            using var scope = NewDisposeScope();
             using var _ = no_grad();
-            using var clipInput = tensor(clipIds, [1, clipIds.Length], device: Target.Device);
-            using var t5Input = tensor(t5Ids, [1, t5Ids.Length], device: Target.Device);
-            var clip = _clip!.Encode(clipInput);
-            var pooled = clip.Pooled.detach().clone();
-            clip.LastHiddenState.Dispose();
-            clip.Pooled.Dispose();
-            using var t5 = _t5!.Encode(t5Input);
-            var features = t5.LastHiddenState.detach().clone();
+            var clipInput = tensor(clipIds, [1, clipIds.Length], device: Target.Device);
+            var t5Input = tensor(t5Ids, [1, t5Ids.Length], device: Target.Device);
+            var pooled = _clip!.Encode(clipInput).Pooled;
+            var features = _t5!.Encode(t5Input).LastHiddenState;
             var ids = LatentPacking.TextIds(1, t5Ids.Length, Target.Device);
-            return new TextConditioning(features, ids, pooled);
+            return new TextConditioning(features.MoveToOuterDisposeScope(), ids.MoveToOuterDisposeScope(), pooled.MoveToOuterDisposeScope());
         }
         finally
         {
