@@ -192,7 +192,15 @@ public sealed class EnhanceCommandTests
         public async Task<int> WaitForExitAsync()
         {
             using var guard = new CancellationTokenSource(HangGuard);
-            await _process.WaitForExitAsync(guard.Token);
+            try
+            {
+                await _process.WaitForExitAsync(guard.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Said in full, so that a hang seen once on a loaded machine tells how far the CLI got.
+                Assert.Fail($"fluxstudio was still running after {HangGuard.TotalSeconds} s. Output: '{Output}'. Error: '{Error}'.");
+            }
             await Task.WhenAll(_readOutput, _readError);
             return _process.ExitCode;
         }
