@@ -58,6 +58,8 @@ public sealed class LoraTrainer : IDisposable
     /// <summary>A new LoRA as the configuration describes it (initialised from its seed) and a new optimizer.</summary>
     public static LoraTrainer Create(FluxTransformer transformer, TrainingConfig config, bool recomputeBlocks = true)
     {
+        // The factors and the optimizer's moments leave the scope as they are made; anything else made here is freed.
+        using var scope = NewDisposeScope();
         var lora = TrainableLora.Create(transformer, config.LoraLayers, config.Seed);
         return new LoraTrainer(lora, new AdamW(lora.Parameters, config.Optimizer.Settings),
             TrainerSettings.From(config) with { RecomputeBlocks = recomputeBlocks });
