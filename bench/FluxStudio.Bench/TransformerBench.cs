@@ -71,10 +71,10 @@ public static class TransformerBench
     {
         var config = TransformerSlice.Config;
         long tokens = slice.ImageTokens + slice.TextTokens;
-        var generator = new Generator(13);
-        using var q = randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(ScalarType.BFloat16);
-        using var k = randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(ScalarType.BFloat16);
-        using var v = randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(ScalarType.BFloat16);
+        var inputs = slice.RandomAttentionInputs(ScalarType.BFloat16, new Generator(13));
+        using var q = inputs.Q;
+        using var k = inputs.K;
+        using var v = inputs.V;
         using var a = randn([n, n]).to(ScalarType.BFloat16);
         using var b = randn([n, n]).to(ScalarType.BFloat16);
         void Product() => matmul(a, b).Dispose();
@@ -135,15 +135,12 @@ public static class TransformerBench
 
         public SliceParts(TransformerSlice slice, FluxTransformer model)
         {
-            var config = TransformerSlice.Config;
             var generator = new Generator(17);
             var dtype = model.DType;
             var layers = slice.LinearLayers(model);
             _linear = layers.Select(l => (l.Layer, randn([l.Rows, l.Layer.InFeatures], generator: generator).to(dtype))).ToList();
             LinearFlops = layers.Sum(l => 2.0 * l.Rows * l.Layer.InFeatures * l.Layer.OutFeatures);
-            long tokens = slice.ImageTokens + slice.TextTokens;
-            Tensor Heads() => randn([1, config.NumHeads, tokens, config.HeadDim], generator: generator).to(dtype);
-            (_q, _k, _v) = (Heads(), Heads(), Heads());
+            (_q, _k, _v) = slice.RandomAttentionInputs(dtype, generator);
         }
 
         public static int AttentionCalls => TransformerSlice.Config.Depth + TransformerSlice.Config.DepthSingleBlocks;

@@ -62,6 +62,13 @@ public sealed class TransformerSlice : IDisposable
         _ => ImageTokens,
     };
 
+    /// <summary>Random q, k and v of the slice's joint attention: its heads over all its tokens, (1, H, L, D).</summary>
+    public (Tensor Q, Tensor K, Tensor V) RandomAttentionInputs(ScalarType dtype, Generator generator)
+    {
+        Tensor Heads() => randn([1, Config.NumHeads, ImageTokens + TextTokens, Config.HeadDim], generator: generator).to(dtype);
+        return (Heads(), Heads(), Heads());
+    }
+
     public Tensor Forward(FluxTransformer model)
     {
         using var _ = no_grad();

@@ -1,4 +1,5 @@
 using FluxStudio.Engine.ControlNet;
+using FluxStudio.Engine.Devices;
 using FluxStudio.Engine.Pipeline;
 using FluxStudio.Engine.Sampling;
 using FluxStudio.Engine.Tests.ControlNet;
@@ -21,27 +22,27 @@ public sealed class UnscopedTensorTests(ControlNetTinyModel tiny) : IClassFixtur
     private readonly FluxPipeline _pipeline = new(tiny.Model);
 
     [Fact]
-    public void AGenerationWithControlNetAndAStartImageMakesNoTensorOutsideAScope()
+    public async Task AGenerationWithControlNetAndAStartImageMakesNoTensorOutsideAScope()
     {
         var run = ControlNetTiny.RunNames.First();
         var control = RgbImageFile.Read(ControlNetTiny.RunControlImage());
         var options = ControlNetTiny.RunOptions(run, control) with { InitImage = new InitImage(control, 0.5) };
 
-        Assert.Equal(0, MadeOutsideAScope(() => _pipeline.Generate(options)));
+        Assert.Equal(0, await MadeOutsideAScope(() => _pipeline.Generate(options)));
     }
 
     [Fact]
-    public void EncodingAPromptMakesNoTensorOutsideAScope()
+    public async Task EncodingAPromptMakesNoTensorOutsideAScope()
     {
         TextConditioning? text = null;
 
-        Assert.Equal(0, MadeOutsideAScope(() => text = _pipeline.EncodePrompt(ControlNetTiny.RunParameters.Options.Prompt)));
+        Assert.Equal(0, await MadeOutsideAScope(() => text = _pipeline.EncodePrompt(ControlNetTiny.RunParameters.Options.Prompt)));
         Assert.Equal(3, new[] { text!.Features, text.Ids, text.Pooled }.Count(tensor => !tensor.IsInvalid));
         foreach (var tensor in new[] { text.Features, text.Ids, text.Pooled }) tensor.Dispose();
     }
 
     [Fact]
-    public void StartingATrainerAndTrainingAStepMakeNoTensorOutsideAScope()
+    public async Task StartingATrainerAndTrainingAStepMakeNoTensorOutsideAScope()
     {
         using var fixture = TrainingTiny.Open();
         using var transformer = fixture.LoadTransformer();
@@ -49,8 +50,8 @@ public sealed class UnscopedTensorTests(ControlNetTinyModel tiny) : IClassFixtur
         LoraTrainer? trainer = null;
         try
         {
-            Assert.Equal(0, MadeOutsideAScope(() => trainer = LoraTrainer.Create(transformer, fixture.Config)));
-            Assert.Equal(0, MadeOutsideAScope(() => trainer!.Step(batch.Examples, batch.Draws)));
+            Assert.Equal(0, await MadeOutsideAScope(() => trainer = LoraTrainer.Create(transformer, fixture.Config)));
+            Assert.Equal(0, await MadeOutsideAScope(() => trainer!.Step(batch.Examples, batch.Draws)));
             Assert.Equal(1, trainer!.Iteration);
         }
         finally
@@ -59,27 +60,14 @@ public sealed class UnscopedTensorTests(ControlNetTinyModel tiny) : IClassFixtur
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> on a new thread, where no dispose scope is open; the tensors it made outside one.</summary>
-    private static long MadeOutsideAScope(Action work)
+    /// <summary>
+    /// Runs <paramref name="work"/> as the studio runs engine work (<see cref="ComputeThreads.Run{T}(Func{T}, CancellationToken, string)"/>),
+    /// on a new thread where no dispose scope is open; the tensors it made outside one.
+    /// </summary>
+    private static Task<long> MadeOutsideAScope(Action work) => ComputeThreads.Run(() =>
     {
-        long count = -1;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                DisposeScopeManager.Statistics.Reset();
-                work();
-                count = DisposeScopeManager.Statistics.CreatedOutsideScopeCount;
-            }
-            catch (Exception exception)
-            {
-                failure = exception;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure != null) throw new InvalidOperationException("The work failed on its thread.", failure);
-        return count;
-    }
+        DisposeScopeManager.Statistics.Reset();
+        work();
+        return DisposeScopeManager.Statistics.CreatedOutsideScopeCount;
+    });
 }
