@@ -105,9 +105,7 @@ public sealed class PreparedGeneration : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _inputs.Text.Features.Dispose();
-        _inputs.Text.Ids.Dispose();
-        _inputs.Text.Pooled.Dispose();
+        _inputs.Text.Dispose();
         _inputs.ImageIds.Dispose();
         _inputs.ControlNet?.Condition.Dispose();
         _inputs.Start?.Dispose();

@@ -15,7 +15,15 @@ public sealed record DenoiseStep(int Step, int Steps, float Timestep, float Next
 }
 
 /// <summary>Text conditioning for the transformer: T5 features, their position ids and the pooled CLIP vector.</summary>
-public sealed record TextConditioning(Tensor Features, Tensor Ids, Tensor Pooled);
+public sealed record TextConditioning(Tensor Features, Tensor Ids, Tensor Pooled) : IDisposable
+{
+    public IReadOnlyList<Tensor> Tensors => [Features, Ids, Pooled];
+
+    public void Dispose()
+    {
+        foreach (var tensor in Tensors) tensor.Dispose();
+    }
+}
 
 /// <summary>
 /// Integrates the flow from noise to image with Euler steps: x ← x + (t_next − t)·v(x, t). There is no

@@ -53,7 +53,7 @@ public sealed class TrainingExample : IDisposable
         var model = pipeline.Model;
         var latent = model.Vae.Encode(ImageConversion.FromRgb(image, model.Target.Device));
         var text = pipeline.EncodePrompt(prompt);
-        foreach (var tensor in new[] { text.Features, text.Ids, text.Pooled }) tensor.DetachFromDisposeScope();
+        foreach (var tensor in text.Tensors) tensor.DetachFromDisposeScope();
         return new TrainingExample(latent, text);
     }
 
@@ -61,8 +61,6 @@ public sealed class TrainingExample : IDisposable
     {
         CleanLatent.Dispose();
         ImageIds.Dispose();
-        Text.Features.Dispose();
-        Text.Ids.Dispose();
-        Text.Pooled.Dispose();
+        Text.Dispose();
     }
 }

@@ -37,8 +37,8 @@ public sealed class UnscopedTensorTests(ControlNetTinyModel tiny) : IClassFixtur
         TextConditioning? text = null;
 
         Assert.Equal(0, await MadeOutsideAScope(() => text = _pipeline.EncodePrompt(ControlNetTiny.RunParameters.Options.Prompt)));
-        Assert.Equal(3, new[] { text!.Features, text.Ids, text.Pooled }.Count(tensor => !tensor.IsInvalid));
-        foreach (var tensor in new[] { text.Features, text.Ids, text.Pooled }) tensor.Dispose();
+        Assert.Equal(3, text!.Tensors.Count(tensor => !tensor.IsInvalid));
+        text.Dispose();
     }
 
     [Fact]
